@@ -1,0 +1,23 @@
+/** Both projects run the TypeScript sources as native ESM through ts-jest (`useESM`). */
+const base = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.check.json' }] },
+  testEnvironment: 'node'
+}
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      // One loopback "staging host" (sshd + dockerd) serves every integration file.
+      globalSetup: '<rootDir>/tests/integration/harness/global-setup.ts',
+      globalTeardown: '<rootDir>/tests/integration/harness/global-teardown.ts',
+      testTimeout: 120000
+    }
+  ]
+}
