@@ -1,0 +1,3 @@
+import { isPost, post, run } from './main.js'
+
+void (isPost() ? post() : run())

@@ -1,0 +1,298 @@
+import * as core from '@actions/core'
+import * as path from 'node:path'
+import { parseRepositoryList } from './applicability.js'
+import { InputError } from './errors.js'
+import type { Mode, RunContext, Settings, SshTarget, StagingTarget } from './settings.js'
+
+/**
+ * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
+ * Defaults are applied here too, because an input passed as an empty expression (`${{ vars.X }}`)
+ * reaches the action as '' and must not silently mean something else than the documented default.
+ */
+export const INPUT_DEFAULTS = {
+  mode: 'rebuild',
+  path: '.',
+  image: '',
+  host: '',
+  user: '',
+  port: '22',
+  'private-key': '',
+  'known-hosts': '',
+  'strict-host-key-checking': 'true',
+  hook: '',
+  'hook-dir': '',
+  'build-context': '',
+  'path-mapping': '',
+  service: 'staging',
+  'staging-port': '',
+  'compose-profile': 'staging',
+  'staging-container': '',
+  'prod-service': '',
+  'prod-port': '',
+  enabled: 'true',
+  repositories: '',
+  'revision-label': 'org.opencontainers.image.revision',
+  docker: 'docker',
+  'git-timeout': '30',
+  'inspect-timeout': '30',
+  'rebuild-timeout': '1200'
+} as const
+
+/** The name of an input, exactly as action.yml spells it. */
+export type InputName = keyof typeof INPUT_DEFAULTS
+
+/** Where raw input text comes from: the runner in production, a table in tests. */
+export type ReadInput = (name: InputName) => string
+
+/** Upper bound for any timeout input: a day is longer than any sane rebuild. */
+const MAX_TIMEOUT_SECONDS = 86_400
+
+/** Reads inputs from the runner, masking the private key the moment it is read. */
+export function readInputsFromRunner(): ReadInput {
+  return name => {
+    const value = core.getInput(name)
+    if (name === 'private-key') maskLines(value)
+    return value
+  }
+}
+
+/** Reads the runner's context from its environment, with sane fallbacks for local runs. */
+export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext {
+  return {
+    repository: env.GITHUB_REPOSITORY ?? '',
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
+    runnerTemp: env.RUNNER_TEMP || ''
+  }
+}
+
+/** The kill switch and allowlist, read apart from the rest so they work when the rest is broken. */
+export function parseSwitch(read: ReadInput): { enabled: boolean; allowlist: string[] } {
+  return {
+    enabled: parseBoolean(read, 'enabled'),
+    allowlist: parseRepositoryList(read('repositories'))
+  }
+}
+
+/** Validates every input and returns typed settings, or throws an InputError naming the input. */
+export function parseSettings(read: ReadInput, context: RunContext): Settings {
+  const value = (name: InputName): string => {
+    const raw = read(name)
+    if (raw.includes('\0')) throw new InputError(`input ${name} contains a NUL byte`)
+    return raw.trim() || INPUT_DEFAULTS[name]
+  }
+
+  const mode = value('mode')
+  if (mode !== 'rebuild' && mode !== 'verify') {
+    throw new InputError(`input mode must be "rebuild" or "verify", got ${JSON.stringify(mode)}`)
+  }
+
+  const image = value('image')
+  if (!image) throw new InputError('input image is required (the staging image reference)')
+  if (!isImageReference(image)) {
+    throw new InputError(
+      `input image is not a valid image reference: ${JSON.stringify(image)} (expected e.g. registry.example.com/app:staging)`
+    )
+  }
+
+  const hook = value('hook')
+  if (mode === 'rebuild' && !hook) {
+    throw new InputError('input hook is required in rebuild mode (the hook script on the host)')
+  }
+
+  const staging: StagingTarget = {
+    service: value('service'),
+    port: optionalPort(value('staging-port'), 'staging-port'),
+    composeProfile: value('compose-profile'),
+    container: value('staging-container') || value('service')
+  }
+  checkNotProd(staging, value('prod-service'), optionalPort(value('prod-port'), 'prod-port'))
+
+  const revisionLabel = value('revision-label')
+  if (!/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/.test(revisionLabel)) {
+    throw new InputError(
+      `input revision-label must be a label key such as org.opencontainers.image.revision, got ${JSON.stringify(revisionLabel)}`
+    )
+  }
+
+  const docker = value('docker')
+  if (!/^[A-Za-z0-9_./+-]+$/.test(docker) || docker.startsWith('-')) {
+    throw new InputError(
+      `input docker must be a command name or path such as docker or podman, got ${JSON.stringify(docker)}`
+    )
+  }
+
+  const checkoutPath = path.resolve(context.workspace, value('path'))
+  const hookDir = value('hook-dir')
+  const ssh = parseSsh(value)
+
+  return {
+    mode: mode as Mode,
+    checkoutPath,
+    image,
+    ssh,
+    hook,
+    hookDir,
+    buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
+    staging,
+    revisionLabel,
+    docker,
+    timeouts: {
+      gitMs: timeoutMs(value('git-timeout'), 'git-timeout'),
+      inspectMs: timeoutMs(value('inspect-timeout'), 'inspect-timeout'),
+      rebuildMs: timeoutMs(value('rebuild-timeout'), 'rebuild-timeout')
+    }
+  }
+}
+
+/**
+ * BUILD_CONTEXT as the host sees it: explicit wins; else the checkout path translated through
+ * `path-mapping` (a runner container that mounts the host's repositories); else `hook-dir`.
+ */
+export function deriveBuildContext(
+  explicit: string,
+  mapping: string,
+  checkoutPath: string,
+  hookDir: string
+): string {
+  if (explicit) return explicit
+  if (!mapping) return hookDir
+  const eq = mapping.indexOf('=')
+  const from = trimSlashes(mapping.slice(0, eq))
+  const to = trimSlashes(mapping.slice(eq + 1))
+  if (eq < 1 || !from.startsWith('/') || !to.startsWith('/')) {
+    throw new InputError(
+      `input path-mapping must be <runner-prefix>=<host-prefix> with two absolute paths, got ${JSON.stringify(mapping)}`
+    )
+  }
+  const inside = from === '/' || checkoutPath === from || checkoutPath.startsWith(`${from}/`)
+  if (!inside) {
+    throw new InputError(
+      `input path-mapping: the checkout ${checkoutPath} is not under the runner prefix ${from}`
+    )
+  }
+  const rest = checkoutPath.slice(from.length)
+  return path.posix.join(to, rest)
+}
+
+/**
+ * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
+ * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
+ */
+export function isImageReference(ref: string): boolean {
+  if (ref.length > 512) return false
+  const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+  const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`
+  const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+  const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
+  const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}'
+  const reference = new RegExp(
+    `^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`
+  )
+  return reference.test(ref)
+}
+
+function parseSsh(value: (name: InputName) => string): SshTarget | undefined {
+  const host = value('host')
+  if (!host) return undefined
+  if (host.startsWith('-') || !/^[A-Za-z0-9._:%[\]-]+$/.test(host)) {
+    throw new InputError(`input host must be a host name or address, got ${JSON.stringify(host)}`)
+  }
+  const user = value('user')
+  if (user && (user.startsWith('-') || !/^[A-Za-z0-9._][A-Za-z0-9._-]*\$?$/.test(user))) {
+    throw new InputError(`input user must be a login name, got ${JSON.stringify(user)}`)
+  }
+  const port = parsePort(value('port'), 'port')
+  const strictHostKeyChecking = parseBoolean(value, 'strict-host-key-checking')
+  const knownHosts = value('known-hosts')
+    .split(/\r?\n/)
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+  if (strictHostKeyChecking && knownHosts.length === 0) {
+    const target = port === 22 ? host : `-p ${port} ${host}`
+    throw new InputError(
+      `input known-hosts is required when host is set: pin the staging host's key, e.g. the output of \`ssh-keyscan ${target}\`, stored as a secret or variable`
+    )
+  }
+  const badLine = knownHosts.find(line => line.split(/\s+/).length < 3)
+  if (badLine !== undefined) {
+    throw new InputError(
+      'input known-hosts has a line that is not "<host> <key-type> <key>" (use the output of ssh-keyscan)'
+    )
+  }
+  return {
+    host,
+    user,
+    port,
+    privateKey: normalizePrivateKey(value('private-key')),
+    knownHosts: knownHosts.length ? `${knownHosts.join('\n')}\n` : '',
+    strictHostKeyChecking
+  }
+}
+
+/** Private keys pasted into secrets often carry CRLF or lose the final newline; ssh needs both fixed. */
+function normalizePrivateKey(raw: string): string {
+  if (!raw) return ''
+  const key = raw.replace(/\r\n?/g, '\n').trim()
+  if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----$/.test(key)) {
+    throw new InputError(
+      'input private-key does not look like a private key (expected the whole file, from "-----BEGIN … PRIVATE KEY-----" to its END line)'
+    )
+  }
+  return `${key}\n`
+}
+
+function checkNotProd(staging: StagingTarget, prodService: string, prodPort: string): void {
+  if (prodService && (staging.service === prodService || staging.container === prodService)) {
+    throw new InputError(
+      `the staging target equals the prod target: service/staging-container ${JSON.stringify(prodService)} is prod-service; the gate only ever rebuilds staging`,
+      'prod-target'
+    )
+  }
+  if (prodPort && staging.port === prodPort) {
+    throw new InputError(
+      `the staging target equals the prod target: staging-port ${prodPort} is prod-port; the gate only ever rebuilds staging`,
+      'prod-target'
+    )
+  }
+}
+
+function parseBoolean(read: (name: InputName) => string, name: InputName): boolean {
+  const raw = read(name).trim() || INPUT_DEFAULTS[name]
+  if (['true', 'True', 'TRUE'].includes(raw)) return true
+  if (['false', 'False', 'FALSE'].includes(raw)) return false
+  throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`)
+}
+
+function parsePort(raw: string, name: InputName): number {
+  const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN
+  if (!(port >= 1 && port <= 65535)) {
+    throw new InputError(`input ${name} must be a TCP port from 1 to 65535, got ${JSON.stringify(raw)}`)
+  }
+  return port
+}
+
+function optionalPort(raw: string, name: InputName): string {
+  return raw ? String(parsePort(raw, name)) : ''
+}
+
+function timeoutMs(raw: string, name: InputName): number {
+  const seconds = /^[0-9]+$/.test(raw) ? Number(raw) : NaN
+  if (!(seconds >= 1 && seconds <= MAX_TIMEOUT_SECONDS)) {
+    throw new InputError(
+      `input ${name} must be a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(raw)}`
+    )
+  }
+  return seconds * 1000
+}
+
+function trimSlashes(p: string): string {
+  const trimmed = p.trim().replace(/\/+$/, '')
+  return trimmed || (p.trim().startsWith('/') ? '/' : '')
+}
+
+/** The runner masks line by line, so a multi-line secret is registered one line at a time. */
+function maskLines(secret: string): void {
+  for (const line of secret.split(/\r?\n/)) {
+    if (line.trim()) core.setSecret(line.trim())
+  }
+}

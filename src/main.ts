@@ -1,0 +1,116 @@
+import * as core from '@actions/core'
+import { existsSync } from 'node:fs'
+import { decideApplicability } from './applicability.js'
+import { actionLog } from './action-log.js'
+import { describeError, GateError } from './errors.js'
+import { emptyFacts, runGate, type GateDeps, type GateDecision } from './gate.js'
+import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
+import { renderSummary, reportOutputs, type Report } from './report.js'
+import { LocalRunner } from './runner.js'
+import { closeSshResources, SshRunner, type SshResources } from './ssh-runner.js'
+
+/** State key under which the main step leaves what the post step must clean up. */
+const SSH_STATE = 'ssh-resources'
+
+/** The production wiring of the gate's seams. */
+function runnerDeps(runnerTemp: string): GateDeps {
+  return {
+    local: new LocalRunner(),
+    openSsh: target => {
+      if (!target.strictHostKeyChecking) {
+        core.warning(
+          'strict-host-key-checking is false: an unknown host key is accepted, so a man in the middle could answer for the staging host. Pin the key with known-hosts.'
+        )
+      }
+      return SshRunner.open(target, runnerTemp, resources =>
+        core.saveState(SSH_STATE, JSON.stringify(resources))
+      )
+    },
+    log: actionLog(),
+    now: () => Date.now()
+  }
+}
+
+/**
+ * The action's main step and its one error boundary: whatever happens inside, every output is
+ * set, the summary is written and the job fails unless the verdict passes.
+ */
+export async function run(): Promise<void> {
+  const started = Date.now()
+  const context = readRunContext()
+  const facts = emptyFacts()
+  const report: Omit<Report, 'decision' | 'totalMs'> = {
+    facts,
+    repository: context.repository,
+    mode: '',
+    where: '',
+    image: ''
+  }
+  let decision: GateDecision
+  try {
+    core.saveState('isPost', 'true')
+    const read = readInputsFromRunner()
+    const { enabled, allowlist } = parseSwitch(read)
+    const skipped = decideApplicability(enabled, allowlist, context.repository)
+    if (skipped) {
+      decision = { ...skipped, failure: '' }
+    } else {
+      const settings = parseSettings(read, context)
+      report.mode = settings.mode
+      report.image = settings.image
+      report.where = settings.ssh
+        ? `${settings.ssh.user ? `${settings.ssh.user}@` : ''}${settings.ssh.host}:${settings.ssh.port}`
+        : 'local'
+      decision = await runGate(settings, runnerDeps(context.runnerTemp), facts)
+    }
+  } catch (error) {
+    decision =
+      error instanceof GateError
+        ? {
+            verdict: 'fail-closed',
+            reason: `provenance fail-closed: ${error.message}`,
+            pass: false,
+            failure: error.failure
+          }
+        : {
+            verdict: 'fail-closed',
+            reason: `provenance fail-closed: unexpected error: ${describeError(error)}`,
+            pass: false,
+            failure: ''
+          }
+  }
+  await publish({ ...report, decision, totalMs: Date.now() - started })
+  if (!decision.pass) core.setFailed(decision.reason)
+}
+
+/** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
+async function publish(report: Report): Promise<void> {
+  for (const [name, value] of Object.entries(reportOutputs(report))) core.setOutput(name, value)
+  core.info(report.decision.reason)
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  try {
+    await core.summary.addRaw(renderSummary(report)).write()
+  } catch (error) {
+    core.warning(`could not write the job summary: ${describeError(error)}`)
+  }
+}
+
+/**
+ * The post step: if the main step died before it could clean up (a cancelled job), stop the ssh
+ * master and remove the key, known_hosts and socket directories it left.
+ */
+export async function post(): Promise<void> {
+  const saved = core.getState(SSH_STATE)
+  if (!saved) return
+  try {
+    const resources = JSON.parse(saved) as SshResources
+    if (resources.dirs.some(dir => existsSync(dir))) await closeSshResources(resources)
+  } catch (error) {
+    core.warning(`cleanup after provenance-gate failed: ${describeError(error)}`)
+  }
+}
+
+/** Whether this invocation is the post step: the main step marks its run in the state. */
+export function isPost(): boolean {
+  return core.getState('isPost') === 'true'
+}

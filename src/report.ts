@@ -1,0 +1,79 @@
+import type { Facts, GateDecision } from './gate.js'
+
+/** Everything one run reports: outputs, the job summary and the final annotation come from it. */
+export interface Report {
+  decision: GateDecision
+  facts: Facts
+  /** `owner/name` of the workflow's repository. */
+  repository: string
+  /** `rebuild`, `verify`, or '' when the inputs were never read that far. */
+  mode: string
+  /** `local`, `user@host:port`, or '' when unknown. */
+  where: string
+  image: string
+  totalMs: number
+}
+
+/** Output names, exactly as action.yml declares them; every one is set on every path. */
+export function reportOutputs(report: Report): Record<string, string> {
+  const { decision, facts } = report
+  return {
+    expected_revision: facts.expectedRevision,
+    image_revision: facts.imageRevision,
+    image_id: facts.imageId,
+    verdict: decision.verdict,
+    reason: decision.reason
+  }
+}
+
+/** Milliseconds for people: `850 ms`, `1.2 s`, `3 min 5 s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
+  const seconds = Math.round(ms / 1000)
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`
+}
+
+/** The job summary as GitHub-flavoured Markdown: the verdict line first, then the table. */
+export function renderSummary(report: Report): string {
+  const { decision, facts } = report
+  const icon = decision.pass ? '✅' : '❌'
+  const code = (value: string): string => (value ? `<code>${escapeCell(value)}</code>` : '—')
+  const text = (value: string): string => (value ? escapeCell(value) : '—')
+  const times = [
+    ...facts.phases.map(phase => `${phase.name} ${formatDuration(phase.ms)}`),
+    `total ${formatDuration(report.totalMs)}`
+  ].join(' · ')
+  const rows: [string, string][] = [
+    ['Repository', text(report.repository)],
+    ['Mode', text(report.mode)],
+    ['Host', text(report.where)],
+    ['Image', code(report.image)],
+    ['Expected revision', code(facts.expectedRevision)],
+    ['Image revision', code(facts.imageRevision)],
+    ['Image id', code(facts.imageId)],
+    ['Verdict', `**${decision.verdict}**`],
+    ['Failure', text(decision.failure)],
+    ['Reason', text(decision.reason)],
+    ['Time', escapeCell(times)]
+  ]
+  return [
+    `### ${icon} ${escapeCell(decision.reason)}`,
+    '',
+    '| provenance-gate | |',
+    '| --- | --- |',
+    ...rows.map(([name, value]) => `| ${name} | ${value} |`),
+    ''
+  ].join('\n')
+}
+
+/** Makes any text safe inside one table cell: no HTML, no column breaks, no line breaks. */
+export function escapeCell(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\|/g, '&#124;')
+    .replace(/[`*_[\]\\]/g, match => `\\${match}`)
+    .replace(/\s*\r?\n\s*/g, ' ')
+}
