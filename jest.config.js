@@ -14,9 +14,6 @@ export default {
       ...base,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
-      // One loopback "staging host" (sshd + dockerd) serves every integration file.
-      globalSetup: '<rootDir>/tests/integration/harness/global-setup.ts',
-      globalTeardown: '<rootDir>/tests/integration/harness/global-teardown.ts',
       testTimeout: 120000
     }
   ]

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the integration tests and the demo need, from Debian's packages, when missing:
+# a real OpenSSH server, Docker engine, git and shellcheck. Needs root (the CI machine is root).
+set -euo pipefail
+
+need=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "provision: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+mkdir -p /run/sshd

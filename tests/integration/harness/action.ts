@@ -1,0 +1,166 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import * as path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The bundle the action ships: integration tests run exactly this file. */
+export const BUNDLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/index.js')
+
+/** What one run of the bundled action produced. */
+export interface ActionRun {
+  exitCode: number | null
+  stdout: string
+  stderr: string
+  outputs: Record<string, string>
+  summary: string
+  /** What the run left in its RUNNER_TEMP (must be nothing of ours). */
+  leftInRunnerTemp: string[]
+  runnerTemp: string
+}
+
+/** Parses the runner's `GITHUB_OUTPUT` file (`name<<DELIM … DELIM` blocks). */
+export function parseCommandFile(text: string): Record<string, string> {
+  const values: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const match = /^([^<=]+)<<(.+)$/.exec(lines[i] ?? '')
+    if (!match) continue
+    const [, name, delimiter] = match
+    const body: string[] = []
+    while (++i < lines.length && lines[i] !== delimiter) body.push(lines[i] ?? '')
+    values[name as string] = body.join('\n')
+  }
+  return values
+}
+
+/**
+ * Runs `node dist/index.js` the way the runner does: inputs as `INPUT_*`, file commands, a fresh
+ * RUNNER_TEMP. Then runs the post step with the state the main step saved.
+ */
+export async function runAction(
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  options: { post?: boolean } = {}
+): Promise<ActionRun> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pg-run-'))
+  const runnerTemp = path.join(dir, 'runner-temp')
+  mkdirSync(runnerTemp)
+  const files = {
+    GITHUB_OUTPUT: path.join(dir, 'output'),
+    GITHUB_STEP_SUMMARY: path.join(dir, 'summary'),
+    GITHUB_STATE: path.join(dir, 'state'),
+    GITHUB_ENV: path.join(dir, 'env'),
+    GITHUB_PATH: path.join(dir, 'path')
+  }
+  for (const file of Object.values(files)) writeFileSync(file, '')
+  const inputEnv = Object.fromEntries(
+    Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value])
+  )
+  const baseEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    GITHUB_REPOSITORY: 'acme/shop',
+    GITHUB_WORKSPACE: dir,
+    RUNNER_TEMP: runnerTemp,
+    ...files,
+    ...env
+  }
+  const main = await runNode({ ...baseEnv, ...inputEnv })
+  if (options.post !== false) {
+    const state = parseCommandFile(readFileSync(files.GITHUB_STATE, 'utf8'))
+    const stateEnv = Object.fromEntries(
+      Object.entries(state).map(([name, value]) => [`STATE_${name}`, value])
+    )
+    const post = await runNode({ ...baseEnv, ...stateEnv })
+    main.stdout += post.stdout
+    main.stderr += post.stderr
+  }
+  return {
+    exitCode: main.exitCode,
+    stdout: main.stdout,
+    stderr: main.stderr,
+    outputs: parseCommandFile(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
+    summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8'),
+    leftInRunnerTemp: readdirSync(runnerTemp),
+    runnerTemp
+  }
+}
+
+function runNode(
+  env: Record<string, string>
+): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', chunk => (stdout += chunk))
+    child.stderr.on('data', chunk => (stderr += chunk))
+    child.on('error', reject)
+    child.on('close', exitCode => resolve({ exitCode, stdout, stderr }))
+  })
+}
+
+/** Makes a real git repository with one commit and returns its path and HEAD. */
+export function makeRepo(
+  files: Record<string, string> = {},
+  objectFormat: 'sha1' | 'sha256' = 'sha1'
+): { dir: string; head: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pg-repo-'))
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', dir, ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Test',
+        GIT_AUTHOR_EMAIL: 'test@example.invalid',
+        GIT_COMMITTER_NAME: 'Test',
+        GIT_COMMITTER_EMAIL: 'test@example.invalid'
+      }
+    }).trim()
+  git('init', '-q', `--object-format=${objectFormat}`)
+  const content = { Dockerfile: 'FROM scratch\nCOPY app.txt /app.txt\n', 'app.txt': 'v1\n', ...files }
+  for (const [name, text] of Object.entries(content)) writeFileSync(path.join(dir, name), text)
+  git('add', '-A')
+  git('commit', '-q', '-m', 'initial')
+  return { dir, head: git('rev-parse', 'HEAD') }
+}
+
+/** Adds a commit, for "the image is one commit behind" cases. */
+export function commit(dir: string, file: string, text: string): string {
+  writeFileSync(path.join(dir, file), text)
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 'Test',
+    GIT_AUTHOR_EMAIL: 'test@example.invalid',
+    GIT_COMMITTER_NAME: 'Test',
+    GIT_COMMITTER_EMAIL: 'test@example.invalid'
+  }
+  execFileSync('git', ['-C', dir, 'commit', '-qam', `change ${file}`], { env })
+  return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+}
+
+/** Builds a tiny `FROM scratch` image on the test dockerd, with the given labels. */
+export function buildImage(dockerHost: string, tag: string, labels: Record<string, string>): string {
+  const context = mkdtempSync(path.join(tmpdir(), 'pg-ctx-'))
+  writeFileSync(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY x /x\n')
+  writeFileSync(path.join(context, 'x'), `${tag}\n`)
+  const labelArgs = Object.entries(labels).flatMap(([name, value]) => ['--label', `${name}=${value}`])
+  execFileSync('docker', ['-H', dockerHost, 'build', '-q', '-t', tag, ...labelArgs, context], {
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  return docker(dockerHost, 'image', 'inspect', '--format', '{{.Id}}', tag)
+}
+
+/** Runs the docker client against the test dockerd and returns its trimmed stdout. */
+export function docker(dockerHost: string, ...args: string[]): string {
+  return execFileSync('docker', ['-H', dockerHost, ...args], { encoding: 'utf8' }).trim()
+}
+
+/** Writes an executable bash script (a hook) and returns its path. */
+export function writeScript(dir: string, name: string, body: string): string {
+  const file = path.join(dir, name)
+  writeFileSync(file, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`, { mode: 0o755 })
+  return file
+}
