@@ -3,11 +3,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildImage, commit, docker, makeRepo, runAction, writeScript, type ActionRun } from './harness/action.js'
-import type { StagingHost } from './harness/services.js'
+import {
+  buildImage,
+  commit,
+  docker,
+  makeRepo,
+  runAction,
+  writeScript,
+  type ActionRun
+} from './harness/action.js'
+import { freePort, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
 
-const REFERENCE_HOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../hook/deploy-hook.sh')
+const REFERENCE_HOOK = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../hook/deploy-hook.sh'
+)
 const LABEL = 'org.opencontainers.image.revision'
 
 const stagingHost = useStagingHost()
@@ -60,8 +71,30 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-describe('rebuild mode over ssh with the reference hook', () => {
-  test('a fresh image built from HEAD matches and exports the revision and image id', async () => {
+const OUTPUT_NAMES = ['expected_revision', 'image_revision', 'image_id', 'verdict', 'reason']
+
+/** A hook that records its environment and arguments (NUL-separated) and touches a marker. */
+function recordingHook(name: string, tail = ''): { hook: string; record: string } {
+  const record = path.join(scratch, `${name}.record`)
+  const hook = writeScript(
+    scratch,
+    `${name}.sh`,
+    [
+      `printf '%s\\0' "$GIT_SHA" "$BUILD_CONTEXT" "$TARGET_IMAGE" "$TARGET_SERVICE" "$TARGET_PORT" "$COMPOSE_PROFILE" "$STAGING_CONTAINER" "$PWD" "$@" > ${JSON.stringify(record)}`,
+      'echo "hook ran for $TARGET_IMAGE"',
+      tail
+    ].join('\n')
+  )
+  return { hook, record }
+}
+
+/** The values a recording hook saw, in the order it wrote them. */
+function recorded(record: string): string[] {
+  return readFileSync(record, 'utf8').split('\0').slice(0, -1)
+}
+
+describe('rebuild mode over ssh', () => {
+  test('a fresh image built from HEAD by the reference hook matches and exports revision and id', async () => {
     const repo = makeRepo()
     const image = imageRef()
     const run = await runAction({
@@ -71,7 +104,7 @@ describe('rebuild mode over ssh with the reference hook', () => {
       hook: REFERENCE_HOOK,
       'hook-dir': repo.dir,
       'build-context': repo.dir
-    }, { })
+    })
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
@@ -81,8 +114,351 @@ describe('rebuild mode over ssh with the reference hook', () => {
     expect(run.outputs.image_revision).toBe(repo.head)
     const id = docker(host.dockerHost, 'image', 'inspect', '--format', '{{.Id}}', image)
     expect(run.outputs.image_id).toBe(id)
-    expect(run.outputs.reason).toBe(`provenance match: ${repo.head.slice(0, 12)}`)
+    expect(run.stdout).toContain('::group::hook output')
+    expect(run.stdout).toContain(`[deploy-hook] building ${image}`)
+    expect(run.summary).toMatch(/^### ✅ provenance match: /)
     expect(run.summary).toContain('| Verdict | **match** |')
+    expect(run.summary).toContain(`| Image id | <code>${id}</code> |`)
+    expect(run.summary).toMatch(
+      /\| Time \| git \d+ ms · connect .* · hook .* · inspect .* · total /
+    )
+    expectCleanRun(run)
+  })
+
+  test('a hook that exits 0 without rebuilding leaves a stale label: mismatch', async () => {
+    const repo = makeRepo()
+    const old = repo.head
+    const head = commit(repo.dir, 'app.txt', 'v2\n')
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: old })
+    const { hook, record } = recordingHook('stale')
+    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'mismatch',
+      reason: `provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
+    })
+    expect(existsSync(record)).toBe(true)
+    expect(run.outputs.expected_revision).toBe(head)
+    expect(run.outputs.image_revision).toBe(old)
+    expect(run.stdout).toContain(`::error::provenance mismatch: image ${old.slice(0, 12)}`)
+    expect(run.summary).toMatch(/^### ❌ provenance mismatch/)
+    expectCleanRun(run)
+  })
+
+  test('an image without the revision label fails closed', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    const id = buildImage(host.dockerHost, image, { other: 'x' })
+    const { hook } = recordingHook('unlabelled')
+    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: 'provenance fail-closed: image has no revision label'
+    })
+    expect(run.outputs.image_id).toBe(id)
+    expect(run.outputs.image_revision).toBe('')
+    expectCleanRun(run)
+  })
+
+  test('a failing hook fails closed with its exit code and the tail of its output', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const { hook } = recordingHook(
+      'failing',
+      'echo "docker build: no space left on device" >&2\nexit 3'
+    )
+    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    expect(run.exitCode).toBe(1)
+    expect(run.outputs.verdict).toBe('fail-closed')
+    expect(run.outputs.reason).toMatch(
+      /^provenance fail-closed: hook failed \(exit code 3\) on root@127\.0\.0\.1:\d+: .*no space left on device$/
+    )
+    // The image was fine, but a failed rebuild never reaches the inspect: no verdict on faith.
+    expect(run.outputs.image_revision).toBe('')
+    expectCleanRun(run)
+  })
+
+  test('a hook over rebuild-timeout is stopped and fails closed', async () => {
+    const repo = makeRepo()
+    const { hook } = recordingHook('hanging', 'sleep 5')
+    const started = Date.now()
+    const run = await runAction({
+      ...sshInputs(),
+      path: repo.dir,
+      image: imageRef(),
+      hook,
+      'rebuild-timeout': '1'
+    })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(/hook timed out after 1 s \(rebuild-timeout\)/)
+    })
+    expect(Date.now() - started).toBeLessThan(4500)
+    expectCleanRun(run)
+  })
+
+  test('an unreachable host fails closed before any hook runs', async () => {
+    const repo = makeRepo()
+    const { hook, record } = recordingHook('unreachable')
+    const closedPort = String(await freePort())
+    const run = await runAction({
+      ...sshInputs(),
+      port: closedPort,
+      path: repo.dir,
+      image: imageRef(),
+      hook
+    })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(
+        new RegExp(
+          `ssh connection to root@127\\.0\\.0\\.1:${closedPort} failed: .*[Cc]onnection refused`
+        )
+      )
+    })
+    expect(run.outputs.expected_revision).toBe(repo.head)
+    expect(existsSync(record)).toBe(false)
+    expectCleanRun(run)
+  })
+
+  test('a host key that does not match the pinned one stops the run before the hook', async () => {
+    const repo = makeRepo()
+    const { hook, record } = recordingHook('wrong-key')
+    const run = await runAction({
+      ...sshInputs(),
+      'known-hosts': host.wrongKnownHosts,
+      path: repo.dir,
+      image: imageRef(),
+      hook
+    })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(
+        /ssh host key of root@127\.0\.0\.1:\d+ does not match known-hosts \(the hook did not run\)/
+      )
+    })
+    expect(run.stdout).toMatch(
+      /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/
+    )
+    expect(existsSync(record)).toBe(false)
+    expectCleanRun(run)
+  })
+
+  test('every value reaches the hook byte for byte, shell metacharacters included', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const pwned = path.join(scratch, 'pwned')
+    const hookDir = mkdtempSync(path.join(scratch, "dir with 'quotes' and $HOME "))
+    const { hook, record } = recordingHook('metachar')
+    const nasty = {
+      service: `svc$(touch ${pwned})\`touch ${pwned}\`;touch ${pwned}`,
+      'compose-profile': `it's "quoted" && echo $PATH | cat * ~ \\n`,
+      'staging-container': 'tab\there|pipe>redirect<in&bg!bang#hash',
+      'build-context': '/srv/repos/ünïcode path/日本',
+      'staging-port': '8501'
+    }
+    const run = await runAction({
+      ...sshInputs(),
+      ...nasty,
+      path: repo.dir,
+      image,
+      hook,
+      'hook-dir': hookDir
+    })
+    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(recorded(record)).toEqual([
+      repo.head,
+      nasty['build-context'],
+      image,
+      nasty.service,
+      '8501',
+      nasty['compose-profile'],
+      nasty['staging-container'],
+      hookDir,
+      '--build-staging'
+    ])
+    expect(existsSync(pwned)).toBe(false)
+    expectCleanRun(run)
+  })
+
+  test('a SHA-256 repository: the 64-hex revision is built, read back and matched', async () => {
+    const repo = makeRepo({}, 'sha256')
+    expect(repo.head).toMatch(/^[0-9a-f]{64}$/)
+    const image = imageRef()
+    const run = await runAction({
+      ...sshInputs(),
+      path: repo.dir,
+      image,
+      hook: REFERENCE_HOOK,
+      'build-context': repo.dir
+    })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      reason: `provenance match: ${repo.head.slice(0, 12)}`
+    })
+    expect(run.outputs.image_revision).toBe(repo.head)
+    expectCleanRun(run)
+  })
+})
+
+describe('other modes and switches', () => {
+  test('local mode (self-hosted runner on the host) runs the hook and inspect without ssh', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    const run = await runAction(
+      { path: repo.dir, image, hook: REFERENCE_HOOK, 'build-context': repo.dir },
+      { DOCKER_HOST: host.dockerHost, DOCKER_BUILDKIT: '0', SKIP_COMPOSE: '1' }
+    )
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      reason: `provenance match: ${repo.head.slice(0, 12)}`
+    })
+    expect(run.stdout).toContain('running the hook on local:')
+    expect(run.summary).toContain('| Host | local |')
+    expectCleanRun(run)
+  })
+
+  test('verify mode reads the label without running any hook', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    const id = buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      reason: `provenance match: ${repo.head.slice(0, 12)}`
+    })
+    expect(run.outputs.image_id).toBe(id)
+    expect(run.stdout).not.toContain('running the hook')
+    expect(run.summary).not.toContain('hook ')
+    expectCleanRun(run)
+  })
+
+  test('verify mode with a custom revision label and a stale image: mismatch', async () => {
+    const repo = makeRepo()
+    const old = repo.head
+    commit(repo.dir, 'app.txt', 'v3\n')
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { 'com.example.commit': old, [LABEL]: 'ignored' })
+    const run = await runAction({
+      ...sshInputs(),
+      mode: 'verify',
+      path: repo.dir,
+      image,
+      'revision-label': 'com.example.commit'
+    })
+    expect(run.outputs.verdict).toBe('mismatch')
+    expect(run.outputs.image_revision).toBe(old)
+  })
+
+  test('disabled: passes without touching anything, even with the rest unset', async () => {
+    const run = await runAction({ enabled: 'false', host: 'staging.invalid' })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'disabled',
+      reason: 'provenance gate disabled (enabled: false)'
+    })
+    expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
+    expect(run.outputs.expected_revision).toBe('')
+    expect(run.stdout).not.toContain('validated revision')
+    expectCleanRun(run)
+  })
+
+  test('not-applicable: a repository outside the allowlist passes without touching anything', async () => {
+    const repo = makeRepo()
+    const { hook, record } = recordingHook('not-applicable')
+    const run = await runAction({
+      ...sshInputs(),
+      repositories: 'acme/billing, warehouse',
+      path: repo.dir,
+      image: imageRef(),
+      hook
+    })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'not-applicable',
+      reason: 'provenance gate not applicable: acme/shop is not in repositories'
+    })
+    expect(run.outputs.expected_revision).toBe('')
+    expect(existsSync(record)).toBe(false)
+  })
+
+  test('the allowlist applies by bare name, case-insensitively', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const run = await runAction({
+      ...sshInputs(),
+      repositories: 'billing\nSHOP',
+      mode: 'verify',
+      path: repo.dir,
+      image
+    })
+    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+  })
+})
+
+describe('bad input and a bad checkout fail before anything remote', () => {
+  test.each([
+    ['port', { port: '70000' }, /input port must be a TCP port/],
+    ['mode', { mode: 'promote-now' }, /input mode must be "rebuild" or "verify"/],
+    ['image', { image: 'Shop Staging' }, /input image is not a valid image reference/],
+    [
+      'timeout',
+      { 'rebuild-timeout': '10m' },
+      /input rebuild-timeout must be a whole number of seconds/
+    ],
+    [
+      'prod target',
+      { service: 'web', 'prod-service': 'web' },
+      /the staging target equals the prod target/
+    ],
+    [
+      'prod port',
+      { 'staging-port': '8500', 'prod-port': '8500' },
+      /staging-port 8500 is prod-port/
+    ],
+    [
+      'known-hosts',
+      { 'known-hosts': '' },
+      /input known-hosts is required when host is set: .*ssh-keyscan -p \d+ 127\.0\.0\.1/
+    ]
+  ])('%s', async (_name, bad, message) => {
+    const repo = makeRepo()
+    const { hook, record } = recordingHook(`bad-${_name.replace(/ /g, '-')}`)
+    const run = await runAction({ ...sshInputs(), path: repo.dir, image: imageRef(), hook, ...bad })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(message)
+    })
+    expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
+    expect(run.outputs.expected_revision).toBe('')
+    expect(existsSync(record)).toBe(false)
+    expectCleanRun(run)
+  })
+
+  test('a checkout that is not a git repository fails closed naming git, nothing remote runs', async () => {
+    const notRepo = mkdtempSync(path.join(scratch, 'not-a-repo-'))
+    const { hook, record } = recordingHook('not-a-repo')
+    const run = await runAction({ ...sshInputs(), path: notRepo, image: imageRef(), hook })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(
+        /git rev-parse HEAD in .* failed \(exit code 128\): .*not a git repository/
+      )
+    })
+    expect(existsSync(record)).toBe(false)
     expectCleanRun(run)
   })
 })
