@@ -19,22 +19,25 @@ export function hookEnvironment(settings: Settings, revision: string): [string, 
 
 /**
  * The one command line that runs the hook on the host:
- * `cd <hook-dir> && GIT_SHA=… … bash <hook> --build-staging`, every value shell-quoted.
+ * `cd <hook-dir> && GIT_SHA=… … bash -- <hook> --build-staging`, every value shell-quoted.
  */
 export function planHookCommand(settings: Settings, revision: string): string {
   const assignments = hookEnvironment(settings, revision)
     .map(([name, value]) => `${name}=${shellQuote(value)}`)
     .join(' ')
-  const run = `${assignments} bash ${shellQuote(settings.hook)} --build-staging`
+  // `--` keeps a hook path that starts with a dash from being read as an option of bash.
+  const run = `${assignments} bash -- ${shellQuote(settings.hook)} --build-staging`
   return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run
 }
 
 /**
  * One inspect that yields the image id and the revision label together, so the id the retag step
- * promotes is the id whose label was checked.
+ * promotes is the id whose label was checked. The `with` guards matter: on an image with no labels
+ * at all, `.Config.Labels` is null and a bare `index` fails the whole inspect.
  */
 export function planInspectCommand(settings: Settings): string {
-  const format = `{{.Id}} {{index .Config.Labels ${JSON.stringify(settings.revisionLabel)}}}`
+  const label = JSON.stringify(settings.revisionLabel)
+  const format = `{{.Id}} {{with .Config}}{{with .Labels}}{{index . ${label}}}{{end}}{{end}}`
   return `${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`
 }
 
