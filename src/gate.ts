@@ -103,7 +103,9 @@ export async function runGate(
 export function withFailureClass(decision: Decision): GateDecision {
   if (decision.pass) return { ...decision, failure: '' }
   if (decision.verdict === 'mismatch') return { ...decision, failure: 'mismatch' }
-  const failure = /empty expected revision/.test(decision.reason) ? 'empty-revision' : 'missing-label'
+  const failure = /empty expected revision/.test(decision.reason)
+    ? 'empty-revision'
+    : 'missing-label'
   return { ...decision, failure }
 }
 
@@ -111,22 +113,27 @@ export function withFailureClass(decision: Decision): GateDecision {
 export async function resolveRevision(local: Runner, settings: Settings): Promise<string> {
   const { checkoutPath } = settings
   const seconds = settings.timeouts.gitMs / 1000
-  const result = await local.run(
-    `git -C ${shellQuote(checkoutPath)} rev-parse HEAD`,
-    { timeoutMs: settings.timeouts.gitMs }
-  )
+  const result = await local.run(`git -C ${shellQuote(checkoutPath)} rev-parse HEAD`, {
+    timeoutMs: settings.timeouts.gitMs
+  })
   if (result.timedOut) {
-    throw new GateError('timeout', `git rev-parse HEAD in ${checkoutPath} timed out after ${seconds} s (git-timeout)`)
+    throw new GateError(
+      'timeout',
+      `git rev-parse HEAD in ${checkoutPath} timed out after ${seconds} s (git-timeout)`
+    )
   }
   if (result.exitCode !== 0) {
     throw new GateError(
       'git-failed',
-      `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${lastLines(result.outputTail) || 'no output'}`
+      `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${result.spawnError ?? (lastLines(result.outputTail) || 'no output')}`
     )
   }
   const revision = result.stdout.trim()
   if (!revision) {
-    throw new GateError('empty-revision', `git rev-parse HEAD in ${checkoutPath} printed no revision`)
+    throw new GateError(
+      'empty-revision',
+      `git rev-parse HEAD in ${checkoutPath} printed no revision`
+    )
   }
   if (!REVISION.test(revision)) {
     throw new GateError(
@@ -137,7 +144,12 @@ export async function resolveRevision(local: Runner, settings: Settings): Promis
   return revision
 }
 
-async function runHook(runner: Runner, settings: Settings, revision: string, log: GateLog): Promise<void> {
+async function runHook(
+  runner: Runner,
+  settings: Settings,
+  revision: string,
+  log: GateLog
+): Promise<void> {
   const command = planHookCommand(settings, revision)
   log.info(`running the hook on ${runner.where}: ${command}`)
   const write = log.openRaw(`hook output (${settings.hook} --build-staging)`)
@@ -154,7 +166,10 @@ async function runHook(runner: Runner, settings: Settings, revision: string, log
     )
   }
   if (result.spawnError) {
-    throw new GateError('transport', `cannot start the hook on ${runner.where}: ${result.spawnError}`)
+    throw new GateError(
+      'transport',
+      `cannot start the hook on ${runner.where}: ${result.spawnError}`
+    )
   }
   if (result.exitCode !== 0) {
     throw new GateError(
@@ -164,11 +179,19 @@ async function runHook(runner: Runner, settings: Settings, revision: string, log
   }
 }
 
-async function inspectImage(runner: Runner, settings: Settings): Promise<{ imageId: string; revision: string }> {
-  const result = await runner.run(planInspectCommand(settings), { timeoutMs: settings.timeouts.inspectMs })
+async function inspectImage(
+  runner: Runner,
+  settings: Settings
+): Promise<{ imageId: string; revision: string }> {
+  const result = await runner.run(planInspectCommand(settings), {
+    timeoutMs: settings.timeouts.inspectMs
+  })
   const what = `${settings.docker} image inspect ${settings.image} on ${runner.where}`
   if (result.timedOut) {
-    throw new GateError('timeout', `${what} timed out after ${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`)
+    throw new GateError(
+      'timeout',
+      `${what} timed out after ${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`
+    )
   }
   if (result.spawnError || result.exitCode !== 0) {
     const detail = result.spawnError ?? (lastLines(result.outputTail) || 'no output')
@@ -185,5 +208,6 @@ async function inspectImage(runner: Runner, settings: Settings): Promise<{ image
 }
 
 function exitText(result: ProcessResult): string {
+  if (result.spawnError) return 'could not start'
   return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`
 }

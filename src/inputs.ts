@@ -132,7 +132,12 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     ssh,
     hook,
     hookDir,
-    buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
+    buildContext: deriveBuildContext(
+      value('build-context'),
+      value('path-mapping'),
+      checkoutPath,
+      hookDir
+    ),
     staging,
     revisionLabel,
     docker,
@@ -233,7 +238,11 @@ function parseSsh(value: (name: InputName) => string): SshTarget | undefined {
 function normalizePrivateKey(raw: string): string {
   if (!raw) return ''
   const key = raw.replace(/\r\n?/g, '\n').trim()
-  if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----$/.test(key)) {
+  if (
+    !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----$/.test(
+      key
+    )
+  ) {
     throw new InputError(
       'input private-key does not look like a private key (expected the whole file, from "-----BEGIN … PRIVATE KEY-----" to its END line)'
     )
@@ -266,7 +275,9 @@ function parseBoolean(read: (name: InputName) => string, name: InputName): boole
 function parsePort(raw: string, name: InputName): number {
   const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN
   if (!(port >= 1 && port <= 65535)) {
-    throw new InputError(`input ${name} must be a TCP port from 1 to 65535, got ${JSON.stringify(raw)}`)
+    throw new InputError(
+      `input ${name} must be a TCP port from 1 to 65535, got ${JSON.stringify(raw)}`
+    )
   }
   return port
 }

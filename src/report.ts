@@ -75,5 +75,5 @@ export function escapeCell(value: string): string {
     .replace(/>/g, '&gt;')
     .replace(/\|/g, '&#124;')
     .replace(/[`*_[\]\\]/g, match => `\\${match}`)
-    .replace(/\s*\r?\n\s*/g, ' ')
+    .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ')
 }

@@ -29,7 +29,7 @@ export class TailBuffer {
 /** The last few non-empty lines of some output, folded into one line for a reason or message. */
 export function lastLines(text: string, count = 3, width = 200): string {
   return text
-    .split(/\r?\n/)
+    .split(/\r\n|\r|\n/)
     .map(line => line.trim())
     .filter(line => line !== '')
     .slice(-count)

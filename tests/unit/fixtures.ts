@@ -1,0 +1,44 @@
+import type { Settings, SshTarget } from '../../src/settings.js'
+
+/** A full 40-hex revision, as `git rev-parse HEAD` prints it. */
+export const SHA_A = '0123456789abcdef0123456789abcdef01234567'
+/** Another revision that shares no 12-character prefix with SHA_A. */
+export const SHA_B = 'fedcba9876543210fedcba9876543210fedcba98'
+/** A 64-hex image id body (without the `sha256:` prefix). */
+export const IMAGE_HEX = 'a3f1c2d4e5b6978812345678900abcdef0123456789abcdef0123456789abcde'
+
+/** An ssh target as parseSettings would produce it for a pinned host. */
+export function sshTarget(overrides: Partial<SshTarget> = {}): SshTarget {
+  return {
+    host: 'staging.example.com',
+    user: 'deploy',
+    port: 22,
+    privateKey: '',
+    knownHosts: 'staging.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey\n',
+    strictHostKeyChecking: true,
+    ...overrides
+  }
+}
+
+/** Valid settings for a rebuild on the local runner; override what a test is about. */
+export function makeSettings(overrides: Partial<Settings> = {}): Settings {
+  return {
+    mode: 'rebuild',
+    checkoutPath: '/home/runner/work/shop/shop',
+    image: 'registry.example.com/shop:staging',
+    ssh: undefined,
+    hook: '/srv/shop/hook.sh',
+    hookDir: '/srv/shop',
+    buildContext: '/srv/shop',
+    staging: {
+      service: 'staging',
+      port: '8081',
+      composeProfile: 'staging',
+      container: 'shop-staging'
+    },
+    revisionLabel: 'org.opencontainers.image.revision',
+    docker: 'docker',
+    timeouts: { gitMs: 30_000, inspectMs: 45_000, rebuildMs: 1_200_000 },
+    ...overrides
+  }
+}

@@ -1,0 +1,719 @@
+import { describe, expect, test } from '@jest/globals'
+import { InputError } from '../../src/errors.js'
+import {
+  deriveBuildContext,
+  INPUT_DEFAULTS,
+  isImageReference,
+  parseSettings,
+  parseSwitch,
+  readRunContext,
+  type InputName,
+  type ReadInput
+} from '../../src/inputs.js'
+import type { RunContext } from '../../src/settings.js'
+
+type Inputs = Partial<Record<InputName, string>>
+
+/** A fake `read`: the value from the table, '' for anything the table does not name. */
+function reader(inputs: Inputs): ReadInput {
+  return name => inputs[name] ?? ''
+}
+
+const context: RunContext = {
+  repository: 'acme/shop',
+  workspace: '/home/runner/work/shop/shop',
+  runnerTemp: '/home/runner/_temp'
+}
+
+const KNOWN_HOST_LINE =
+  'staging.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'
+
+const KEY_BODY = [
+  'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+  'QyNTUxOQAAACDjKqp5Fc65tEnRulDqKCy7GoB+QvaJFotHYdpfRiiZZQAAAJhVtj4gVbY+'
+]
+const PRIVATE_KEY_LF = [
+  '-----BEGIN OPENSSH PRIVATE KEY-----',
+  ...KEY_BODY,
+  '-----END OPENSSH PRIVATE KEY-----',
+  ''
+].join('\n')
+
+/** The least a rebuild on this runner needs. */
+const base: Inputs = { image: 'registry.example.com/shop:staging', hook: '/srv/shop/hook.sh' }
+/** The least a rebuild over ssh needs. */
+const sshBase: Inputs = { ...base, host: 'staging.example.com', 'known-hosts': KNOWN_HOST_LINE }
+
+function parse(inputs: Inputs, ctx: RunContext = context): ReturnType<typeof parseSettings> {
+  return parseSettings(reader(inputs), ctx)
+}
+
+/** The error a call throws; fails the test when it does not throw. */
+function thrown(fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof Error) return error
+    throw new Error(`threw a non-Error: ${String(error)}`, { cause: error })
+  }
+  throw new Error('expected a throw, but the call returned')
+}
+
+function inputError(inputs: Inputs): InputError {
+  const error = thrown(() => parse(inputs))
+  expect(error).toBeInstanceOf(InputError)
+  return error as InputError
+}
+
+describe('parseSettings defaults', () => {
+  test('empty optional inputs take the documented defaults', () => {
+    expect(parse(base)).toEqual({
+      mode: 'rebuild',
+      checkoutPath: '/home/runner/work/shop/shop',
+      image: 'registry.example.com/shop:staging',
+      ssh: undefined,
+      hook: '/srv/shop/hook.sh',
+      hookDir: '',
+      buildContext: '',
+      staging: { service: 'staging', port: '', composeProfile: 'staging', container: 'staging' },
+      revisionLabel: 'org.opencontainers.image.revision',
+      docker: 'docker',
+      timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 }
+    })
+  })
+
+  test.each<[InputName, string]>([
+    ['mode', '   '],
+    ['port', ' \n '],
+    ['docker', '\t'],
+    ['revision-label', '  '],
+    ['rebuild-timeout', ' ']
+  ])('whitespace-only %s counts as empty and takes the default', (name, blank) => {
+    const settings = parse({ ...sshBase, [name]: blank })
+    expect(settings.mode).toBe('rebuild')
+    expect(settings.ssh?.port).toBe(22)
+    expect(settings.docker).toBe('docker')
+    expect(settings.revisionLabel).toBe('org.opencontainers.image.revision')
+    expect(settings.timeouts.rebuildMs).toBe(1_200_000)
+  })
+
+  test('values are trimmed', () => {
+    const settings = parse({
+      ...base,
+      mode: '  verify\n',
+      image: ' ghcr.io/acme/shop:v1.2 ',
+      service: ' web ',
+      docker: ' podman '
+    })
+    expect(settings.mode).toBe('verify')
+    expect(settings.image).toBe('ghcr.io/acme/shop:v1.2')
+    expect(settings.staging.service).toBe('web')
+    expect(settings.staging.container).toBe('web')
+    expect(settings.docker).toBe('podman')
+  })
+
+  test('every input is set explicitly', () => {
+    const settings = parse(
+      {
+        mode: 'verify',
+        path: 'checkouts/shop',
+        image: 'localhost:5000/shop:staging',
+        host: '10.0.0.5',
+        user: 'deploy',
+        port: '2222',
+        'private-key': PRIVATE_KEY_LF,
+        'known-hosts': '[10.0.0.5]:2222 ssh-ed25519 AAAAkey',
+        'strict-host-key-checking': 'true',
+        hook: 'hooks/deploy.sh',
+        'hook-dir': '/srv/shop',
+        'build-context': '/srv/shop/src',
+        service: 'shop-staging',
+        'staging-port': '8081',
+        'compose-profile': 'stage',
+        'staging-container': 'shop-staging-1',
+        'prod-service': 'shop',
+        'prod-port': '8080',
+        'revision-label': 'vcs-ref',
+        docker: '/usr/local/bin/docker',
+        'git-timeout': '5',
+        'inspect-timeout': '7',
+        'rebuild-timeout': '86400'
+      },
+      { ...context, workspace: '/w' }
+    )
+    expect(settings).toEqual({
+      mode: 'verify',
+      checkoutPath: '/w/checkouts/shop',
+      image: 'localhost:5000/shop:staging',
+      ssh: {
+        host: '10.0.0.5',
+        user: 'deploy',
+        port: 2222,
+        privateKey: PRIVATE_KEY_LF,
+        knownHosts: '[10.0.0.5]:2222 ssh-ed25519 AAAAkey\n',
+        strictHostKeyChecking: true
+      },
+      hook: 'hooks/deploy.sh',
+      hookDir: '/srv/shop',
+      buildContext: '/srv/shop/src',
+      staging: {
+        service: 'shop-staging',
+        port: '8081',
+        composeProfile: 'stage',
+        container: 'shop-staging-1'
+      },
+      revisionLabel: 'vcs-ref',
+      docker: '/usr/local/bin/docker',
+      timeouts: { gitMs: 5_000, inspectMs: 7_000, rebuildMs: 86_400_000 }
+    })
+  })
+
+  test.each([
+    ['.', '/home/runner/work/shop/shop'],
+    ['sub/dir', '/home/runner/work/shop/shop/sub/dir'],
+    ['../other', '/home/runner/work/shop/other'],
+    ['/abs/checkout', '/abs/checkout']
+  ])('path %j resolves against the workspace to %s', (input, expected) => {
+    expect(parse({ ...base, path: input }).checkoutPath).toBe(expected)
+  })
+
+  test.each([
+    ['', 'shop-staging', 'shop-staging'],
+    ['', '', 'staging'],
+    ['shop-blue', 'shop-staging', 'shop-blue']
+  ])('staging-container %j with service %j gives container %j', (container, service, expected) => {
+    const settings = parse({ ...base, 'staging-container': container, service })
+    expect(settings.staging.container).toBe(expected)
+  })
+
+  test.each([
+    ['1', 1_000],
+    ['30', 30_000],
+    ['86400', 86_400_000],
+    ['0600', 600_000]
+  ])('timeout %j is %d ms', (raw, ms) => {
+    const settings = parse({
+      ...base,
+      'git-timeout': raw,
+      'inspect-timeout': raw,
+      'rebuild-timeout': raw
+    })
+    expect(settings.timeouts).toEqual({ gitMs: ms, inspectMs: ms, rebuildMs: ms })
+  })
+
+  test.each([
+    ['1', 1],
+    ['22', 22],
+    ['65535', 65535],
+    ['02222', 2222]
+  ])('ssh port %j is %d', (raw, port) => {
+    expect(parse({ ...sshBase, port: raw }).ssh?.port).toBe(port)
+  })
+
+  test('staging-port is normalised to its number', () => {
+    expect(parse({ ...base, 'staging-port': '08081' }).staging.port).toBe('8081')
+  })
+})
+
+describe('parseSettings rejects bad inputs with an InputError naming the input', () => {
+  test.each<[string, Inputs, string]>([
+    ['unknown mode', { ...base, mode: 'deploy' }, 'input mode'],
+    ['mode in capitals', { ...base, mode: 'REBUILD' }, 'input mode'],
+    ['missing image', { hook: '/srv/hook.sh' }, 'input image is required'],
+    ['image in upper case', { ...base, image: 'Shop:staging' }, 'input image'],
+    ['image like an option', { ...base, image: '-x' }, 'input image'],
+    ['image with a space', { ...base, image: 'a b' }, 'input image'],
+    ['image with a shell substitution', { ...base, image: 'app:$(id)' }, 'input image'],
+    ['missing hook in rebuild mode', { image: 'app:staging' }, 'input hook is required'],
+    ['ssh port 0', { ...sshBase, port: '0' }, 'input port'],
+    ['ssh port 65536', { ...sshBase, port: '65536' }, 'input port'],
+    ['ssh port abc', { ...sshBase, port: 'abc' }, 'input port'],
+    ['ssh port -1', { ...sshBase, port: '-1' }, 'input port'],
+    ['ssh port 22.0', { ...sshBase, port: '22.0' }, 'input port'],
+    ['ssh port 1e3', { ...sshBase, port: '1e3' }, 'input port'],
+    ['ssh port 123456', { ...sshBase, port: '123456' }, 'input port'],
+    ['staging-port 0', { ...base, 'staging-port': '0' }, 'input staging-port'],
+    ['staging-port 65536', { ...base, 'staging-port': '65536' }, 'input staging-port'],
+    ['staging-port abc', { ...base, 'staging-port': 'abc' }, 'input staging-port'],
+    ['prod-port abc', { ...base, 'prod-port': 'abc' }, 'input prod-port'],
+    ['prod-port 0', { ...base, 'prod-port': '0' }, 'input prod-port'],
+    ['git-timeout 0', { ...base, 'git-timeout': '0' }, 'input git-timeout'],
+    ['git-timeout abc', { ...base, 'git-timeout': 'abc' }, 'input git-timeout'],
+    ['git-timeout 1.5', { ...base, 'git-timeout': '1.5' }, 'input git-timeout'],
+    ['git-timeout 86401', { ...base, 'git-timeout': '86401' }, 'input git-timeout'],
+    ['inspect-timeout 0', { ...base, 'inspect-timeout': '0' }, 'input inspect-timeout'],
+    ['inspect-timeout abc', { ...base, 'inspect-timeout': 'abc' }, 'input inspect-timeout'],
+    ['inspect-timeout 1.5', { ...base, 'inspect-timeout': '1.5' }, 'input inspect-timeout'],
+    ['inspect-timeout 86401', { ...base, 'inspect-timeout': '86401' }, 'input inspect-timeout'],
+    ['rebuild-timeout 0', { ...base, 'rebuild-timeout': '0' }, 'input rebuild-timeout'],
+    ['rebuild-timeout abc', { ...base, 'rebuild-timeout': 'abc' }, 'input rebuild-timeout'],
+    ['rebuild-timeout 1.5', { ...base, 'rebuild-timeout': '1.5' }, 'input rebuild-timeout'],
+    ['rebuild-timeout 86401', { ...base, 'rebuild-timeout': '86401' }, 'input rebuild-timeout'],
+    ['rebuild-timeout -5', { ...base, 'rebuild-timeout': '-5' }, 'input rebuild-timeout'],
+    ['revision-label with a quote', { ...base, 'revision-label': 'a"b' }, 'input revision-label'],
+    ['revision-label with }}', { ...base, 'revision-label': 'x}}{{.Id' }, 'input revision-label'],
+    ['revision-label with a space', { ...base, 'revision-label': 'a b' }, 'input revision-label'],
+    [
+      'revision-label with a leading dot',
+      { ...base, 'revision-label': '.rev' },
+      'input revision-label'
+    ],
+    [
+      'revision-label with a trailing dash',
+      { ...base, 'revision-label': 'rev-' },
+      'input revision-label'
+    ],
+    ['docker like an option', { ...base, docker: '-H' }, 'input docker'],
+    ['docker with a ;', { ...base, docker: 'docker;id' }, 'input docker'],
+    ['docker with a space', { ...base, docker: 'sudo docker' }, 'input docker'],
+    ['docker with a substitution', { ...base, docker: '$(id)' }, 'input docker'],
+    ['host like an option', { ...sshBase, host: '-oProxyCommand=id' }, 'input host'],
+    ['host like a bare option', { ...sshBase, host: '-oProxyJump' }, 'input host'],
+    ['host like a short option', { ...sshBase, host: '-v' }, 'input host'],
+    ['host with a space', { ...sshBase, host: 'staging host' }, 'input host'],
+    ['host with a ;', { ...sshBase, host: 'staging;id' }, 'input host'],
+    ['user like an option', { ...sshBase, user: '-oProxyCommand=id' }, 'input user'],
+    ['user with a space', { ...sshBase, user: 'de ploy' }, 'input user'],
+    ['user with an @', { ...sshBase, user: 'deploy@evil' }, 'input user'],
+    ['user with a ;', { ...sshBase, user: 'root;id' }, 'input user'],
+    [
+      'strict-host-key-checking yes',
+      { ...sshBase, 'strict-host-key-checking': 'yes' },
+      'input strict-host-key-checking'
+    ],
+    [
+      'strict-host-key-checking 0',
+      { ...sshBase, 'strict-host-key-checking': '0' },
+      'input strict-host-key-checking'
+    ],
+    [
+      'known-hosts missing',
+      { ...base, host: 'staging.example.com' },
+      'input known-hosts is required'
+    ],
+    [
+      'known-hosts only comments',
+      { ...sshBase, 'known-hosts': '# pinned\n\n' },
+      'input known-hosts is required'
+    ],
+    [
+      'known-hosts line with 2 fields',
+      { ...sshBase, 'known-hosts': 'host ssh-ed25519' },
+      'input known-hosts'
+    ],
+    [
+      'known-hosts with one short line among good ones',
+      { ...sshBase, 'known-hosts': `${KNOWN_HOST_LINE}\nbroken-line` },
+      'input known-hosts'
+    ],
+    ['path-mapping malformed', { ...base, 'path-mapping': 'abc' }, 'input path-mapping'],
+    [
+      'path-mapping outside the checkout',
+      { ...base, 'path-mapping': '/elsewhere=/srv' },
+      'input path-mapping'
+    ]
+  ])('%s', (_name, inputs, mentions) => {
+    const error = inputError(inputs)
+    expect(error.failure).toBe('invalid-input')
+    expect(error.name).toBe('InputError')
+    expect(error.message).toContain(mentions)
+  })
+
+  test.each<[string, string]>([
+    ['deploy', 'deploy'],
+    ['svc$', 'svc$'],
+    ['a.b_c-d', 'a.b_c-d'],
+    ['', '']
+  ])('user %j is accepted', (user, expected) => {
+    expect(parse({ ...sshBase, user }).ssh?.user).toBe(expected)
+  })
+
+  test.each(['staging.example.com', '10.0.0.5', '[2001:db8::1]', 'fe80::1%eth0', 'stage_1'])(
+    'host %j is accepted',
+    host => {
+      expect(parse({ ...sshBase, host }).ssh?.host).toBe(host)
+    }
+  )
+
+  test.each(['podman', '/usr/local/bin/docker', 'docker.io', 'nerdctl+x'])(
+    'docker %j is accepted',
+    docker => {
+      expect(parse({ ...base, docker }).docker).toBe(docker)
+    }
+  )
+
+  test.each(['org.opencontainers.image.revision', 'vcs-ref', 'a', 'com.example/rev_1'])(
+    'revision-label %j is accepted',
+    label => {
+      expect(parse({ ...base, 'revision-label': label }).revisionLabel).toBe(label)
+    }
+  )
+
+  test('the error message quotes the rejected value', () => {
+    expect(inputError({ ...base, mode: 'deploy' }).message).toBe(
+      'input mode must be "rebuild" or "verify", got "deploy"'
+    )
+  })
+
+  test('the hook may be empty in verify mode', () => {
+    const settings = parse({ mode: 'verify', image: 'app:staging' })
+    expect(settings.mode).toBe('verify')
+    expect(settings.hook).toBe('')
+  })
+
+  test.each<[InputName, Inputs]>([
+    ['image', { ...sshBase, image: 'app:\0staging' }],
+    ['hook', { ...sshBase, hook: '/srv/hook.sh\0' }],
+    ['hook-dir', { ...sshBase, 'hook-dir': '/srv\0/x' }],
+    ['service', { ...sshBase, service: 'staging\0' }],
+    ['known-hosts', { ...sshBase, 'known-hosts': `${KNOWN_HOST_LINE}\0` }],
+    ['private-key', { ...sshBase, 'private-key': `${PRIVATE_KEY_LF}\0` }],
+    ['strict-host-key-checking', { ...sshBase, 'strict-host-key-checking': 'true\0' }],
+    ['build-context', { ...sshBase, 'build-context': '/srv/\0' }]
+  ])('a NUL byte in %s is rejected', (name, inputs) => {
+    const error = inputError(inputs)
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(`input ${name} contains a NUL byte`)
+  })
+})
+
+describe('parseSettings ssh', () => {
+  test('no host means no ssh, and ssh-only inputs are not needed', () => {
+    expect(parse({ ...base, 'known-hosts': '', port: '' }).ssh).toBeUndefined()
+  })
+
+  test.each([
+    ['22', 'ssh-keyscan staging.example.com`'],
+    ['', 'ssh-keyscan staging.example.com`'],
+    ['2222', 'ssh-keyscan -p 2222 staging.example.com`']
+  ])('missing known-hosts with port %j names the ssh-keyscan command', (port, command) => {
+    const error = inputError({ ...base, host: 'staging.example.com', port })
+    expect(error.message).toContain(command)
+    if (port === '2222') expect(error.message).toContain('2222')
+    else expect(error.message).not.toContain('-p ')
+  })
+
+  test.each(['false', 'False', 'FALSE'])(
+    'known-hosts may be empty when strict-host-key-checking is %s',
+    value => {
+      const ssh = parse({
+        ...base,
+        host: 'staging.example.com',
+        'strict-host-key-checking': value
+      }).ssh
+      expect(ssh?.strictHostKeyChecking).toBe(false)
+      expect(ssh?.knownHosts).toBe('')
+    }
+  )
+
+  test.each(['true', 'True', 'TRUE', ''])('strict-host-key-checking %j is on', value => {
+    expect(
+      parse({ ...sshBase, 'strict-host-key-checking': value }).ssh?.strictHostKeyChecking
+    ).toBe(true)
+  })
+
+  test('known-hosts drops comments and blank lines, trims, and ends with one newline', () => {
+    const raw = `# staging\r\n\r\n  ${KNOWN_HOST_LINE}  \r\n# second key\n[h]:2222 ssh-rsa AAAAB3\n\n`
+    expect(parse({ ...sshBase, 'known-hosts': raw }).ssh?.knownHosts).toBe(
+      `${KNOWN_HOST_LINE}\n[h]:2222 ssh-rsa AAAAB3\n`
+    )
+  })
+
+  test('a private key with CRLF line ends is normalised to LF with a final newline', () => {
+    const crlf = [
+      '-----BEGIN OPENSSH PRIVATE KEY-----',
+      ...KEY_BODY,
+      '-----END OPENSSH PRIVATE KEY-----'
+    ].join('\r\n')
+    const key = parse({ ...sshBase, 'private-key': crlf }).ssh?.privateKey
+    expect(key).toBe(PRIVATE_KEY_LF)
+    expect(key).not.toContain('\r')
+  })
+
+  test.each([
+    ['without its final newline', PRIVATE_KEY_LF.trimEnd()],
+    ['with extra blank lines around it', `\n\n${PRIVATE_KEY_LF}\n\n`],
+    ['with old-style CR line ends', PRIVATE_KEY_LF.replace(/\n/g, '\r')]
+  ])('a private key %s is normalised', (_name, raw) => {
+    expect(parse({ ...sshBase, 'private-key': raw }).ssh?.privateKey).toBe(PRIVATE_KEY_LF)
+  })
+
+  test('an RSA key in PEM form is accepted', () => {
+    const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n'
+    expect(parse({ ...sshBase, 'private-key': pem }).ssh?.privateKey).toBe(pem)
+  })
+
+  test('an empty private key leaves ssh to its agent', () => {
+    expect(parse(sshBase).ssh?.privateKey).toBe('')
+  })
+
+  test.each([
+    ['garbage', 'hunter2-SECRET-passphrase-material'],
+    ['a public key', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5SECRETSECRET user@host'],
+    ['a key without its END line', `-----BEGIN OPENSSH PRIVATE KEY-----\n${KEY_BODY[0]}`],
+    [
+      'a key without a body',
+      '-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----'
+    ],
+    ['a key with text after its END line', `${PRIVATE_KEY_LF}trailing-SECRET`]
+  ])('%s as private key is rejected without echoing it', (_name, raw) => {
+    const error = inputError({ ...sshBase, 'private-key': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toContain('input private-key')
+    expect(error.message).not.toContain('SECRET')
+    expect(error.message).not.toContain(KEY_BODY[0])
+    for (const line of raw.split('\n').filter(l => l.length > 8 && !l.startsWith('-----'))) {
+      expect(error.message).not.toContain(line)
+    }
+  })
+})
+
+describe('parseSettings refuses a staging target equal to prod', () => {
+  test.each<[string, Inputs, string]>([
+    ['service is prod-service', { service: 'shop', 'prod-service': 'shop' }, '"shop"'],
+    ['default service is prod-service', { 'prod-service': 'staging' }, '"staging"'],
+    [
+      'staging-container is prod-service',
+      { service: 'shop-staging', 'staging-container': 'shop', 'prod-service': 'shop' },
+      '"shop"'
+    ],
+    [
+      'defaulted staging-container (= service) is prod-service',
+      { service: 'web', 'prod-service': 'web' },
+      '"web"'
+    ],
+    ['staging-port is prod-port', { 'staging-port': '8080', 'prod-port': '8080' }, '8080'],
+    [
+      'staging-port equals prod-port after normalising',
+      { 'staging-port': '08080', 'prod-port': '8080' },
+      '8080'
+    ]
+  ])('%s', (_name, extra, mentions) => {
+    const error = inputError({ ...base, ...extra })
+    expect(error.failure).toBe('prod-target')
+    expect(error.message).toContain('the staging target equals the prod target')
+    expect(error.message).toContain(mentions)
+  })
+
+  test.each<[string, Inputs]>([
+    [
+      'different service and port',
+      { 'prod-service': 'shop', 'prod-port': '8080', 'staging-port': '8081' }
+    ],
+    ['prod-port set, staging-port empty', { 'prod-port': '8080' }],
+    ['prod-service differs only by case', { service: 'Shop', 'prod-service': 'shop' }],
+    ['no prod target at all', {}]
+  ])('%s is allowed', (_name, extra) => {
+    const settings = parse({ ...base, ...extra })
+    expect(settings.staging.service).toBe(extra.service ?? 'staging')
+  })
+})
+
+describe('deriveBuildContext', () => {
+  test.each<[string, string, string, string, string, string]>([
+    ['explicit wins', '/ctx', '/runner/work=/srv/repos', '/runner/work/app', '/hook', '/ctx'],
+    ['explicit wins over hook-dir', '/ctx', '', '/runner/work/app', '/hook', '/ctx'],
+    ['no mapping gives hook-dir', '', '', '/runner/work/app', '/hook', '/hook'],
+    ['no mapping and no hook-dir gives empty', '', '', '/runner/work/app', '', ''],
+    ['mapping translates', '', '/runner/work=/srv/repos', '/runner/work/app', '', '/srv/repos/app'],
+    [
+      'mapping with trailing slashes',
+      '',
+      '/runner/work/=/srv/repos//',
+      '/runner/work/app',
+      '',
+      '/srv/repos/app'
+    ],
+    [
+      'mapping with spaces around',
+      '',
+      ' /runner/work = /srv/repos ',
+      '/runner/work/app/sub',
+      '',
+      '/srv/repos/app/sub'
+    ],
+    [
+      'checkout equal to the prefix',
+      '',
+      '/runner/work=/srv/repos',
+      '/runner/work',
+      '',
+      '/srv/repos'
+    ],
+    ['root runner prefix', '', '/=/srv', '/runner/work/app', '', '/srv/runner/work/app'],
+    ['root host prefix', '', '/runner/work=/', '/runner/work/app', '', '/app'],
+    ['mapping wins over hook-dir', '', '/runner/work=/srv', '/runner/work/app', '/hook', '/srv/app']
+  ])('%s', (_name, explicit, mapping, checkout, hookDir, expected) => {
+    expect(deriveBuildContext(explicit, mapping, checkout, hookDir)).toBe(expected)
+  })
+
+  test.each<[string, string, string, string]>([
+    [
+      'checkout outside the prefix',
+      '/runner/work=/srv',
+      '/home/me/app',
+      'is not under the runner prefix /runner/work'
+    ],
+    [
+      'checkout sharing only a name prefix',
+      '/runner/work=/srv',
+      '/runner/workshop/app',
+      'is not under'
+    ],
+    ['no equals sign', 'abc', '/runner/work/app', 'must be <runner-prefix>=<host-prefix>'],
+    ['empty runner prefix', '=/x', '/runner/work/app', 'must be <runner-prefix>=<host-prefix>'],
+    ['relative host prefix', '/a=rel', '/a/app', 'must be <runner-prefix>=<host-prefix>'],
+    ['relative runner prefix', 'a=/srv', '/a/app', 'must be <runner-prefix>=<host-prefix>'],
+    ['empty host prefix', '/a=', '/a/app', 'must be <runner-prefix>=<host-prefix>']
+  ])('%s is an InputError', (_name, mapping, checkout, mentions) => {
+    const error = thrown(() => deriveBuildContext('', mapping, checkout, '/hook'))
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).failure).toBe('invalid-input')
+    expect(error.message).toContain('input path-mapping')
+    expect(error.message).toContain(mentions)
+  })
+
+  test('parseSettings maps the resolved checkout path', () => {
+    const settings = parse(
+      { ...base, path: 'shop', 'path-mapping': '/runner/work=/srv/repos', 'hook-dir': '/srv/hook' },
+      { ...context, workspace: '/runner/work/acme' }
+    )
+    expect(settings.checkoutPath).toBe('/runner/work/acme/shop')
+    expect(settings.buildContext).toBe('/srv/repos/acme/shop')
+    expect(settings.hookDir).toBe('/srv/hook')
+  })
+})
+
+describe('isImageReference', () => {
+  const hex64 = 'b'.repeat(64)
+  test.each<[string, boolean]>([
+    ['app', true],
+    ['app:staging', true],
+    ['localhost:5000/app:staging', true],
+    [`app@sha256:${hex64}`, true],
+    [`ghcr.io/o/n:v1.2@sha256:${hex64}`, true],
+    ['ghcr.io/o/n:v1.2', true],
+    ['registry.example.com/team/sub/app:1.0.0-rc.1', true],
+    ['Registry.Example.com/app:Tag_1', true],
+    ['[::1]:5000/app:dev', true],
+    // An upper-case first component can only be a registry host, as in distribution/reference's
+    // splitDockerDomain, so this names repository "case" on a registry called UPPER.
+    ['UPPER/case', true],
+    ['UPPER/Case', false],
+    ['a__b', true],
+    ['a-----b', true],
+    ['', false],
+    ['App', false],
+    ['owner/UPPER', false],
+    ['registry.example.com/Team/app', false],
+    ['-x', false],
+    ['--help', false],
+    ['a b', false],
+    ['app:tag with space', false],
+    ['app:', false],
+    ['app:-tag', false],
+    ['app:.tag', false],
+    ['app@sha256:abc', false],
+    [`app@sha256:${'g'.repeat(64)}`, false],
+    ['app//x', false],
+    ['app/', false],
+    ['/app', false],
+    ['a___b', false],
+    ['a..b', false],
+    ['app;id', false],
+    ['app$(id)', false],
+    ['app:`id`', false],
+    ["app'x", false],
+    ['app\n', false]
+  ])('%j → %s', (ref, valid) => {
+    expect(isImageReference(ref)).toBe(valid)
+  })
+
+  test('a tag may have 128 characters, not 129', () => {
+    expect(isImageReference(`app:${'t'.repeat(128)}`)).toBe(true)
+    expect(isImageReference(`app:${'t'.repeat(129)}`)).toBe(false)
+  })
+
+  test('the length bound is 512', () => {
+    const longest = `r.io/${'a'.repeat(507)}`
+    expect(longest).toHaveLength(512)
+    expect(isImageReference(longest)).toBe(true)
+    expect(isImageReference(`${longest}b`)).toBe(false)
+  })
+})
+
+describe('parseSwitch', () => {
+  test.each<[string, boolean]>([
+    ['true', true],
+    ['True', true],
+    ['TRUE', true],
+    ['', true],
+    ['  ', true],
+    [' false ', false],
+    ['false', false],
+    ['False', false],
+    ['FALSE', false]
+  ])('enabled %j → %s', (raw, enabled) => {
+    expect(parseSwitch(reader({ enabled: raw })).enabled).toBe(enabled)
+  })
+
+  test.each(['yes', 'no', '1', '0', 'on', 'tRuE'])('enabled %j is an InputError', raw => {
+    const error = thrown(() => parseSwitch(reader({ enabled: raw })))
+    expect(error).toBeInstanceOf(InputError)
+    expect(error.message).toBe(`input enabled must be true or false, got ${JSON.stringify(raw)}`)
+  })
+
+  test('the allowlist is read from repositories', () => {
+    expect(parseSwitch(reader({ repositories: 'acme/shop, blog\n\nacme/api ,' }))).toEqual({
+      enabled: true,
+      allowlist: ['acme/shop', 'blog', 'acme/api']
+    })
+  })
+
+  test('the switch reads nothing but enabled and repositories', () => {
+    const asked: InputName[] = []
+    parseSwitch(name => {
+      asked.push(name)
+      return ''
+    })
+    expect(asked.sort()).toEqual(['enabled', 'repositories'])
+  })
+})
+
+describe('readRunContext', () => {
+  test('reads repository, workspace and runner temp from the environment', () => {
+    expect(
+      readRunContext({
+        GITHUB_REPOSITORY: 'acme/shop',
+        GITHUB_WORKSPACE: '/home/runner/work/shop/shop',
+        RUNNER_TEMP: '/home/runner/_temp'
+      })
+    ).toEqual({
+      repository: 'acme/shop',
+      workspace: '/home/runner/work/shop/shop',
+      runnerTemp: '/home/runner/_temp'
+    })
+  })
+
+  test.each<[string, NodeJS.ProcessEnv]>([
+    ['absent', {}],
+    ['empty', { GITHUB_REPOSITORY: '', GITHUB_WORKSPACE: '', RUNNER_TEMP: '' }]
+  ])('falls back when the variables are %s', (_name, env) => {
+    expect(readRunContext(env)).toEqual({
+      repository: '',
+      workspace: process.cwd(),
+      runnerTemp: ''
+    })
+  })
+})
+
+describe('INPUT_DEFAULTS', () => {
+  test('every default that parseSettings validates is itself valid', () => {
+    const settings = parse({ ...base, ...{ host: 'h', 'known-hosts': KNOWN_HOST_LINE } })
+    expect(settings.ssh?.port).toBe(Number(INPUT_DEFAULTS.port))
+    expect(settings.revisionLabel).toBe(INPUT_DEFAULTS['revision-label'])
+    expect(settings.timeouts.gitMs).toBe(Number(INPUT_DEFAULTS['git-timeout']) * 1000)
+    expect(settings.timeouts.inspectMs).toBe(Number(INPUT_DEFAULTS['inspect-timeout']) * 1000)
+    expect(settings.timeouts.rebuildMs).toBe(Number(INPUT_DEFAULTS['rebuild-timeout']) * 1000)
+  })
+})

@@ -1,0 +1,296 @@
+import { describe, expect, test } from '@jest/globals'
+import { emptyFacts, type Facts, type GateDecision } from '../../src/gate.js'
+import {
+  escapeCell,
+  formatDuration,
+  renderSummary,
+  reportOutputs,
+  type Report
+} from '../../src/report.js'
+import { IMAGE_HEX, SHA_A, SHA_B } from './fixtures.js'
+
+const ROW_NAMES = [
+  'Repository',
+  'Mode',
+  'Host',
+  'Image',
+  'Expected revision',
+  'Image revision',
+  'Image id',
+  'Verdict',
+  'Failure',
+  'Reason',
+  'Time'
+]
+
+function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {}): Report {
+  return {
+    decision: {
+      verdict: 'match',
+      reason: 'provenance match: 0123456789ab',
+      pass: true,
+      failure: ''
+    },
+    facts: {
+      expectedRevision: SHA_A,
+      imageRevision: SHA_A,
+      imageId: `sha256:${IMAGE_HEX}`,
+      phases: [
+        { name: 'git', ms: 12 },
+        { name: 'connect', ms: 1_234 },
+        { name: 'hook', ms: 185_000 },
+        { name: 'inspect', ms: 850 }
+      ],
+      ...facts
+    },
+    repository: 'acme/shop',
+    mode: 'rebuild',
+    where: 'deploy@staging.example.com:22',
+    image: 'registry.example.com/shop:staging',
+    totalMs: 187_300,
+    ...overrides
+  }
+}
+
+const mismatch: GateDecision = {
+  verdict: 'mismatch',
+  reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
+  pass: false,
+  failure: 'mismatch'
+}
+
+/** The table's rows as [name, value], checking each row is exactly one two-column line. */
+function tableRows(summary: string): [string, string][] {
+  const lines = summary.split('\n')
+  const start = lines.indexOf('| --- | --- |')
+  expect(start).toBeGreaterThan(0)
+  return lines
+    .slice(start + 1)
+    .filter(line => line !== '')
+    .map(line => {
+      const match = /^\| ([^|]*) \| ([^|]*) \|$/.exec(line)
+      expect(match).not.toBeNull()
+      return [match?.[1] ?? '', match?.[2] ?? '']
+    })
+}
+
+describe('reportOutputs', () => {
+  test('sets exactly the declared outputs', () => {
+    const outputs = reportOutputs(makeReport({ decision: mismatch }, { imageRevision: SHA_B }))
+    expect(outputs).toEqual({
+      expected_revision: SHA_A,
+      image_revision: SHA_B,
+      image_id: `sha256:${IMAGE_HEX}`,
+      verdict: 'mismatch',
+      reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab'
+    })
+  })
+
+  test('unknown facts are empty strings, never missing', () => {
+    const outputs = reportOutputs(
+      makeReport(
+        {
+          decision: {
+            verdict: 'fail-closed',
+            reason: 'provenance fail-closed: bad input',
+            pass: false,
+            failure: 'invalid-input'
+          }
+        },
+        emptyFacts()
+      )
+    )
+    expect(Object.keys(outputs).sort()).toEqual([
+      'expected_revision',
+      'image_id',
+      'image_revision',
+      'reason',
+      'verdict'
+    ])
+    expect(outputs.expected_revision).toBe('')
+    expect(outputs.image_revision).toBe('')
+    expect(outputs.image_id).toBe('')
+    expect(outputs.verdict).toBe('fail-closed')
+  })
+})
+
+describe('formatDuration', () => {
+  test.each<[number, string]>([
+    [0, '0 ms'],
+    [1, '1 ms'],
+    [12.4, '12 ms'],
+    [850, '850 ms'],
+    [999.4, '999 ms'],
+    [1_000, '1.0 s'],
+    [1_234, '1.2 s'],
+    [1_250, '1.3 s'],
+    [9_999, '10.0 s'],
+    [59_900, '59.9 s'],
+    [60_000, '1 min 0 s'],
+    [61_000, '1 min 1 s'],
+    [119_499, '1 min 59 s'],
+    [119_500, '2 min 0 s'],
+    [185_000, '3 min 5 s'],
+    [3_600_000, '60 min 0 s']
+  ])('%d ms → %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text)
+  })
+})
+
+describe('escapeCell', () => {
+  test.each<[string, string, string]>([
+    ['plain text', 'provenance match', 'provenance match'],
+    ['empty', '', ''],
+    ['pipe', 'a|b', 'a&#124;b'],
+    ['newline', 'a\nb', 'a b'],
+    ['CRLF with indentation', 'a  \r\n   b', 'a b'],
+    ['several newlines', 'a\n\n\nb', 'a b'],
+    ['a lone carriage return (progress output)', 'step 1\rstep 2', 'step 1 step 2'],
+    ['script tag', '<script>alert(1)</script>', '&lt;script&gt;alert(1)&lt;/script&gt;'],
+    ['ampersand first, so entities stay visible', '&lt; &amp;', '&amp;lt; &amp;amp;'],
+    ['backticks', '`code`', '\\`code\\`'],
+    ['emphasis', '*a* _b_', '\\*a\\* \\_b\\_'],
+    ['link', '[x](http://e.com)', '\\[x\\](http://e.com)'],
+    ['backslash', 'C:\\dir', 'C:\\\\dir'],
+    ['unicode kept', 'build ⏎ 日本 🚀', 'build ⏎ 日本 🚀']
+  ])('%s', (_name, value, escaped) => {
+    expect(escapeCell(value)).toBe(escaped)
+  })
+})
+
+describe('renderSummary', () => {
+  test.each<[string, GateDecision, string]>([
+    [
+      'pass',
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
+      '✅'
+    ],
+    ['mismatch', mismatch, '❌'],
+    [
+      'fail-closed',
+      {
+        verdict: 'fail-closed',
+        reason: 'provenance fail-closed: x',
+        pass: false,
+        failure: 'timeout'
+      },
+      '❌'
+    ],
+    [
+      'disabled',
+      {
+        verdict: 'disabled',
+        reason: 'provenance gate disabled (enabled: false)',
+        pass: true,
+        failure: ''
+      },
+      '✅'
+    ]
+  ])('%s: the first line is a heading with the icon and the reason', (_name, decision, icon) => {
+    const summary = renderSummary(makeReport({ decision }))
+    expect(summary.split('\n')[0]).toBe(`### ${icon} ${decision.reason}`)
+    expect(summary.split('\n')[1]).toBe('')
+    expect(summary.split('\n')[2]).toBe('| provenance-gate | |')
+  })
+
+  test('the table has every row, in order, with its value', () => {
+    const rows = tableRows(
+      renderSummary(makeReport({ decision: mismatch }, { imageRevision: SHA_B }))
+    )
+    expect(rows.map(([name]) => name)).toEqual(ROW_NAMES)
+    expect(Object.fromEntries(rows)).toEqual({
+      Repository: 'acme/shop',
+      Mode: 'rebuild',
+      Host: 'deploy@staging.example.com:22',
+      Image: '<code>registry.example.com/shop:staging</code>',
+      'Expected revision': `<code>${SHA_A}</code>`,
+      'Image revision': `<code>${SHA_B}</code>`,
+      'Image id': `<code>sha256:${IMAGE_HEX}</code>`,
+      Verdict: '**mismatch**',
+      Failure: 'mismatch',
+      Reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
+      Time: 'git 12 ms · connect 1.2 s · hook 3 min 5 s · inspect 850 ms · total 3 min 7 s'
+    })
+    expect(renderSummary(makeReport()).endsWith('|\n')).toBe(true)
+  })
+
+  test('unknown values show a dash', () => {
+    const rows = Object.fromEntries(
+      tableRows(
+        renderSummary(
+          makeReport(
+            {
+              decision: {
+                verdict: 'fail-closed',
+                reason: 'provenance fail-closed: input image is required',
+                pass: false,
+                failure: 'invalid-input'
+              },
+              repository: '',
+              mode: '',
+              where: '',
+              image: '',
+              totalMs: 3
+            },
+            emptyFacts()
+          )
+        )
+      )
+    )
+    expect(rows).toEqual({
+      Repository: '—',
+      Mode: '—',
+      Host: '—',
+      Image: '—',
+      'Expected revision': '—',
+      'Image revision': '—',
+      'Image id': '—',
+      Verdict: '**fail-closed**',
+      Failure: 'invalid-input',
+      Reason: 'provenance fail-closed: input image is required',
+      Time: 'total 3 ms'
+    })
+  })
+
+  test('a pass shows no failure class', () => {
+    const rows = Object.fromEntries(tableRows(renderSummary(makeReport())))
+    expect(rows.Failure).toBe('—')
+    expect(rows.Verdict).toBe('**match**')
+  })
+
+  test('hostile values cannot break the table or inject HTML', () => {
+    const hostile = 'x | y\n| injected | row |\n<script>alert(1)</script> `z`'
+    const summary = renderSummary(
+      makeReport(
+        {
+          decision: { ...mismatch, reason: hostile },
+          repository: hostile,
+          image: hostile,
+          where: hostile
+        },
+        { imageRevision: hostile }
+      )
+    )
+    expect(summary).not.toContain('<script>')
+    expect(summary.split('\n')).toHaveLength(4 + ROW_NAMES.length + 1)
+    const rows = tableRows(summary)
+    expect(rows.map(([name]) => name)).toEqual(ROW_NAMES)
+    const escaped =
+      'x &#124; y &#124; injected &#124; row &#124; &lt;script&gt;alert(1)&lt;/script&gt; \\`z\\`'
+    expect(Object.fromEntries(rows).Reason).toBe(escaped)
+    expect(Object.fromEntries(rows)['Image revision']).toBe(`<code>${escaped}</code>`)
+    expect(summary.split('\n')[0]).toBe(`### ❌ ${escaped}`)
+  })
+
+  test('carriage returns from hook progress output cannot break a row', () => {
+    // CommonMark ends a line at a lone CR too, so a CR left in a cell splits the table row.
+    const reason =
+      'provenance fail-closed: hook failed (exit code 1) on local: 10%\r50%\r100% ⏎ boom'
+    const summary = renderSummary(makeReport({ decision: { ...mismatch, reason } }))
+    const lines = summary.split(/\r\n|\r|\n/)
+    expect(lines).toHaveLength(4 + ROW_NAMES.length + 1)
+    expect(lines[0]).toBe(
+      '### ❌ provenance fail-closed: hook failed (exit code 1) on local: 10% 50% 100% ⏎ boom'
+    )
+  })
+})
