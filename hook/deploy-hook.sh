@@ -51,8 +51,11 @@ lock() {
 }
 
 # Prints "<id> <label>" of an image; empty label when it has none (older docker: "<no value>").
+# The `with` guards matter: an image with no labels at all has a null Labels map, and a bare
+# `index .Config.Labels …` then fails the whole inspect ("index of untyped nil").
 inspect_image() {
-  "$DOCKER" image inspect --format "{{.Id}} {{ index .Config.Labels \"$REVISION_LABEL\" }}" "$1"
+  "$DOCKER" image inspect \
+    --format "{{.Id}} {{with .Config}}{{with .Labels}}{{index . \"$REVISION_LABEL\"}}{{end}}{{end}}" "$1"
 }
 
 wait_healthy() {
