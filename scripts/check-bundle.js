@@ -28,10 +28,13 @@ try {
   })
   const outputs = readFileSync(output, 'utf8')
   if (run.status !== 0 || !/^disabled$/m.test(outputs)) {
-    console.error(`smoke run of dist/index.js failed (exit ${run.status}):\n${run.stdout}${run.stderr}`)
-    process.exit(1)
+    console.error(
+      `smoke run of dist/index.js failed (exit ${run.status}):\n${run.stdout}${run.stderr}`
+    )
+    process.exitCode = 1
+  } else {
+    console.log('dist/index.js: bundle complete, smoke run passed (verdict disabled)')
   }
-  console.log('dist/index.js: bundle complete, smoke run passed (verdict disabled)')
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

@@ -5,6 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/provision.sh || exit 1
+# The runner runs actions on node24: the integration tests run the bundle on it when it can be had.
+export PROVENANCE_GATE_NODE="${PROVENANCE_GATE_NODE:-$(bash scripts/node24.sh)}"
+echo "bundle runs on: $("$PROVENANCE_GATE_NODE" --version) ($PROVENANCE_GATE_NODE)"
 mkdir -p .tmp
 results=.tmp/jest-results.json
 rm -f "$results"

@@ -162,6 +162,38 @@ describe('rebuild mode over ssh', () => {
     expectCleanRun(run)
   })
 
+  test('an image with no labels at all (null Labels) fails closed as unlabelled', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    const id = buildImage(host.dockerHost, image, {})
+    expect(
+      docker(host.dockerHost, 'image', 'inspect', '--format', '{{json .Config.Labels}}', image)
+    ).toBe('null')
+    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: 'provenance fail-closed: image has no revision label'
+    })
+    expect(run.outputs.image_id).toBe(id)
+  })
+
+  test('an image that does not exist on the host fails closed naming the inspect', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    expect(outcome(run)).toEqual({
+      exitCode: 1,
+      verdict: 'fail-closed',
+      reason: expect.stringMatching(
+        new RegExp(
+          `docker image inspect ${image.replace(/[.]/g, '\\.')} on root@127\\.0\\.0\\.1:\\d+ failed \\(exit code 1\\): .*No such image`
+        )
+      )
+    })
+    expectCleanRun(run)
+  })
+
   test('a failing hook fails closed with its exit code and the tail of its output', async () => {
     const repo = makeRepo()
     const image = imageRef()

@@ -1,11 +1,31 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The bundle the action ships: integration tests run exactly this file. */
-export const BUNDLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/index.js')
+export const BUNDLE = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../dist/index.js'
+)
+
+let scratchRoot: string | undefined
+
+/** A fresh directory under this process's scratch root, which `removeScratch` deletes whole. */
+export function scratchDir(prefix: string): string {
+  scratchRoot ??= mkdtempSync(path.join(tmpdir(), 'provenance-gate-scratch-'))
+  return mkdtempSync(path.join(scratchRoot, prefix))
+}
+
+/** Removes every directory `scratchDir` made (runs, repositories, build contexts). */
+export function removeScratch(): void {
+  if (scratchRoot) rmSync(scratchRoot, { recursive: true, force: true })
+  scratchRoot = undefined
+}
+
+/** The node that runs the bundle: node24 (the runner's runtime) when the test command found it. */
+export const ACTION_NODE = process.env.PROVENANCE_GATE_NODE || process.execPath
 
 /** What one run of the bundled action produced. */
 export interface ActionRun {
@@ -43,7 +63,7 @@ export async function runAction(
   env: Record<string, string> = {},
   options: { post?: boolean } = {}
 ): Promise<ActionRun> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pg-run-'))
+  const dir = scratchDir('run-')
   const runnerTemp = path.join(dir, 'runner-temp')
   mkdirSync(runnerTemp)
   const files = {
@@ -91,7 +111,7 @@ function runNode(
   env: Record<string, string>
 ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(ACTION_NODE, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', chunk => (stdout += chunk))
@@ -106,7 +126,7 @@ export function makeRepo(
   files: Record<string, string> = {},
   objectFormat: 'sha1' | 'sha256' = 'sha1'
 ): { dir: string; head: string } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pg-repo-'))
+  const dir = scratchDir('repo-')
   const git = (...args: string[]): string =>
     execFileSync('git', ['-C', dir, ...args], {
       encoding: 'utf8',
@@ -119,7 +139,11 @@ export function makeRepo(
       }
     }).trim()
   git('init', '-q', `--object-format=${objectFormat}`)
-  const content = { Dockerfile: 'FROM scratch\nCOPY app.txt /app.txt\n', 'app.txt': 'v1\n', ...files }
+  const content = {
+    Dockerfile: 'FROM scratch\nCOPY app.txt /app.txt\n',
+    'app.txt': 'v1\n',
+    ...files
+  }
   for (const [name, text] of Object.entries(content)) writeFileSync(path.join(dir, name), text)
   git('add', '-A')
   git('commit', '-q', '-m', 'initial')
@@ -141,11 +165,18 @@ export function commit(dir: string, file: string, text: string): string {
 }
 
 /** Builds a tiny `FROM scratch` image on the test dockerd, with the given labels. */
-export function buildImage(dockerHost: string, tag: string, labels: Record<string, string>): string {
-  const context = mkdtempSync(path.join(tmpdir(), 'pg-ctx-'))
+export function buildImage(
+  dockerHost: string,
+  tag: string,
+  labels: Record<string, string>
+): string {
+  const context = scratchDir('ctx-')
   writeFileSync(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY x /x\n')
   writeFileSync(path.join(context, 'x'), `${tag}\n`)
-  const labelArgs = Object.entries(labels).flatMap(([name, value]) => ['--label', `${name}=${value}`])
+  const labelArgs = Object.entries(labels).flatMap(([name, value]) => [
+    '--label',
+    `${name}=${value}`
+  ])
   execFileSync('docker', ['-H', dockerHost, 'build', '-q', '-t', tag, ...labelArgs, context], {
     env: { ...process.env, DOCKER_BUILDKIT: '0' },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -36,7 +36,17 @@ export function freePort(): Promise<number> {
 }
 
 function keygen(file: string): void {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'provenance-gate-test', '-f', file])
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'provenance-gate-test',
+    '-f',
+    file
+  ])
 }
 
 async function waitFor(what: string, ready: () => boolean, timeoutMs: number): Promise<void> {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll } from '@jest/globals'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { removeScratch } from './action.js'
 import { startStagingHost, stopStagingHost, type StagingHost } from './services.js'
 
 /**
@@ -14,6 +15,7 @@ export function useStagingHost(): () => StagingHost {
     host = await startStagingHost(mkdtempSync(path.join(tmpdir(), 'provenance-gate-it-')))
   }, 120000)
   afterAll(async () => {
+    removeScratch()
     if (!host) return
     await stopStagingHost(host)
     rmSync(host.dir, { recursive: true, force: true })
