@@ -31679,21 +31679,24 @@ function hookEnvironment(settings, revision) {
 }
 /**
  * The one command line that runs the hook on the host:
- * `cd <hook-dir> && GIT_SHA=… … bash <hook> --build-staging`, every value shell-quoted.
+ * `cd <hook-dir> && GIT_SHA=… … bash -- <hook> --build-staging`, every value shell-quoted.
  */
 function planHookCommand(settings, revision) {
     const assignments = hookEnvironment(settings, revision)
         .map(([name, value]) => `${name}=${shellQuote(value)}`)
         .join(' ');
-    const run = `${assignments} bash ${shellQuote(settings.hook)} --build-staging`;
+    // `--` keeps a hook path that starts with a dash from being read as an option of bash.
+    const run = `${assignments} bash -- ${shellQuote(settings.hook)} --build-staging`;
     return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run;
 }
 /**
  * One inspect that yields the image id and the revision label together, so the id the retag step
- * promotes is the id whose label was checked.
+ * promotes is the id whose label was checked. The `with` guards matter: on an image with no labels
+ * at all, `.Config.Labels` is null and a bare `index` fails the whole inspect.
  */
 function planInspectCommand(settings) {
-    const format = `{{.Id}} {{index .Config.Labels ${JSON.stringify(settings.revisionLabel)}}}`;
+    const label = JSON.stringify(settings.revisionLabel);
+    const format = `{{.Id}} {{with .Config}}{{with .Labels}}{{index . ${label}}}{{end}}{{end}}`;
     return `${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`;
 }
 /**
@@ -31745,7 +31748,7 @@ class TailBuffer {
 /** The last few non-empty lines of some output, folded into one line for a reason or message. */
 function lastLines(text, count = 3, width = 200) {
     return text
-        .split(/\r?\n/)
+        .split(/\r\n|\r|\n/)
         .map(line => line.trim())
         .filter(line => line !== '')
         .slice(-count)
@@ -31837,19 +31840,23 @@ function withFailureClass(decision) {
         return { ...decision, failure: '' };
     if (decision.verdict === 'mismatch')
         return { ...decision, failure: 'mismatch' };
-    const failure = /empty expected revision/.test(decision.reason) ? 'empty-revision' : 'missing-label';
+    const failure = /empty expected revision/.test(decision.reason)
+        ? 'empty-revision'
+        : 'missing-label';
     return { ...decision, failure };
 }
 /** `git rev-parse HEAD` of the checkout, checked to be a full object name. */
 async function resolveRevision(local, settings) {
     const { checkoutPath } = settings;
     const seconds = settings.timeouts.gitMs / 1000;
-    const result = await local.run(`git -C ${shellQuote(checkoutPath)} rev-parse HEAD`, { timeoutMs: settings.timeouts.gitMs });
+    const result = await local.run(`git -C ${shellQuote(checkoutPath)} rev-parse HEAD`, {
+        timeoutMs: settings.timeouts.gitMs
+    });
     if (result.timedOut) {
         throw new GateError('timeout', `git rev-parse HEAD in ${checkoutPath} timed out after ${seconds} s (git-timeout)`);
     }
     if (result.exitCode !== 0) {
-        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${lastLines(result.outputTail) || 'no output'}`);
+        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${result.spawnError ?? (lastLines(result.outputTail) || 'no output')}`);
     }
     const revision = result.stdout.trim();
     if (!revision) {
@@ -31882,7 +31889,9 @@ async function runHook(runner, settings, revision, log) {
     }
 }
 async function inspectImage(runner, settings) {
-    const result = await runner.run(planInspectCommand(settings), { timeoutMs: settings.timeouts.inspectMs });
+    const result = await runner.run(planInspectCommand(settings), {
+        timeoutMs: settings.timeouts.inspectMs
+    });
     const what = `${settings.docker} image inspect ${settings.image} on ${runner.where}`;
     if (result.timedOut) {
         throw new GateError('timeout', `${what} timed out after ${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`);
@@ -31898,6 +31907,8 @@ async function inspectImage(runner, settings) {
     return parsed;
 }
 function exitText(result) {
+    if (result.spawnError)
+        return 'could not start';
     return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
 }
 
@@ -32212,7 +32223,7 @@ function escapeCell(value) {
         .replace(/>/g, '&gt;')
         .replace(/\|/g, '&#124;')
         .replace(/[`*_[\]\\]/g, match => `\\${match}`)
-        .replace(/\s*\r?\n\s*/g, ' ');
+        .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
