@@ -9,7 +9,14 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { buildImage, docker, makeRepo, removeScratch, writeScript } from './harness/action.js'
+import {
+  buildImage,
+  docker,
+  makeRepo,
+  removeScratch,
+  runChild,
+  writeScript
+} from './harness/action.js'
 import { freePort, startDockerd, stopPid } from './harness/services.js'
 
 const HOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../hook/deploy-hook.sh')
@@ -38,26 +45,16 @@ function which(program: string): string {
  * Runs `bash hook/deploy-hook.sh <mode>` asynchronously (so servers in this process keep
  * answering) with only the environment given here plus the test engine and a private lock.
  */
-function runHook(mode: string, env: Record<string, string> = {}): Promise<HookRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/bash', [HOOK, mode], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/root',
-        DOCKER_HOST: dockerHost,
-        DOCKER_BUILDKIT: '0',
-        LOCK_FILE: lockFile,
-        ...env
-      },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', chunk => (stdout += chunk))
-    child.stderr.on('data', chunk => (stderr += chunk))
-    child.on('error', reject)
-    child.on('close', code => resolve({ code, stdout, stderr }))
+async function runHook(mode: string, env: Record<string, string> = {}): Promise<HookRun> {
+  const run = await runChild('/bin/bash', [HOOK, mode], {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    DOCKER_HOST: dockerHost,
+    DOCKER_BUILDKIT: '0',
+    LOCK_FILE: lockFile,
+    ...env
   })
+  return { code: run.exitCode, stdout: run.stdout, stderr: run.stderr }
 }
 
 /** A unique image reference per call, so cases never see each other's images. */

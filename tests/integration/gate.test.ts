@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +8,7 @@ import {
   commit,
   docker,
   makeRepo,
+  processesMentioning,
   runAction,
   writeScript,
   type ActionRun
@@ -48,9 +49,14 @@ function outcome(run: ActionRun): { exitCode: number | null; verdict?: string; r
   return { exitCode: run.exitCode, verdict: run.outputs.verdict, reason: run.outputs.reason }
 }
 
-/** Asserts nothing secret or private outlived the run. */
-function expectCleanRun(run: ActionRun): void {
+/** Asserts nothing secret or private outlived the run: no files, no ssh master, no key text. */
+async function expectCleanRun(run: ActionRun): Promise<void> {
   expect(run.leftInRunnerTemp).toEqual([])
+  // A client cut off by a closed master takes a moment to notice; give it one second at most.
+  for (let i = 0; i < 20 && processesMentioning(run.runnerTemp).length; i++) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  expect(processesMentioning(run.runnerTemp)).toEqual([])
   // `::add-mask::` lines are commands the runner consumes (and never shows): they register the
   // key's lines as secrets. Everything else must not hold a line of the key.
   const shown = (run.stdout + run.stderr)
@@ -122,7 +128,7 @@ describe('rebuild mode over ssh', () => {
     expect(run.summary).toMatch(
       /\| Time \| git \d+ ms · connect .* · hook .* · inspect .* · total /
     )
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a hook that exits 0 without rebuilding leaves a stale label: mismatch', async () => {
@@ -143,7 +149,7 @@ describe('rebuild mode over ssh', () => {
     expect(run.outputs.image_revision).toBe(old)
     expect(run.stdout).toContain(`::error::provenance mismatch: image ${old.slice(0, 12)}`)
     expect(run.summary).toMatch(/^### ❌ provenance mismatch/)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('an image without the revision label fails closed', async () => {
@@ -159,7 +165,7 @@ describe('rebuild mode over ssh', () => {
     })
     expect(run.outputs.image_id).toBe(id)
     expect(run.outputs.image_revision).toBe('')
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('an image with no labels at all (null Labels) fails closed as unlabelled', async () => {
@@ -191,7 +197,7 @@ describe('rebuild mode over ssh', () => {
         )
       )
     })
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a failing hook fails closed with its exit code and the tail of its output', async () => {
@@ -210,7 +216,7 @@ describe('rebuild mode over ssh', () => {
     )
     // The image was fine, but a failed rebuild never reaches the inspect: no verdict on faith.
     expect(run.outputs.image_revision).toBe('')
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a hook over rebuild-timeout is stopped and fails closed', async () => {
@@ -230,7 +236,7 @@ describe('rebuild mode over ssh', () => {
       reason: expect.stringMatching(/hook timed out after 1 s \(rebuild-timeout\)/)
     })
     expect(Date.now() - started).toBeLessThan(4500)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('an unreachable host fails closed before any hook runs', async () => {
@@ -255,7 +261,7 @@ describe('rebuild mode over ssh', () => {
     })
     expect(run.outputs.expected_revision).toBe(repo.head)
     expect(existsSync(record)).toBe(false)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a host key that does not match the pinned one stops the run before the hook', async () => {
@@ -279,7 +285,76 @@ describe('rebuild mode over ssh', () => {
       /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/
     )
     expect(existsSync(record)).toBe(false)
-    expectCleanRun(run)
+    await expectCleanRun(run)
+  })
+
+  test('hook output cannot forge workflow commands: it is shown between stop-commands markers', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const { hook } = recordingHook(
+      'forging',
+      'echo "::error::forged by the hook"\necho "::add-mask::${GIT_SHA}"\nprintf "no newline at the end"'
+    )
+    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    const block = /::stop-commands::([0-9a-f-]{36})\n([\s\S]*?)\n::\1::\n/.exec(run.stdout)
+    expect(block?.[2]).toContain('::error::forged by the hook\n')
+    expect(block?.[2]).toMatch(/no newline at the end$/)
+    const outside = run.stdout.replace(block?.[0] ?? '', '')
+    expect(outside).not.toContain('forged')
+    expect(outside).not.toContain(`::add-mask::${repo.head}`)
+    await expectCleanRun(run)
+  })
+
+  test('a run cancelled mid-hook (main step killed) is cleaned up by the post step', async () => {
+    const repo = makeRepo()
+    const { hook, record } = recordingHook('cancelled', 'sleep 3')
+    const run = await runAction(
+      { ...sshInputs(), path: repo.dir, image: imageRef(), hook },
+      {},
+      { killMainWhen: () => existsSync(record) }
+    )
+    expect(run.exitCode).toBeNull()
+    expect(existsSync(record)).toBe(true)
+    await expectCleanRun(run)
+  })
+
+  test('strict-host-key-checking false accepts an unpinned host and warns on the run', async () => {
+    const repo = makeRepo()
+    const image = imageRef()
+    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const run = await runAction({
+      ...sshInputs(),
+      'known-hosts': '',
+      'strict-host-key-checking': 'false',
+      mode: 'verify',
+      path: repo.dir,
+      image
+    })
+    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(run.stdout).toMatch(/^::warning::strict-host-key-checking is false: /m)
+    await expectCleanRun(run)
+  })
+
+  test('path-mapping turns the runner checkout path into the host path for BUILD_CONTEXT', async () => {
+    const repo = makeRepo()
+    const runnerPrefix = path.dirname(repo.dir)
+    const hostPrefix = path.join(scratch, 'host-view')
+    symlinkSync(runnerPrefix, hostPrefix)
+    const image = imageRef()
+    const run = await runAction({
+      ...sshInputs(),
+      'path-mapping': `${runnerPrefix}=${hostPrefix}`,
+      path: repo.dir,
+      image,
+      hook: REFERENCE_HOOK
+    })
+    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    const hostPath = path.join(hostPrefix, path.basename(repo.dir))
+    expect(run.stdout).toContain(`BUILD_CONTEXT='${hostPath}'`)
+    expect(run.stdout).toContain(`[deploy-hook] building ${image} from ${hostPath} at ${repo.head}`)
+    await expectCleanRun(run)
   })
 
   test('every value reaches the hook byte for byte, shell metacharacters included', async () => {
@@ -317,7 +392,7 @@ describe('rebuild mode over ssh', () => {
       '--build-staging'
     ])
     expect(existsSync(pwned)).toBe(false)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a SHA-256 repository: the 64-hex revision is built, read back and matched', async () => {
@@ -337,7 +412,7 @@ describe('rebuild mode over ssh', () => {
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.outputs.image_revision).toBe(repo.head)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 })
 
@@ -356,7 +431,7 @@ describe('other modes and switches', () => {
     })
     expect(run.stdout).toContain('running the hook on local:')
     expect(run.summary).toContain('| Host | local |')
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('verify mode reads the label without running any hook', async () => {
@@ -372,7 +447,7 @@ describe('other modes and switches', () => {
     expect(run.outputs.image_id).toBe(id)
     expect(run.stdout).not.toContain('running the hook')
     expect(run.summary).not.toContain('hook ')
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('verify mode with a custom revision label and a stale image: mismatch', async () => {
@@ -402,7 +477,7 @@ describe('other modes and switches', () => {
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
     expect(run.outputs.expected_revision).toBe('')
     expect(run.stdout).not.toContain('validated revision')
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('not-applicable: a repository outside the allowlist passes without touching anything', async () => {
@@ -476,7 +551,7 @@ describe('bad input and a bad checkout fail before anything remote', () => {
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
     expect(run.outputs.expected_revision).toBe('')
     expect(existsSync(record)).toBe(false)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 
   test('a checkout that is not a git repository fails closed naming git, nothing remote runs', async () => {
@@ -491,6 +566,6 @@ describe('bad input and a bad checkout fail before anything remote', () => {
       )
     })
     expect(existsSync(record)).toBe(false)
-    expectCleanRun(run)
+    await expectCleanRun(run)
   })
 })

@@ -61,7 +61,7 @@ export function parseCommandFile(text: string): Record<string, string> {
 export async function runAction(
   inputs: Record<string, string>,
   env: Record<string, string> = {},
-  options: { post?: boolean } = {}
+  options: { post?: boolean; killMainWhen?: () => boolean } = {}
 ): Promise<ActionRun> {
   const dir = scratchDir('run-')
   const runnerTemp = path.join(dir, 'runner-temp')
@@ -86,13 +86,18 @@ export async function runAction(
     ...files,
     ...env
   }
-  const main = await runNode({ ...baseEnv, ...inputEnv })
+  const main = await runChild(
+    ACTION_NODE,
+    [BUNDLE],
+    { ...baseEnv, ...inputEnv },
+    options.killMainWhen
+  )
   if (options.post !== false) {
     const state = parseCommandFile(readFileSync(files.GITHUB_STATE, 'utf8'))
     const stateEnv = Object.fromEntries(
       Object.entries(state).map(([name, value]) => [`STATE_${name}`, value])
     )
-    const post = await runNode({ ...baseEnv, ...stateEnv })
+    const post = await runChild(ACTION_NODE, [BUNDLE], { ...baseEnv, ...stateEnv })
     main.stdout += post.stdout
     main.stderr += post.stderr
   }
@@ -107,18 +112,51 @@ export async function runAction(
   }
 }
 
-function runNode(
-  env: Record<string, string>
-): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+/** How a child process ended, with everything it printed. */
+export interface ChildRun {
+  exitCode: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs a program asynchronously (servers in the test process keep answering) and collects its
+ * output. `killWhen` is polled; once it holds, the program is killed with SIGKILL, as a cancelled
+ * runner would.
+ */
+export function runChild(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  killWhen?: () => boolean
+): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ACTION_NODE, [BUNDLE], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
+    const poll = killWhen && setInterval(() => killWhen() && child.kill('SIGKILL'), 50)
     child.stdout.on('data', chunk => (stdout += chunk))
     child.stderr.on('data', chunk => (stderr += chunk))
     child.on('error', reject)
-    child.on('close', exitCode => resolve({ exitCode, stdout, stderr }))
+    child.on('close', exitCode => {
+      if (poll) clearInterval(poll)
+      resolve({ exitCode, stdout, stderr })
+    })
   })
+}
+
+/** Command lines of live processes that mention `text` (e.g. a run's RUNNER_TEMP). */
+export function processesMentioning(text: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter(entry => /^[0-9]+$/.test(entry))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+      if (command.includes(text)) found.push(`${pid}: ${command}`)
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found
 }
 
 /** Makes a real git repository with one commit and returns its path and HEAD. */
