@@ -31569,7 +31569,12 @@ function parseRepositoryList(raw) {
  */
 function decideApplicability(enabled, allowlist, repository) {
     if (!enabled) {
-        return { verdict: 'disabled', reason: 'provenance gate disabled (enabled: false)', pass: true };
+        return {
+            verdict: 'disabled',
+            reason: 'provenance gate disabled (enabled: false)',
+            pass: true,
+            failure: ''
+        };
     }
     if (allowlist.length === 0)
         return undefined;
@@ -31584,7 +31589,8 @@ function decideApplicability(enabled, allowlist, repository) {
     return {
         verdict: 'not-applicable',
         reason: `provenance gate not applicable: ${repository || '(unknown repository)'} is not in repositories`,
-        pass: true
+        pass: true,
+        failure: ''
     };
 }
 
@@ -31769,23 +31775,29 @@ function decideVerdict(expected, imageRevision) {
     const exp = expected.trim();
     const img = imageRevision.trim();
     if (!exp) {
-        return failClosed('provenance fail-closed: empty expected revision');
+        return failClosed('provenance fail-closed: empty expected revision', 'empty-revision');
     }
     if (!img) {
-        return failClosed('provenance fail-closed: image has no revision label');
+        return failClosed('provenance fail-closed: image has no revision label', 'missing-label');
     }
     if (exp === img) {
-        return { verdict: 'match', reason: `provenance match: ${shortSha(exp)}`, pass: true };
+        return {
+            verdict: 'match',
+            reason: `provenance match: ${shortSha(exp)}`,
+            pass: true,
+            failure: ''
+        };
     }
     return {
         verdict: 'mismatch',
         reason: `provenance mismatch: image ${shortSha(img)} != expected ${shortSha(exp)}`,
-        pass: false
+        pass: false,
+        failure: 'mismatch'
     };
 }
 /** The verdict for any doubt that is not a plain mismatch. */
-function failClosed(reason) {
-    return { verdict: 'fail-closed', reason, pass: false };
+function failClosed(reason, failure) {
+    return { verdict: 'fail-closed', reason, pass: false, failure };
 }
 
 ;// CONCATENATED MODULE: ./src/gate.ts
@@ -31832,18 +31844,7 @@ async function runGate(settings, deps, facts) {
     finally {
         await runner.close();
     }
-    return withFailureClass(decideVerdict(revision, facts.imageRevision));
-}
-/** Adds the failure class that belongs to a verdict on the two revisions. */
-function withFailureClass(decision) {
-    if (decision.pass)
-        return { ...decision, failure: '' };
-    if (decision.verdict === 'mismatch')
-        return { ...decision, failure: 'mismatch' };
-    const failure = /empty expected revision/.test(decision.reason)
-        ? 'empty-revision'
-        : 'missing-label';
-    return { ...decision, failure };
+    return decideVerdict(revision, facts.imageRevision);
 }
 /** `git rev-parse HEAD` of the checkout, checked to be a full object name. */
 async function resolveRevision(local, settings) {
@@ -32249,11 +32250,8 @@ function runProcess(file, args, options) {
         let timedOut = false;
         let settled = false;
         const timers = [];
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
-            detached: true,
-            env: options.env ? { ...process.env, ...options.env } : process.env,
-            stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
-        });
+        // stdin is /dev/null: nothing may wait for input (ssh's BatchMode covers its own prompts).
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
         const finish = (exitCode, spawnError) => {
             if (settled)
                 return;
@@ -32289,6 +32287,7 @@ function runProcess(file, args, options) {
         });
         child.on('error', error => finish(null, error.message));
         child.on('exit', code => {
+            clearTimeout(deadline);
             // Whatever the timed-out program left in its group goes now, not after the grace period.
             if (timedOut)
                 killGroup('SIGKILL');
@@ -32296,15 +32295,12 @@ function runProcess(file, args, options) {
             child.on('close', () => finish(code));
             timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
         });
-        if (options.stdin !== undefined) {
-            child.stdin?.on('error', () => undefined);
-            child.stdin?.end(options.stdin);
-        }
-        timers.push(setTimeout(() => {
+        const deadline = setTimeout(() => {
             timedOut = true;
             killGroup('SIGTERM');
             timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-        }, options.timeoutMs));
+        }, options.timeoutMs);
+        timers.push(deadline);
     });
 }
 
@@ -32340,6 +32336,12 @@ const CLOSE_BOUND_MS = 5000;
 const MAX_CONTROL_PATH = 90;
 /** The master exits by itself after this long unused, should this process die before closing it. */
 const CONTROL_PERSIST_SECONDS = 600;
+/** Where commands run, as messages and the summary name it: `user@host:port`, or `local`. */
+function describeTarget(target) {
+    if (!target)
+        return 'local';
+    return `${target.user ? `${target.user}@` : ''}${target.host}:${target.port}`;
+}
 /**
  * One authenticated ssh connection to the staging host, shared by every command of the run
  * (ControlMaster in a private directory), so the host key is checked once and each further
@@ -32371,8 +32373,7 @@ class SshRunner {
             await Promise.all(resources.dirs.map(dir => (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true })));
             throw new GateError('transport', `cannot write the ssh key and known_hosts under ${tempRoot || external_node_os_namespaceObject.tmpdir()}: ${describeError(error)}`);
         }
-        const where = `${destination}:${target.port}`;
-        const runner = new SshRunner(where, args, resources);
+        const runner = new SshRunner(describeTarget(target), args, resources);
         const opened = await runProcess('ssh', [
             ...args,
             '-o', 'ControlMaster=yes',
@@ -32383,7 +32384,7 @@ class SshRunner {
         { timeoutMs: OPEN_BOUND_MS });
         if (opened.exitCode !== 0 || opened.timedOut) {
             await runner.close();
-            throw connectError(where, opened);
+            throw connectError(runner.where, opened);
         }
         return runner;
     }
@@ -32469,6 +32470,7 @@ function connectError(where, result) {
 
 
 
+
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources';
 /** The production wiring of the gate's seams. */
@@ -32507,35 +32509,28 @@ async function run() {
         const { enabled, allowlist } = parseSwitch(read);
         const skipped = decideApplicability(enabled, allowlist, context.repository);
         if (skipped) {
-            decision = { ...skipped, failure: '' };
+            decision = skipped;
         }
         else {
             const settings = parseSettings(read, context);
             report.mode = settings.mode;
             report.image = settings.image;
-            report.where = settings.ssh
-                ? `${settings.ssh.user ? `${settings.ssh.user}@` : ''}${settings.ssh.host}:${settings.ssh.port}`
-                : 'local';
+            report.where = describeTarget(settings.ssh);
             decision = await runGate(settings, runnerDeps(context.runnerTemp), facts);
         }
     }
     catch (error) {
         decision =
             error instanceof GateError
-                ? {
-                    verdict: 'fail-closed',
-                    reason: `provenance fail-closed: ${error.message}`,
-                    pass: false,
-                    failure: error.failure
-                }
-                : {
-                    verdict: 'fail-closed',
-                    reason: `provenance fail-closed: unexpected error: ${describeError(error)}`,
-                    pass: false,
-                    failure: ''
-                };
+                ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
+                : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, '');
     }
-    await publish({ ...report, decision, totalMs: Date.now() - started });
+    try {
+        await publish({ ...report, decision, totalMs: Date.now() - started });
+    }
+    catch (error) {
+        warning(`could not set the outputs: ${describeError(error)}`);
+    }
     if (!decision.pass)
         setFailed(decision.reason);
 }

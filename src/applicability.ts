@@ -21,7 +21,12 @@ export function decideApplicability(
   repository: string
 ): Decision | undefined {
   if (!enabled) {
-    return { verdict: 'disabled', reason: 'provenance gate disabled (enabled: false)', pass: true }
+    return {
+      verdict: 'disabled',
+      reason: 'provenance gate disabled (enabled: false)',
+      pass: true,
+      failure: ''
+    }
   }
   if (allowlist.length === 0) return undefined
   const full = repository.trim().toLowerCase()
@@ -34,6 +39,7 @@ export function decideApplicability(
   return {
     verdict: 'not-applicable',
     reason: `provenance gate not applicable: ${repository || '(unknown repository)'} is not in repositories`,
-    pass: true
+    pass: true,
+    failure: ''
   }
 }

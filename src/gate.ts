@@ -1,4 +1,4 @@
-import { GateError, type FailureClass } from './errors.js'
+import { GateError } from './errors.js'
 import type { ProcessResult } from './process.js'
 import { parseInspectOutput, planHookCommand, planInspectCommand } from './remote-command.js'
 import type { Runner } from './runner.js'
@@ -45,11 +45,6 @@ export interface Facts {
   phases: PhaseTiming[]
 }
 
-/** A verdict with its failure class (`''` on a pass). */
-export interface GateDecision extends Decision {
-  failure: FailureClass | ''
-}
-
 /** A fresh, empty set of facts. */
 export function emptyFacts(): Facts {
   return { expectedRevision: '', imageRevision: '', imageId: '', phases: [] }
@@ -62,11 +57,7 @@ const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
  * The gate itself: validated revision, then (rebuild mode) the hook, then one inspect, then the
  * verdict. Expected failures throw a GateError naming the cause; `facts` keeps what was known.
  */
-export async function runGate(
-  settings: Settings,
-  deps: GateDeps,
-  facts: Facts
-): Promise<GateDecision> {
+export async function runGate(settings: Settings, deps: GateDeps, facts: Facts): Promise<Decision> {
   const timed = async <T>(name: PhaseTiming['name'], work: () => Promise<T>): Promise<T> => {
     const start = deps.now()
     try {
@@ -96,17 +87,7 @@ export async function runGate(
   } finally {
     await runner.close()
   }
-  return withFailureClass(decideVerdict(revision, facts.imageRevision))
-}
-
-/** Adds the failure class that belongs to a verdict on the two revisions. */
-export function withFailureClass(decision: Decision): GateDecision {
-  if (decision.pass) return { ...decision, failure: '' }
-  if (decision.verdict === 'mismatch') return { ...decision, failure: 'mismatch' }
-  const failure = /empty expected revision/.test(decision.reason)
-    ? 'empty-revision'
-    : 'missing-label'
-  return { ...decision, failure }
+  return decideVerdict(revision, facts.imageRevision)
 }
 
 /** `git rev-parse HEAD` of the checkout, checked to be a full object name. */

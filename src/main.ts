@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'
 import { actionLog } from './action-log.js'
 import { describeError, GateError } from './errors.js'
-import { emptyFacts, runGate, type GateDeps, type GateDecision } from './gate.js'
+import { emptyFacts, runGate, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { renderSummary, reportOutputs, type Report } from './report.js'
 import { LocalRunner } from './runner.js'
-import { closeSshResources, SshRunner, type SshResources } from './ssh-runner.js'
+import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
+import { failClosed, type Decision } from './verdict.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
@@ -46,40 +47,32 @@ export async function run(): Promise<void> {
     where: '',
     image: ''
   }
-  let decision: GateDecision
+  let decision: Decision
   try {
     core.saveState('isPost', 'true')
     const read = readInputsFromRunner()
     const { enabled, allowlist } = parseSwitch(read)
     const skipped = decideApplicability(enabled, allowlist, context.repository)
     if (skipped) {
-      decision = { ...skipped, failure: '' }
+      decision = skipped
     } else {
       const settings = parseSettings(read, context)
       report.mode = settings.mode
       report.image = settings.image
-      report.where = settings.ssh
-        ? `${settings.ssh.user ? `${settings.ssh.user}@` : ''}${settings.ssh.host}:${settings.ssh.port}`
-        : 'local'
+      report.where = describeTarget(settings.ssh)
       decision = await runGate(settings, runnerDeps(context.runnerTemp), facts)
     }
   } catch (error) {
     decision =
       error instanceof GateError
-        ? {
-            verdict: 'fail-closed',
-            reason: `provenance fail-closed: ${error.message}`,
-            pass: false,
-            failure: error.failure
-          }
-        : {
-            verdict: 'fail-closed',
-            reason: `provenance fail-closed: unexpected error: ${describeError(error)}`,
-            pass: false,
-            failure: ''
-          }
+        ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
+        : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, '')
   }
-  await publish({ ...report, decision, totalMs: Date.now() - started })
+  try {
+    await publish({ ...report, decision, totalMs: Date.now() - started })
+  } catch (error) {
+    core.warning(`could not set the outputs: ${describeError(error)}`)
+  }
   if (!decision.pass) core.setFailed(decision.reason)
 }
 

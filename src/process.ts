@@ -19,10 +19,6 @@ export interface ProcessOptions {
   timeoutMs: number
   /** Receives every output chunk as it arrives, for live logs. */
   onOutput?: (chunk: Buffer) => void
-  /** Extra environment on top of this process's own. */
-  env?: NodeJS.ProcessEnv
-  /** Input written to stdin, which is then closed; without it stdin is /dev/null. */
-  stdin?: string
 }
 
 /** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
@@ -49,11 +45,8 @@ export function runProcess(
     let settled = false
     const timers: NodeJS.Timeout[] = []
 
-    const child = spawn(file, args, {
-      detached: true,
-      env: options.env ? { ...process.env, ...options.env } : process.env,
-      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
-    })
+    // stdin is /dev/null: nothing may wait for input (ssh's BatchMode covers its own prompts).
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
 
     const finish = (exitCode: number | null, spawnError?: string): void => {
       if (settled) return
@@ -89,23 +82,18 @@ export function runProcess(
     })
     child.on('error', error => finish(null, error.message))
     child.on('exit', code => {
+      clearTimeout(deadline)
       // Whatever the timed-out program left in its group goes now, not after the grace period.
       if (timedOut) killGroup('SIGKILL')
       // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
       child.on('close', () => finish(code))
       timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS))
     })
-    if (options.stdin !== undefined) {
-      child.stdin?.on('error', () => undefined)
-      child.stdin?.end(options.stdin)
-    }
-
-    timers.push(
-      setTimeout(() => {
-        timedOut = true
-        killGroup('SIGTERM')
-        timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS))
-      }, options.timeoutMs)
-    )
+    const deadline = setTimeout(() => {
+      timedOut = true
+      killGroup('SIGTERM')
+      timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS))
+    }, options.timeoutMs)
+    timers.push(deadline)
   })
 }

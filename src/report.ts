@@ -1,8 +1,9 @@
-import type { Facts, GateDecision } from './gate.js'
+import type { Facts } from './gate.js'
+import type { Decision } from './verdict.js'
 
 /** Everything one run reports: outputs, the job summary and the final annotation come from it. */
 export interface Report {
-  decision: GateDecision
+  decision: Decision
   facts: Facts
   /** `owner/name` of the workflow's repository. */
   repository: string

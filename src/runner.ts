@@ -1,11 +1,7 @@
-import { runProcess, type ProcessResult } from './process.js'
+import { runProcess, type ProcessOptions, type ProcessResult } from './process.js'
 
-/** Options for one command on the target. */
-export interface RunOptions {
-  timeoutMs: number
-  /** Live output, for the hook's log group. */
-  onOutput?: (chunk: Buffer) => void
-}
+/** Options for one command on the target: its bound and, for the hook, a live output sink. */
+export type RunOptions = ProcessOptions
 
 /**
  * The one seam every process call goes through: a POSIX shell command line run on the staging

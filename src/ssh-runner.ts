@@ -18,6 +18,12 @@ const MAX_CONTROL_PATH = 90
 /** The master exits by itself after this long unused, should this process die before closing it. */
 const CONTROL_PERSIST_SECONDS = 600
 
+/** Where commands run, as messages and the summary name it: `user@host:port`, or `local`. */
+export function describeTarget(target: SshTarget | undefined): string {
+  if (!target) return 'local'
+  return `${target.user ? `${target.user}@` : ''}${target.host}:${target.port}`
+}
+
 /** The private files one connection needs, all removed on close. */
 export interface SshResources {
   /** Directories created for this run (key, known_hosts, control socket). */
@@ -63,8 +69,7 @@ export class SshRunner implements Runner {
       )
     }
 
-    const where = `${destination}:${target.port}`
-    const runner = new SshRunner(where, args, resources)
+    const runner = new SshRunner(describeTarget(target), args, resources)
     const opened = await runProcess(
       'ssh',
       [
@@ -78,7 +83,7 @@ export class SshRunner implements Runner {
     )
     if (opened.exitCode !== 0 || opened.timedOut) {
       await runner.close()
-      throw connectError(where, opened)
+      throw connectError(runner.where, opened)
     }
     return runner
   }

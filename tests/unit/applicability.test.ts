@@ -21,7 +21,8 @@ describe('decideApplicability', () => {
   const notApplicable = (repository: string): object => ({
     verdict: 'not-applicable',
     reason: `provenance gate not applicable: ${repository} is not in repositories`,
-    pass: true
+    pass: true,
+    failure: ''
   })
 
   test.each<[string, boolean, string[], string]>([
@@ -32,7 +33,8 @@ describe('decideApplicability', () => {
     expect(decideApplicability(enabled, allowlist, repository)).toEqual({
       verdict: 'disabled',
       reason: 'provenance gate disabled (enabled: false)',
-      pass: true
+      pass: true,
+      failure: ''
     })
   })
 

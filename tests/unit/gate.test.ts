@@ -4,7 +4,6 @@ import {
   emptyFacts,
   resolveRevision,
   runGate,
-  withFailureClass,
   type Facts,
   type GateDeps,
   type GateLog,
@@ -14,7 +13,6 @@ import type { ProcessResult } from '../../src/process.js'
 import { planInspectCommand } from '../../src/remote-command.js'
 import type { Runner, RunOptions } from '../../src/runner.js'
 import type { Settings, SshTarget } from '../../src/settings.js'
-import type { Decision } from '../../src/verdict.js'
 import { IMAGE_HEX, makeSettings, SHA_A, SHA_B, sshTarget } from './fixtures.js'
 
 const IMAGE_ID = `sha256:${IMAGE_HEX}`
@@ -518,42 +516,5 @@ describe('resolveRevision', () => {
     expect(await resolveRevision(local, settings)).toBe(SHA_A)
     expect(local.options[0]?.timeoutMs).toBe(7_000)
     expect(await resolveRevision(local256, settings)).toBe(sha256)
-  })
-})
-
-describe('withFailureClass', () => {
-  test.each<[string, Decision, FailureClass | '']>([
-    ['match', { verdict: 'match', reason: 'provenance match: abc', pass: true }, ''],
-    [
-      'disabled',
-      { verdict: 'disabled', reason: 'provenance gate disabled (enabled: false)', pass: true },
-      ''
-    ],
-    ['not-applicable', { verdict: 'not-applicable', reason: 'not listed', pass: true }, ''],
-    [
-      'mismatch',
-      { verdict: 'mismatch', reason: 'provenance mismatch: a != b', pass: false },
-      'mismatch'
-    ],
-    [
-      'empty expected revision',
-      {
-        verdict: 'fail-closed',
-        reason: 'provenance fail-closed: empty expected revision',
-        pass: false
-      },
-      'empty-revision'
-    ],
-    [
-      'missing label',
-      {
-        verdict: 'fail-closed',
-        reason: 'provenance fail-closed: image has no revision label',
-        pass: false
-      },
-      'missing-label'
-    ]
-  ])('%s → %j', (_name, decision, failure) => {
-    expect(withFailureClass(decision)).toEqual({ ...decision, failure })
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
-import { emptyFacts, type Facts, type GateDecision } from '../../src/gate.js'
+import { emptyFacts, type Facts } from '../../src/gate.js'
+import type { Decision } from '../../src/verdict.js'
 import {
   escapeCell,
   formatDuration,
@@ -52,7 +53,7 @@ function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {})
   }
 }
 
-const mismatch: GateDecision = {
+const mismatch: Decision = {
   verdict: 'mismatch',
   reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
   pass: false,
@@ -159,7 +160,7 @@ describe('escapeCell', () => {
 })
 
 describe('renderSummary', () => {
-  test.each<[string, GateDecision, string]>([
+  test.each<[string, Decision, string]>([
     [
       'pass',
       { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },

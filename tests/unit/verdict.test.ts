@@ -10,19 +10,19 @@ describe('decideVerdict', () => {
       'equal revisions match',
       SHA_A,
       SHA_A,
-      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true }
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' }
     ],
     [
       'equal SHA-256 revisions match',
       SHA256_A,
       SHA256_A,
-      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true }
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' }
     ],
     [
       'whitespace around either side is trimmed',
       `  ${SHA_A}\n`,
       `\t${SHA_A} \r\n`,
-      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true }
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' }
     ],
     [
       'different revisions mismatch',
@@ -31,7 +31,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'mismatch',
         reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
-        pass: false
+        pass: false,
+        failure: 'mismatch'
       }
     ],
     [
@@ -41,7 +42,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'mismatch',
         reason: 'provenance mismatch: image 0123456789ab != expected 0123456789ab',
-        pass: false
+        pass: false,
+        failure: 'mismatch'
       }
     ],
     [
@@ -51,7 +53,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'mismatch',
         reason: 'provenance mismatch: image 0123456789ab != expected 0123456789ab',
-        pass: false
+        pass: false,
+        failure: 'mismatch'
       }
     ],
     [
@@ -61,7 +64,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'mismatch',
         reason: 'provenance mismatch: image 0123456789AB != expected 0123456789ab',
-        pass: false
+        pass: false,
+        failure: 'mismatch'
       }
     ],
     [
@@ -71,7 +75,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'mismatch',
         reason: 'provenance mismatch: image main != expected 0123456789ab',
-        pass: false
+        pass: false,
+        failure: 'mismatch'
       }
     ],
     [
@@ -81,7 +86,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: empty expected revision',
-        pass: false
+        pass: false,
+        failure: 'empty-revision'
       }
     ],
     [
@@ -91,7 +97,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: empty expected revision',
-        pass: false
+        pass: false,
+        failure: 'empty-revision'
       }
     ],
     [
@@ -101,7 +108,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: image has no revision label',
-        pass: false
+        pass: false,
+        failure: 'missing-label'
       }
     ],
     [
@@ -111,7 +119,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: image has no revision label',
-        pass: false
+        pass: false,
+        failure: 'missing-label'
       }
     ],
     [
@@ -121,7 +130,8 @@ describe('decideVerdict', () => {
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: empty expected revision',
-        pass: false
+        pass: false,
+        failure: 'empty-revision'
       }
     ]
   ])('%s', (_name, expected, image, decision) => {
@@ -141,10 +151,11 @@ describe('shortSha', () => {
 
 describe('failClosed', () => {
   test('is a failing fail-closed decision with the given reason', () => {
-    expect(failClosed('because')).toEqual({
+    expect(failClosed('because', 'hook-failed')).toEqual({
       verdict: 'fail-closed',
       reason: 'because',
-      pass: false
+      pass: false,
+      failure: 'hook-failed'
     })
   })
 })
