@@ -213,9 +213,8 @@ function parseSsh(value: (name: InputName) => string): SshTarget | undefined {
     .map(line => line.trim())
     .filter(line => line !== '' && !line.startsWith('#'))
   if (strictHostKeyChecking && knownHosts.length === 0) {
-    const target = port === 22 ? host : `-p ${port} ${host}`
     throw new InputError(
-      `input known-hosts is required when host is set: pin the staging host's key, e.g. the output of \`ssh-keyscan ${target}\`, stored as a secret or variable`
+      `input known-hosts is required when host is set: pin the staging host's key, e.g. the output of \`ssh-keyscan -p ${port} ${host}\`, stored as a secret or variable`
     )
   }
   const badLine = knownHosts.find(line => line.split(/\s+/).length < 3)

@@ -147,7 +147,10 @@ describe('rebuild mode over ssh', () => {
     expect(existsSync(record)).toBe(true)
     expect(run.outputs.expected_revision).toBe(head)
     expect(run.outputs.image_revision).toBe(old)
-    expect(run.stdout).toContain(`::error::provenance mismatch: image ${old.slice(0, 12)}`)
+    // Exactly one error annotation: the verdict.
+    expect(run.stdout.match(/^::error::.*$/gm)).toEqual([
+      `::error::provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
+    ])
     expect(run.summary).toMatch(/^### ❌ provenance mismatch/)
     await expectCleanRun(run)
   })

@@ -383,14 +383,12 @@ describe('parseSettings ssh', () => {
   })
 
   test.each([
-    ['22', 'ssh-keyscan staging.example.com`'],
-    ['', 'ssh-keyscan staging.example.com`'],
+    ['22', 'ssh-keyscan -p 22 staging.example.com`'],
+    ['', 'ssh-keyscan -p 22 staging.example.com`'],
     ['2222', 'ssh-keyscan -p 2222 staging.example.com`']
   ])('missing known-hosts with port %j names the ssh-keyscan command', (port, command) => {
     const error = inputError({ ...base, host: 'staging.example.com', port })
-    expect(error.message).toContain(command)
-    if (port === '2222') expect(error.message).toContain('2222')
-    else expect(error.message).not.toContain('-p ')
+    expect(error.message).toContain(`\`${command}`)
   })
 
   test.each(['false', 'False', 'FALSE'])(
