@@ -33,6 +33,13 @@ function imageRef(): string {
   return `localhost:5000/shop/staging:t${process.pid}-${counter}`
 }
 
+/** A new staging image whose revision label says it was built from `revision`. */
+function imageBuiltFrom(revision: string): string {
+  const image = imageRef()
+  buildImage(host.dockerHost, image, { [LABEL]: revision })
+  return image
+}
+
 /** Inputs that reach the loopback sshd as root with the pinned host key. */
 function sshInputs(): Record<string, string> {
   return {
@@ -205,8 +212,7 @@ describe('rebuild mode over ssh', () => {
 
   test('a failing hook fails closed with its exit code and the tail of its output', async () => {
     const repo = makeRepo()
-    const image = imageRef()
-    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const image = imageBuiltFrom(repo.head)
     const { hook } = recordingHook(
       'failing',
       'echo "docker build: no space left on device" >&2\nexit 3'
@@ -293,8 +299,7 @@ describe('rebuild mode over ssh', () => {
 
   test('hook output cannot forge workflow commands: it is shown between stop-commands markers', async () => {
     const repo = makeRepo()
-    const image = imageRef()
-    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const image = imageBuiltFrom(repo.head)
     const { hook } = recordingHook(
       'forging',
       'echo "::error::forged by the hook"\necho "::add-mask::${GIT_SHA}"\nprintf "no newline at the end"'
@@ -325,8 +330,7 @@ describe('rebuild mode over ssh', () => {
 
   test('strict-host-key-checking false accepts an unpinned host and warns on the run', async () => {
     const repo = makeRepo()
-    const image = imageRef()
-    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const image = imageBuiltFrom(repo.head)
     const run = await runAction({
       ...sshInputs(),
       'known-hosts': '',
@@ -362,8 +366,7 @@ describe('rebuild mode over ssh', () => {
 
   test('every value reaches the hook byte for byte, shell metacharacters included', async () => {
     const repo = makeRepo()
-    const image = imageRef()
-    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const image = imageBuiltFrom(repo.head)
     const pwned = path.join(scratch, 'pwned')
     const hookDir = mkdtempSync(path.join(scratch, "dir with 'quotes' and $HOME "))
     const { hook, record } = recordingHook('metachar')
@@ -504,8 +507,7 @@ describe('other modes and switches', () => {
 
   test('the allowlist applies by bare name, case-insensitively', async () => {
     const repo = makeRepo()
-    const image = imageRef()
-    buildImage(host.dockerHost, image, { [LABEL]: repo.head })
+    const image = imageBuiltFrom(repo.head)
     const run = await runAction({
       ...sshInputs(),
       repositories: 'billing\nSHOP',
