@@ -31829,9 +31829,8 @@ async function runGate(settings, deps, facts) {
     const revision = await timed('git', () => resolveRevision(deps.local, settings));
     facts.expectedRevision = revision;
     deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
-    const runner = settings.ssh
-        ? await timed('connect', () => deps.openSsh(settings.ssh))
-        : deps.local;
+    const { ssh } = settings;
+    const runner = ssh ? await timed('connect', () => deps.openSsh(ssh)) : deps.local;
     try {
         if (settings.mode === 'rebuild') {
             await timed('hook', () => runHook(runner, settings, revision, deps.log));
@@ -32020,7 +32019,7 @@ function parseSettings(read, context) {
     const hookDir = value('hook-dir');
     const ssh = parseSsh(value);
     return {
-        mode: mode,
+        mode,
         checkoutPath,
         image,
         ssh,
@@ -32369,7 +32368,7 @@ class SshRunner {
             args = await prepareFiles(target, tempRoot, resources, remember);
         }
         catch (error) {
-            await Promise.all(resources.dirs.map(dir => (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true })));
+            await removeDirs(resources);
             throw new GateError('transport', `cannot write the ssh key and known_hosts under ${tempRoot || external_node_os_namespaceObject.tmpdir()}: ${describeError(error)}`);
         }
         const runner = new SshRunner(describeTarget(target), args, resources);
@@ -32382,7 +32381,8 @@ class SshRunner {
         ], // prettier-ignore
         { timeoutMs: OPEN_BOUND_MS });
         if (opened.exitCode !== 0 || opened.timedOut) {
-            await runner.close();
+            // No master exists: ssh forks it only after authenticating, and then exits 0.
+            await removeDirs(resources);
             throw connectError(runner.where, opened);
         }
         return runner;
@@ -32437,11 +32437,15 @@ async function prepareFiles(target, tempRoot, resources, remember) {
 }
 /** Closes a master and removes its files; used by `close` and, after a crash, by the post step. */
 async function closeSshResources(resources) {
-    const { controlPath, destination, dirs } = resources;
+    const { controlPath, destination } = resources;
     await runProcess('ssh', ['-o', `ControlPath=${controlPath}`, '-O', 'exit', '--', destination], {
         timeoutMs: CLOSE_BOUND_MS
     });
-    await Promise.all(dirs.map(dir => (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true })));
+    await removeDirs(resources);
+}
+/** Removes the private directories (key, known_hosts, socket) of one connection. */
+async function removeDirs(resources) {
+    await Promise.all(resources.dirs.map(dir => (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true })));
 }
 /** Words a failed connect for the user, telling a host-key problem apart from the network. */
 function connectError(where, result) {

@@ -71,9 +71,8 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
   facts.expectedRevision = revision
   deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`)
 
-  const runner = settings.ssh
-    ? await timed('connect', () => deps.openSsh(settings.ssh as SshTarget))
-    : deps.local
+  const { ssh } = settings
+  const runner = ssh ? await timed('connect', () => deps.openSsh(ssh)) : deps.local
   try {
     if (settings.mode === 'rebuild') {
       await timed('hook', () => runHook(runner, settings, revision, deps.log))

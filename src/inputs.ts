@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import * as path from 'node:path'
 import { parseRepositoryList } from './applicability.js'
 import { InputError } from './errors.js'
-import type { Mode, RunContext, Settings, SshTarget, StagingTarget } from './settings.js'
+import type { RunContext, Settings, SshTarget, StagingTarget } from './settings.js'
 
 /**
  * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
@@ -126,7 +126,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   const ssh = parseSsh(value)
 
   return {
-    mode: mode as Mode,
+    mode,
     checkoutPath,
     image,
     ssh,

@@ -62,7 +62,7 @@ export class SshRunner implements Runner {
     try {
       args = await prepareFiles(target, tempRoot, resources, remember)
     } catch (error) {
-      await Promise.all(resources.dirs.map(dir => rm(dir, { recursive: true, force: true })))
+      await removeDirs(resources)
       throw new GateError(
         'transport',
         `cannot write the ssh key and known_hosts under ${tempRoot || os.tmpdir()}: ${describeError(error)}`
@@ -82,7 +82,8 @@ export class SshRunner implements Runner {
       { timeoutMs: OPEN_BOUND_MS }
     )
     if (opened.exitCode !== 0 || opened.timedOut) {
-      await runner.close()
+      // No master exists: ssh forks it only after authenticating, and then exits 0.
+      await removeDirs(resources)
       throw connectError(runner.where, opened)
     }
     return runner
@@ -146,11 +147,16 @@ async function prepareFiles(
 
 /** Closes a master and removes its files; used by `close` and, after a crash, by the post step. */
 export async function closeSshResources(resources: SshResources): Promise<void> {
-  const { controlPath, destination, dirs } = resources
+  const { controlPath, destination } = resources
   await runProcess('ssh', ['-o', `ControlPath=${controlPath}`, '-O', 'exit', '--', destination], {
     timeoutMs: CLOSE_BOUND_MS
   })
-  await Promise.all(dirs.map(dir => rm(dir, { recursive: true, force: true })))
+  await removeDirs(resources)
+}
+
+/** Removes the private directories (key, known_hosts, socket) of one connection. */
+async function removeDirs(resources: SshResources): Promise<void> {
+  await Promise.all(resources.dirs.map(dir => rm(dir, { recursive: true, force: true })))
 }
 
 /** Words a failed connect for the user, telling a host-key problem apart from the network. */

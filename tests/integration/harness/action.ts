@@ -159,47 +159,43 @@ export function processesMentioning(text: string): string[] {
   return found
 }
 
+/** Runs git in `dir` with a fixed identity and returns its trimmed stdout. */
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-C', dir, ...args], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'Test',
+      GIT_AUTHOR_EMAIL: 'test@example.invalid',
+      GIT_COMMITTER_NAME: 'Test',
+      GIT_COMMITTER_EMAIL: 'test@example.invalid'
+    }
+  }).trim()
+}
+
 /** Makes a real git repository with one commit and returns its path and HEAD. */
 export function makeRepo(
   files: Record<string, string> = {},
   objectFormat: 'sha1' | 'sha256' = 'sha1'
 ): { dir: string; head: string } {
   const dir = scratchDir('repo-')
-  const git = (...args: string[]): string =>
-    execFileSync('git', ['-C', dir, ...args], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 'Test',
-        GIT_AUTHOR_EMAIL: 'test@example.invalid',
-        GIT_COMMITTER_NAME: 'Test',
-        GIT_COMMITTER_EMAIL: 'test@example.invalid'
-      }
-    }).trim()
-  git('init', '-q', `--object-format=${objectFormat}`)
+  git(dir, 'init', '-q', `--object-format=${objectFormat}`)
   const content = {
     Dockerfile: 'FROM scratch\nCOPY app.txt /app.txt\n',
     'app.txt': 'v1\n',
     ...files
   }
   for (const [name, text] of Object.entries(content)) writeFileSync(path.join(dir, name), text)
-  git('add', '-A')
-  git('commit', '-q', '-m', 'initial')
-  return { dir, head: git('rev-parse', 'HEAD') }
+  git(dir, 'add', '-A')
+  git(dir, 'commit', '-q', '-m', 'initial')
+  return { dir, head: git(dir, 'rev-parse', 'HEAD') }
 }
 
 /** Adds a commit, for "the image is one commit behind" cases. */
 export function commit(dir: string, file: string, text: string): string {
   writeFileSync(path.join(dir, file), text)
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: 'Test',
-    GIT_AUTHOR_EMAIL: 'test@example.invalid',
-    GIT_COMMITTER_NAME: 'Test',
-    GIT_COMMITTER_EMAIL: 'test@example.invalid'
-  }
-  execFileSync('git', ['-C', dir, 'commit', '-qam', `change ${file}`], { env })
-  return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+  git(dir, 'commit', '-qam', `change ${file}`)
+  return git(dir, 'rev-parse', 'HEAD')
 }
 
 /** Builds a tiny `FROM scratch` image on the test dockerd, with the given labels. */
