@@ -14,6 +14,11 @@ export type FailureClass =
   | 'inspect-failed'
   | 'missing-label'
   | 'mismatch'
+  | 'stale-container'
+  | 'wrong-source'
+  | 'registry-auth'
+  | 'registry-not-found'
+  | 'registry-error'
 
 /** A failure whose cause is known and already worded for the user; never shown with a stack. */
 export class GateError extends Error {
