@@ -31550,6 +31550,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/applicability.ts
@@ -31594,8 +31596,6 @@ function decideApplicability(enabled, allowlist, repository) {
     };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/action-log.ts
 
 
@@ -31633,9 +31633,16 @@ function actionLog(out = process.stdout) {
 /** A failure whose cause is known and already worded for the user; never shown with a stack. */
 class GateError extends Error {
     failure;
-    constructor(failure, message) {
+    retryable;
+    constructor(failure, message, 
+    /**
+     * Only a connection that failed before anything ran on the host (refused, reset, DNS,
+     * timeout) may be tried again; a host key, a refused login or anything later never is.
+     */
+    retryable = false) {
         super(message);
         this.failure = failure;
+        this.retryable = retryable;
         this.name = 'GateError';
     }
 }
@@ -31669,6 +31676,11 @@ function shellQuote(value) {
 ;// CONCATENATED MODULE: ./src/remote-command.ts
 
 /**
+ * Seconds the host's `timeout` waits after SIGTERM before it sends SIGKILL to the whole process
+ * group, so a hook that ignores SIGTERM still ends within a known bound.
+ */
+const HOST_KILL_AFTER_SECONDS = 10;
+/**
  * The environment the hook receives, in the order the hook contract documents. The staging
  * target is always explicit so a change of the hook's own defaults can never aim it at prod.
  */
@@ -31684,43 +31696,148 @@ function hookEnvironment(settings, revision) {
     ];
 }
 /**
- * The one command line that runs the hook on the host:
- * `cd <hook-dir> && GIT_SHA=… … bash -- <hook> --build-staging`, every value shell-quoted.
+ * The hook invocation: `GIT_SHA=… … timeout -k 10 <s> bash -- <hook> --build-staging`, every
+ * value shell-quoted. `timeout` makes rebuild-timeout bind the host too: without a tty a remote
+ * command outlives its ssh client, so only a bound on the host stops a hung hook.
  */
-function planHookCommand(settings, revision) {
+function planHookInvocation(settings, revision) {
     const assignments = hookEnvironment(settings, revision)
         .map(([name, value]) => `${name}=${shellQuote(value)}`)
         .join(' ');
+    const seconds = Math.ceil(settings.timeouts.rebuildMs / 1000);
     // `--` keeps a hook path that starts with a dash from being read as an option of bash.
-    const run = `${assignments} bash -- ${shellQuote(settings.hook)} --build-staging`;
+    return `${assignments} timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} bash -- ${shellQuote(settings.hook)} --build-staging`;
+}
+/** The hook as one command line, `cd <hook-dir> && <invocation>`, as the log shows it. */
+function planHookCommand(settings, revision) {
+    const run = planHookInvocation(settings, revision);
     return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run;
 }
 /**
- * One inspect that yields the image id and the revision label together, so the id the retag step
- * promotes is the id whose label was checked. The `with` guards matter: on an image with no labels
- * at all, `.Config.Labels` is null and a bare `index` fails the whole inspect.
+ * One inspect that yields the image id and all labels as JSON, so the id the retag step promotes
+ * is the id whose label was checked, and no label value (spaces, newlines) can blur the answer.
+ * The `with` guard matters: an image without a config must not fail the template.
  */
 function planInspectCommand(settings) {
-    const label = JSON.stringify(settings.revisionLabel);
-    const format = `{{.Id}} {{with .Config}}{{with .Labels}}{{index . ${label}}}{{end}}{{end}}`;
-    return `${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`;
+    const format = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}';
+    const seconds = Math.ceil(settings.timeouts.inspectMs / 1000);
+    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`;
 }
 /**
- * Parses `<id> <label>` from the inspect. Docker prints an empty label (or `<no value>` on older
- * versions) when the label is missing; podman prints the id without its `sha256:` prefix.
- * Returns `undefined` when the output is not of that shape, which the gate treats as an error.
+ * The one remote session of a run: (rebuild mode) the hook with its output sent to stderr, then
+ * the inspect, each followed by a marker line carrying its exit status on stdout. One session
+ * means one round trip; the markers keep the two results apart, and the nonce keeps anything the
+ * hook might print from passing for a marker. POSIX sh, because ssh runs the login shell.
  */
-function parseInspectOutput(stdout) {
-    const text = stdout.replace(/\r?\n$/, '');
+function planSession(settings, revision, nonce) {
+    const mark = markerOf(nonce);
+    const lines = [`command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`];
+    if (settings.mode === 'rebuild') {
+        // `timeout` leads its own process group and stops the hook's group on expiry, but a child
+        // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
+        const cd = settings.hookDir ? `cd ${shellQuote(settings.hookDir)} 1>&2 || pg_rc=$?` : '';
+        lines.push('pg_rc=0', ...(cd ? [cd] : []), `if [ "$pg_rc" -eq 0 ]; then ${planHookInvocation(settings, revision)} 1>&2 & pg_pid=$!; wait "$pg_pid"; pg_rc=$?; fi`, `case "$pg_rc" in 124|137) kill -9 "-$pg_pid" 2>/dev/null;; esac`, `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`);
+    }
+    lines.push(`${planInspectCommand(settings)} 2>&1`, `printf '\\n${mark} inspect-exit %s\\n' "$?"`);
+    return lines.join('\n');
+}
+function markerOf(nonce) {
+    return `provenance-gate-${nonce}`;
+}
+/**
+ * Reads the marker lines of a planned session out of its stdout. Each step's output is what
+ * came after the previous marker; only markers with this run's nonce count.
+ */
+function parseSession(stdout, nonce) {
+    const mark = `${markerOf(nonce)} `;
+    const result = {
+        noTimeout: false,
+        hookExit: undefined,
+        inspectExit: undefined,
+        inspectOutput: '',
+        containerExit: undefined,
+        containerOutput: '',
+        tagExit: undefined,
+        tagOutput: ''
+    };
+    let pending = [];
+    for (const line of stdout.split('\n')) {
+        const step = line.startsWith(mark)
+            ? /^([a-z]+)-exit ([0-9]+)$/.exec(line.slice(mark.length))
+            : null;
+        if (line === `${mark}no-timeout`) {
+            result.noTimeout = true;
+        }
+        else if (!step) {
+            pending.push(line);
+            continue;
+        }
+        else {
+            const exit = Number(step[2]);
+            const output = pending.join('\n').replace(/^\n+|\n+$/g, '');
+            if (step[1] === 'hook' && result.hookExit === undefined)
+                result.hookExit = exit;
+            if (step[1] === 'inspect' && result.inspectExit === undefined) {
+                result.inspectExit = exit;
+                result.inspectOutput = output;
+            }
+            if (step[1] === 'container' && result.containerExit === undefined) {
+                result.containerExit = exit;
+                result.containerOutput = output;
+            }
+            if (step[1] === 'tag' && result.tagExit === undefined) {
+                result.tagExit = exit;
+                result.tagOutput = output;
+            }
+        }
+        pending = [];
+    }
+    return result;
+}
+/**
+ * Parses `<json id> <json labels>` from the inspect. Podman prints the id without its `sha256:`
+ * prefix; an image without labels prints `null`. Returns `undefined` for anything else (more
+ * than one line, not JSON, not an image id), which the gate treats as an error.
+ */
+function parseInspectOutput(output) {
+    const text = output.replace(/\r?\n$/, '');
+    if (text.includes('\n'))
+        return undefined;
     const space = text.indexOf(' ');
     if (space < 0)
         return undefined;
-    const rawId = text.slice(0, space);
+    let rawId;
+    let labels;
+    try {
+        rawId = JSON.parse(text.slice(0, space));
+        labels = JSON.parse(text.slice(space + 1));
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof rawId !== 'string')
+        return undefined;
     const id = /^[0-9a-f]{64}$/.test(rawId) ? `sha256:${rawId}` : rawId;
     if (!/^sha256:[0-9a-f]{64}$/.test(id))
         return undefined;
-    const label = text.slice(space + 1).trim();
-    return { imageId: id, revision: label === '<no value>' ? '' : label };
+    if (labels === null)
+        return { imageId: id, labels: {} };
+    if (typeof labels !== 'object' || Array.isArray(labels))
+        return undefined;
+    const strings = {};
+    for (const [key, value] of Object.entries(labels)) {
+        if (typeof value === 'string')
+            strings[key] = value;
+    }
+    return { imageId: id, labels: strings };
+}
+/**
+ * The revision an image claims: its label's value, or '' when the label is absent or holds the
+ * placeholder `<no value>` that some tooling writes for an unset build argument.
+ */
+function revisionOf(inspected, label) {
+    const value = Object.hasOwn(inspected.labels, label) ? (inspected.labels[label] ?? '') : '';
+    return value === '<no value>' ? '' : value;
 }
 
 ;// CONCATENATED MODULE: ./src/tail-buffer.ts
@@ -31768,32 +31885,38 @@ function shortSha(sha) {
     return sha.slice(0, 12);
 }
 /**
- * Compares the validated revision with the image's label. Pure and fail-closed: an empty side
- * is never treated as fresh, so a missing label or an unknown commit can never be promoted.
+ * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
+ * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
+ * newline is a mismatch to look at, not a match to guess at.
  */
 function decideVerdict(expected, imageRevision) {
-    const exp = expected.trim();
-    const img = imageRevision.trim();
-    if (!exp) {
+    if (!expected) {
         return failClosed('provenance fail-closed: empty expected revision', 'empty-revision');
     }
-    if (!img) {
+    if (!imageRevision) {
         return failClosed('provenance fail-closed: image has no revision label', 'missing-label');
     }
-    if (exp === img) {
+    if (expected === imageRevision) {
         return {
             verdict: 'match',
-            reason: `provenance match: ${shortSha(exp)}`,
+            reason: `provenance match: ${shortSha(expected)}`,
             pass: true,
             failure: ''
         };
     }
     return {
         verdict: 'mismatch',
-        reason: `provenance mismatch: image ${shortSha(img)} != expected ${shortSha(exp)}`,
+        reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
         pass: false,
         failure: 'mismatch'
     };
+}
+/** A revision for a message: short when it is a plain object name, quoted when it is anything else. */
+function showRevision(value) {
+    if (/^[0-9a-f]{7,64}$/.test(value))
+        return shortSha(value);
+    const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+    return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`;
 }
 /** The verdict for any doubt that is not a plain mismatch. */
 function failClosed(reason, failure) {
@@ -31808,17 +31931,32 @@ function failClosed(reason, failure) {
 
 /** A fresh, empty set of facts. */
 function emptyFacts() {
-    return { expectedRevision: '', imageRevision: '', imageId: '', phases: [] };
+    return {
+        expectedRevision: '',
+        imageRevision: '',
+        imageId: '',
+        labels: {},
+        phases: [],
+        current: ''
+    };
 }
 /** SHA-1 and SHA-256 object names, as `git rev-parse` prints them. */
 const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** Slack on top of the host's own bounds before the local side gives up on the session. */
+const SESSION_MARGIN_MS = 15_000;
+/** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
+function retryDelayMs(attempt) {
+    return Math.min(1000 * 2 ** attempt, 8000);
+}
 /**
- * The gate itself: validated revision, then (rebuild mode) the hook, then one inspect, then the
- * verdict. Expected failures throw a GateError naming the cause; `facts` keeps what was known.
+ * The gate itself: validated revision, then one remote session (the hook in rebuild mode, then
+ * the inspect), then the verdict. Expected failures throw a GateError naming the cause; `facts`
+ * keeps what was known.
  */
 async function runGate(settings, deps, facts) {
     const timed = async (name, work) => {
         const start = deps.now();
+        facts.current = name;
         try {
             return await work();
         }
@@ -31830,20 +31968,41 @@ async function runGate(settings, deps, facts) {
     facts.expectedRevision = revision;
     deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
     const { ssh } = settings;
-    const runner = ssh ? await timed('connect', () => deps.openSsh(ssh)) : deps.local;
+    const runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
     try {
-        if (settings.mode === 'rebuild') {
-            await timed('hook', () => runHook(runner, settings, revision, deps.log));
-        }
-        const inspected = await timed('inspect', () => inspectImage(runner, settings));
+        const inspected = await runSession(runner, settings, revision, deps, facts);
         facts.imageId = inspected.imageId;
-        facts.imageRevision = inspected.revision;
-        deps.log.info(`image ${settings.image}: id ${inspected.imageId}, ${settings.revisionLabel}=${inspected.revision || '(none)'}`);
+        facts.labels = inspected.labels;
+        facts.imageRevision = revisionOf(inspected, settings.revisionLabel);
+        deps.log.info(`image ${settings.image}: id ${inspected.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
     }
     finally {
         await runner.close();
     }
+    facts.current = '';
     return decideVerdict(revision, facts.imageRevision);
+}
+/**
+ * Opens the ssh connection, trying again with backoff only when the failure is one that happened
+ * before anything ran on the host (see GateError.retryable).
+ */
+async function connect(deps, target) {
+    for (let attempt = 0;; attempt++) {
+        try {
+            return await deps.openSsh(target);
+        }
+        catch (error) {
+            if (!(error instanceof GateError) || !error.retryable)
+                throw error;
+            if (attempt >= target.retries) {
+                const tries = attempt + 1;
+                throw new GateError(error.failure, `${error.message} (${tries} attempt${tries === 1 ? '' : 's'}, ssh-retries ${target.retries})`);
+            }
+            const delay = retryDelayMs(attempt);
+            deps.log.info(`${error.message}; nothing ran on the host, retrying in ${delay / 1000} s (attempt ${attempt + 2} of ${target.retries + 1})`);
+            await deps.sleep(delay);
+        }
+    }
 }
 /** `git rev-parse HEAD` of the checkout, checked to be a full object name. */
 async function resolveRevision(local, settings) {
@@ -31856,7 +32015,7 @@ async function resolveRevision(local, settings) {
         throw new GateError('timeout', `git rev-parse HEAD in ${checkoutPath} timed out after ${seconds} s (git-timeout)`);
     }
     if (result.exitCode !== 0) {
-        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${result.spawnError ?? (lastLines(result.outputTail) || 'no output')}`);
+        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${result.spawnError ?? gitProblem(result.outputTail)}`);
     }
     const revision = result.stdout.trim();
     if (!revision) {
@@ -31867,44 +32026,169 @@ async function resolveRevision(local, settings) {
     }
     return revision;
 }
-async function runHook(runner, settings, revision, log) {
-    const command = planHookCommand(settings, revision);
-    log.info(`running the hook on ${runner.where}: ${command}`);
-    const write = log.openRaw(`hook output (${settings.hook} --build-staging)`);
+/**
+ * Runs the one remote session (hook, then inspect) and turns what it reported into the image's
+ * identity, or a GateError that names the step and the cause. The hook's output streams live into
+ * the log; the markers on stdout tell the hook's result from the inspect's.
+ */
+async function runSession(runner, settings, revision, deps, facts) {
+    const { log } = deps;
+    const rebuild = settings.mode === 'rebuild';
+    const nonce = deps.nonce();
+    const { rebuildMs, inspectMs } = settings.timeouts;
+    const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
+    const boundMs = (rebuild ? rebuildMs + hostKillMs : 0) + inspectMs + hostKillMs + SESSION_MARGIN_MS;
+    const start = deps.now();
+    let hookEnd;
+    let seenStdout = '';
+    const hookTail = new TailBuffer(64 * 1024);
+    // The marker on stdout can overtake the hook's last stderr bytes (two pipes), so the log group
+    // stays open until the session ends; the marker only dates the end of the hook.
+    const endHook = () => {
+        if (hookEnd !== undefined)
+            return;
+        hookEnd = deps.now();
+        facts.phases.push({ name: 'hook', ms: hookEnd - start });
+        facts.current = 'inspect';
+    };
+    let write;
+    if (rebuild) {
+        log.info(`running the hook on ${runner.where}: ${planHookCommand(settings, revision)}`);
+        write = log.openRaw(`hook output (${settings.hook} --build-staging)`);
+        facts.current = 'hook';
+    }
+    else {
+        facts.current = 'inspect';
+    }
     let result;
     try {
-        result = await runner.run(command, { timeoutMs: settings.timeouts.rebuildMs, onOutput: write });
+        result = await runner.run(planSession(settings, revision, nonce), {
+            timeoutMs: boundMs,
+            onOutput: (chunk, stream) => {
+                if (stream === 'stderr') {
+                    hookTail.push(chunk);
+                    write?.(chunk);
+                }
+                else if (rebuild && hookEnd === undefined && seenStdout.length < 4096) {
+                    seenStdout += chunk.toString('utf8');
+                    if (parseSession(seenStdout, nonce).hookExit !== undefined)
+                        endHook();
+                }
+            }
+        });
+    }
+    catch (error) {
+        // The runner itself broke: keep the phase that was running for main's classification.
+        const running = facts.current;
+        if (rebuild)
+            endHook();
+        facts.current = running;
+        throw error;
     }
     finally {
-        log.closeRaw();
+        if (rebuild)
+            log.closeRaw();
     }
-    if (result.timedOut) {
-        throw new GateError('timeout', `hook timed out after ${settings.timeouts.rebuildMs / 1000} s (rebuild-timeout) on ${runner.where}`);
+    if (rebuild)
+        endHook();
+    const inspectStart = hookEnd ?? start;
+    const session = parseSession(result.stdout, nonce);
+    // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
+    if (!result.spawnError && !session.noTimeout && (!rebuild || session.hookExit === 0)) {
+        facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart });
     }
+    facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name));
+    const where = runner.where;
     if (result.spawnError) {
-        throw new GateError('transport', `cannot start the hook on ${runner.where}: ${result.spawnError}`);
+        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
     }
-    if (result.exitCode !== 0) {
-        throw new GateError('hook-failed', `hook failed (${exitText(result)}) on ${runner.where}: ${lastLines(result.outputTail) || 'no output'}`);
+    if (session.noTimeout) {
+        throw new GateError(rebuild ? 'hook-failed' : 'inspect-failed', `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound the hook and the inspect on the host. Nothing was run`);
     }
+    if (rebuild) {
+        checkHook(session.hookExit, result, settings, where, (hookEnd ?? start) - start, hookTail.text());
+    }
+    return checkInspect(session, result, settings, where, deps.now() - inspectStart);
 }
-async function inspectImage(runner, settings) {
-    const result = await runner.run(planInspectCommand(settings), {
-        timeoutMs: settings.timeouts.inspectMs
-    });
-    const what = `${settings.docker} image inspect ${settings.image} on ${runner.where}`;
-    if (result.timedOut) {
-        throw new GateError('timeout', `${what} timed out after ${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`);
+const PHASE_ORDER = ['git', 'connect', 'hook', 'inspect'];
+/** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
+function checkHook(hookExit, result, settings, where, elapsedMs, tail) {
+    const bound = `${settings.timeouts.rebuildMs / 1000} s (rebuild-timeout)`;
+    const output = lastLines(tail) || 'no output';
+    if (hookExit === undefined) {
+        if (result.timedOut) {
+            throw new GateError('timeout', `hook on ${where} did not finish within ${bound} and its host-side bound did not answer either; the session was stopped`);
+        }
+        if (result.exitCode === 255) {
+            throw new GateError('transport', `ssh connection to ${where} was lost while the hook was running (${lastLines(result.outputTail, 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`);
+        }
+        throw new GateError('hook-failed', `hook on ${where} ended without reporting a result (${exitText(result)}): ${output}`);
     }
-    if (result.spawnError || result.exitCode !== 0) {
-        const detail = result.spawnError ?? (lastLines(result.outputTail) || 'no output');
-        throw new GateError('inspect-failed', `${what} failed (${exitText(result)}): ${detail}`);
+    if (hookExit === 0)
+        return;
+    if (TIMEOUT_EXITS.includes(hookExit) && elapsedMs >= settings.timeouts.rebuildMs) {
+        throw new GateError('timeout', `hook timed out after ${bound} on ${where}; the host stopped it and its process group (SIGTERM, SIGKILL). Last output: ${output}`);
     }
-    const parsed = parseInspectOutput(result.stdout);
+    throw new GateError('hook-failed', `hook failed (exit code ${hookExit}) on ${where}: ${output}`);
+}
+/** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
+const TIMEOUT_EXITS = [124, 137];
+/** Reads the inspect's answer, or throws a GateError that says what the host answered. */
+function checkInspect(session, result, settings, where, elapsedMs) {
+    const what = `${settings.docker} image inspect ${settings.image} on ${where}`;
+    const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
+    const output = lastLines(session.inspectOutput) || 'no output';
+    const exit = session.inspectExit;
+    if (exit === undefined) {
+        if (result.timedOut) {
+            throw new GateError('timeout', `${what} did not answer within ${bound}; the session was stopped`);
+        }
+        if (result.exitCode === 255) {
+            throw new GateError('transport', `ssh connection to ${where} was lost during the inspect (${lastLines(result.outputTail, 1) || 'exit 255'})`);
+        }
+        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`);
+    }
+    if (exit !== 0) {
+        if (TIMEOUT_EXITS.includes(exit) && elapsedMs >= settings.timeouts.inspectMs) {
+            throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`);
+        }
+        throw new GateError('inspect-failed', `${what} failed (exit code ${exit}): ${inspectHint(exit, output, settings)}${output}`);
+    }
+    const parsed = parseInspectOutput(session.inspectOutput);
     if (!parsed) {
-        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(result.stdout, 1, 120))}, not "<image id> <label>"`);
+        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(session.inspectOutput, 1, 120))}, not "<image id> <labels>"`);
     }
     return parsed;
+}
+/** The usual causes of a failed inspect, said in words before docker's own. */
+function inspectHint(exit, output, settings) {
+    if (exit === 127)
+        return `${settings.docker} is not on the host's PATH (set the docker input to its path). `;
+    if (/Cannot connect to the Docker daemon|Is the docker daemon running|connect: no such file/i.test(output)) {
+        return 'the container engine on the host is not running or not reachable. ';
+    }
+    if (/No such image|image not known|not found/i.test(output)) {
+        return `the image ${settings.image} does not exist on the host. `;
+    }
+    return '';
+}
+/**
+ * Git's own complaint (its `fatal:` and `error:` lines) rather than whatever came last, with the
+ * plain cause first for the checkout problems a workflow typically has.
+ */
+function gitProblem(output) {
+    const complaints = output.split(/\r?\n/).filter(line => /^(fatal|error):/.test(line));
+    const detail = complaints.length
+        ? complaints.slice(-3).join(' ')
+        : lastLines(output) || 'no output';
+    if (/unknown revision|ambiguous argument 'HEAD'|does not have any commits/i.test(detail)) {
+        return `the repository has no commits yet. ${detail}`;
+    }
+    if (/cannot change to/i.test(detail))
+        return `the checkout path does not exist. ${detail}`;
+    if (/command not found/i.test(detail))
+        return `git is not on this runner's PATH. ${detail}`;
+    return detail;
 }
 function exitText(result) {
     if (result.spawnError)
@@ -31934,6 +32218,7 @@ const INPUT_DEFAULTS = {
     'private-key': '',
     'known-hosts': '',
     'strict-host-key-checking': 'true',
+    'ssh-retries': '2',
     hook: '',
     'hook-dir': '',
     'build-context': '',
@@ -31954,6 +32239,8 @@ const INPUT_DEFAULTS = {
 };
 /** Upper bound for any timeout input: a day is longer than any sane rebuild. */
 const MAX_TIMEOUT_SECONDS = 86_400;
+/** Upper bound for ssh-retries: with backoff capped at 8 s, ten retries wait about a minute. */
+const MAX_SSH_RETRIES = 10;
 /** Reads inputs from the runner, masking the private key the moment it is read. */
 function readInputsFromRunner() {
     return name => {
@@ -32103,7 +32390,8 @@ function parseSsh(value) {
         port,
         privateKey: normalizePrivateKey(value('private-key')),
         knownHosts: knownHosts.length ? `${knownHosts.join('\n')}\n` : '',
-        strictHostKeyChecking
+        strictHostKeyChecking,
+        retries: wholeNumber(value('ssh-retries'), 'ssh-retries', 0, MAX_SSH_RETRIES)
     };
 }
 /** Private keys pasted into secrets often carry CRLF or lose the final newline; ssh needs both fixed. */
@@ -32143,11 +32431,14 @@ function optionalPort(raw, name) {
     return raw ? String(parsePort(raw, name)) : '';
 }
 function timeoutMs(raw, name) {
-    const seconds = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
-    if (!(seconds >= 1 && seconds <= MAX_TIMEOUT_SECONDS)) {
-        throw new InputError(`input ${name} must be a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(raw)}`);
+    return wholeNumber(raw, name, 1, MAX_TIMEOUT_SECONDS, ' of seconds') * 1000;
+}
+function wholeNumber(raw, name, min, max, unit = '') {
+    const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN;
+    if (!(n >= min && n <= max)) {
+        throw new InputError(`input ${name} must be a whole number${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     }
-    return seconds * 1000;
+    return n;
 }
 function trimSlashes(p) {
     const trimmed = p.trim().replace(/\/+$/, '');
@@ -32161,7 +32452,32 @@ function maskLines(secret) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/failure-help.ts
+/**
+ * For each failure class, the first thing a deploy engineer should do. Shown in the summary next
+ * to the cause, and the README's failure table is checked against it, so the two never drift.
+ */
+const FAILURE_HELP = {
+    'invalid-input': 'Fix the named input. Nothing ran on the host.',
+    'prod-target': 'Point service, staging-container and staging-port at staging: they equal the prod target. Nothing ran on the host.',
+    'git-failed': 'Check out the validated commit first (actions/checkout) and point path at it; the runner needs git.',
+    'empty-revision': 'The checkout gave no revision: check that path is the checkout of this run.',
+    'host-key': "Compare the fingerprint the host offered with the host's own key; if it is the host's, pin the given line in known-hosts. Otherwise treat it as an attack.",
+    transport: 'Check that the runner can reach host:port and log in as user with private-key (authorized_keys). Connection failures before the hook are retried (ssh-retries).',
+    'hook-failed': 'Read the hook output group in the log: the hook failed on the host.',
+    timeout: 'The named bound expired and the work was stopped on the host. Raise that timeout or find what hangs.',
+    'inspect-failed': 'Check the container engine on the host, the docker input and that the image exists there.',
+    'missing-label': 'Build the image with --label org.opencontainers.image.revision=$GIT_SHA (or set revision-label).',
+    mismatch: 'Do not promote: the image was not built from the validated commit. Make the hook rebuild from GIT_SHA.',
+    'stale-container': 'The running staging container runs another image than the verified one: recreate it (compose up --force-recreate).',
+    'wrong-source': 'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
+    'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
+    'registry-not-found': 'Check the image reference, its tag and the platform input.',
+    'registry-error': 'The registry answered with an error or could not be reached; for a private CA set NODE_EXTRA_CA_CERTS.'
+};
+
 ;// CONCATENATED MODULE: ./src/report.ts
+
 /** Output names, exactly as action.yml declares them; every one is set on every path. */
 function reportOutputs(report) {
     const { decision, facts } = report;
@@ -32170,7 +32486,8 @@ function reportOutputs(report) {
         image_revision: facts.imageRevision,
         image_id: facts.imageId,
         verdict: decision.verdict,
-        reason: decision.reason
+        reason: decision.reason,
+        failure: decision.failure
     };
 }
 /** Milliseconds for people: `850 ms`, `1.2 s`, `3 min 5 s`. */
@@ -32182,10 +32499,24 @@ function formatDuration(ms) {
     const seconds = Math.round(ms / 1000);
     return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
-/** The job summary as GitHub-flavoured Markdown: the verdict line first, then the table. */
+/** The failure annotation: the reason with its class, so a log reader can act on one line. */
+function failureMessage(decision) {
+    const { failure, verdict, reason } = decision;
+    return failure && failure !== verdict ? `${reason} [${failure}]` : reason;
+}
+/**
+ * The job summary as GitHub-flavoured Markdown: a short verdict line (with the failure class),
+ * the reason, then the table, with what to do first when the gate failed.
+ */
 function renderSummary(report) {
     const { decision, facts } = report;
     const icon = decision.pass ? '✅' : '❌';
+    const { failure, verdict } = decision;
+    const headline = !failure
+        ? decision.reason
+        : failure === verdict
+            ? verdict
+            : `${verdict} · ${failure}`;
     const code = (value) => (value ? `<code>${escapeCell(value)}</code>` : '—');
     const text = (value) => (value ? escapeCell(value) : '—');
     const times = [
@@ -32202,12 +32533,15 @@ function renderSummary(report) {
         ['Image id', code(facts.imageId)],
         ['Verdict', `**${decision.verdict}**`],
         ['Failure', text(decision.failure)],
-        ['Reason', text(decision.reason)],
+        ...(decision.failure
+            ? [['What to do', escapeCell(FAILURE_HELP[decision.failure])]]
+            : []),
         ['Time', escapeCell(times)]
     ];
     return [
-        `### ${icon} ${escapeCell(decision.reason)}`,
+        `### ${icon} ${escapeCell(headline)}`,
         '',
+        ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
         '| provenance-gate | |',
         '| --- | --- |',
         ...rows.map(([name, value]) => `| ${name} | ${value} |`),
@@ -32221,7 +32555,7 @@ function escapeCell(value) {
         .replace(/</g, '&lt;')
         .replace(/>/g, '&gt;')
         .replace(/\|/g, '&#124;')
-        .replace(/[`*_[\]\\]/g, match => `\\${match}`)
+        .replace(/[`*_~[\]\\]/g, match => `\\${match}`)
         .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
 }
 
@@ -32277,11 +32611,11 @@ function runProcess(file, args, options) {
         child.stdout?.on('data', (chunk) => {
             stdout.push(chunk);
             combined.push(chunk);
-            options.onOutput?.(chunk);
+            options.onOutput?.(chunk, 'stdout');
         });
         child.stderr?.on('data', (chunk) => {
             combined.push(chunk);
-            options.onOutput?.(chunk);
+            options.onOutput?.(chunk, 'stderr');
         });
         child.on('error', error => finish(null, error.message));
         child.on('exit', code => {
@@ -32324,12 +32658,15 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 
 
 
+
 /** Seconds ssh may spend on the TCP connect before giving up. */
 const CONNECT_TIMEOUT_SECONDS = 20;
 /** Hard bound on opening the connection: TCP connect, key exchange and authentication. */
 const OPEN_BOUND_MS = (CONNECT_TIMEOUT_SECONDS + 25) * 1000;
-/** Bound on closing the shared connection at the end. */
+/** Bound on closing the shared connection at the end, and on the local key check. */
 const CLOSE_BOUND_MS = 5000;
+/** Bound on asking the host which key it offers, to word a host-key failure. */
+const KEYSCAN_SECONDS = 5;
 /** A unix socket path must fit in 108 bytes and ssh appends a 17-byte suffix while creating it. */
 const MAX_CONTROL_PATH = 90;
 /** The master exits by itself after this long unused, should this process die before closing it. */
@@ -32371,6 +32708,11 @@ class SshRunner {
             await removeDirs(resources);
             throw new GateError('transport', `cannot write the ssh key and known_hosts under ${tempRoot || external_node_os_namespaceObject.tmpdir()}: ${describeError(error)}`);
         }
+        const keyProblem = await checkPrivateKey(args);
+        if (keyProblem) {
+            await removeDirs(resources);
+            throw keyProblem;
+        }
         const runner = new SshRunner(describeTarget(target), args, resources);
         const opened = await runProcess('ssh', [
             ...args,
@@ -32383,7 +32725,8 @@ class SshRunner {
         if (opened.exitCode !== 0 || opened.timedOut) {
             // No master exists: ssh forks it only after authenticating, and then exits 0.
             await removeDirs(resources);
-            throw connectError(runner.where, opened);
+            const offered = isHostKeyFailure(opened.outputTail) ? await offeredHostKeys(target) : [];
+            throw connectError(runner.where, opened, offered);
         }
         return runner;
     }
@@ -32447,22 +32790,88 @@ async function closeSshResources(resources) {
 async function removeDirs(resources) {
     await Promise.all(resources.dirs.map(dir => (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true })));
 }
-/** Words a failed connect for the user, telling a host-key problem apart from the network. */
-function connectError(where, result) {
+/**
+ * Checks the key locally before connecting, so a key that ssh cannot use fails as bad input with
+ * its real cause instead of a bare "Permission denied" from the host. A passphrase is the usual
+ * one: batch mode cannot type it. Returns `undefined` when the key is usable or there is none.
+ */
+async function checkPrivateKey(sshArgs) {
+    const keyFile = sshArgs[sshArgs.indexOf('-i') + 1];
+    if (!sshArgs.includes('-i') || !keyFile)
+        return undefined;
+    const result = await runProcess('ssh-keygen', ['-y', '-P', '', '-f', keyFile], {
+        timeoutMs: CLOSE_BOUND_MS
+    });
+    // Without ssh-keygen the check is skipped; ssh itself still refuses an unusable key.
+    if (result.exitCode === 0 || result.spawnError)
+        return undefined;
+    if (/passphrase/i.test(result.outputTail)) {
+        return new InputError('input private-key is protected by a passphrase: the gate runs ssh in batch mode and cannot type it. Use a deploy key without a passphrase, kept in a secret');
+    }
+    const detail = lastLines(result.outputTail.split(keyFile).join('<key>')) || 'unreadable';
+    return new InputError(`input private-key is not a usable private key (ssh-keygen: ${detail})`);
+}
+/** Asks the host for its keys with ssh-keyscan (bounded); an empty list when it cannot. */
+async function offeredHostKeys(target) {
+    const result = await runProcess('ssh-keyscan', ['-T', String(KEYSCAN_SECONDS), '-p', String(target.port), '--', target.host], { timeoutMs: (KEYSCAN_SECONDS + 2) * 1000 });
+    return parseKeyscan(result.stdout);
+}
+/** Parses ssh-keyscan output into pin-able lines with their SHA256 fingerprints. */
+function parseKeyscan(stdout) {
+    const keys = [];
+    for (const line of stdout.split('\n')) {
+        const [host, type, blob] = line.trim().split(/\s+/);
+        if (!host || host.startsWith('#') || !type || !blob || !/^[A-Za-z0-9+/]+=*$/.test(blob)) {
+            continue;
+        }
+        const digest = (0,external_node_crypto_.createHash)('sha256').update(Buffer.from(blob, 'base64')).digest('base64');
+        keys.push({
+            line: `${host} ${type} ${blob}`,
+            type,
+            fingerprint: `SHA256:${digest.replace(/=+$/, '')}`
+        });
+    }
+    return keys;
+}
+const HOST_KEY_FAILURE = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* not known|No [A-Z0-9]+ host key is known/i;
+function isHostKeyFailure(output) {
+    return HOST_KEY_FAILURE.test(output);
+}
+/** The key ssh complained about: the type it names (`ED25519` → `ssh-ed25519`), else ed25519. */
+function pickOffered(output, offered) {
+    const named = /\b(ED25519|ECDSA|RSA)\b/.exec(output)?.[1] ?? 'ED25519';
+    const prefix = named === 'ECDSA' ? 'ecdsa-' : named === 'RSA' ? 'ssh-rsa' : 'ssh-ed25519';
+    return offered.find(key => key.type.startsWith(prefix)) ?? offered[0];
+}
+/**
+ * Words a failed connect for the user: a host-key problem (with the key the host offered and the
+ * line to pin), a refused login, or the network. Only the network kind may be retried: nothing
+ * has run on the host yet, and a new attempt can succeed.
+ */
+function connectError(where, result, offered = []) {
     if (result.spawnError) {
         return new GateError('transport', `cannot run ssh on this runner: ${result.spawnError}`);
     }
     if (result.timedOut) {
-        return new GateError('transport', `ssh connection to ${where} timed out after ${OPEN_BOUND_MS / 1000} s`);
+        return new GateError('transport', `ssh connection to ${where} timed out after ${OPEN_BOUND_MS / 1000} s`, true);
     }
     const detail = lastLines(result.outputTail) || `exit ${result.exitCode}`;
-    if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* not known/i.test(result.outputTail)) {
-        return new GateError('host-key', `ssh host key of ${where} does not match known-hosts (the hook did not run): ${detail}`);
+    if (isHostKeyFailure(result.outputTail)) {
+        const changed = /CHANGED/.test(result.outputTail);
+        const key = pickOffered(result.outputTail, offered);
+        const advice = key
+            ? `The host offered ${key.type} ${key.fingerprint}. If that is your staging host's key (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host), pin this line in known-hosts: ${key.line}`
+            : 'Run ssh-keyscan against the host from a network you trust, compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, and pin the line in known-hosts.';
+        return new GateError('host-key', `ssh host key of ${where} ${changed ? 'has CHANGED from' : 'does not match'} the pinned known-hosts (the hook did not run). ${advice}`);
     }
-    return new GateError('transport', `ssh connection to ${where} failed: ${detail}`);
+    if (/Permission denied|Too many authentication failures|no mutual signature/i.test(detail)) {
+        return new GateError('transport', `ssh login to ${where} refused (${detail}): the host does not accept private-key for this user; check user and the key's line in authorized_keys (not retried)`);
+    }
+    return new GateError('transport', `ssh connection to ${where} failed: ${detail}`, true);
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+
 
 
 
@@ -32487,7 +32896,9 @@ function runnerDeps(runnerTemp) {
             return SshRunner.open(target, runnerTemp, resources => saveState(SSH_STATE, JSON.stringify(resources)));
         },
         log: actionLog(),
-        now: () => Date.now()
+        now: () => Date.now(),
+        sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
+        nonce: () => (0,external_node_crypto_.randomBytes)(8).toString('hex')
     };
 }
 /**
@@ -32526,7 +32937,7 @@ async function run() {
         decision =
             error instanceof GateError
                 ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
-                : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, '');
+                : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, PHASE_FAILURE[facts.current]);
     }
     try {
         await publish({ ...report, decision, totalMs: Date.now() - started });
@@ -32535,8 +32946,16 @@ async function run() {
         warning(`could not set the outputs: ${describeError(error)}`);
     }
     if (!decision.pass)
-        setFailed(decision.reason);
+        setFailed(failureMessage(decision));
 }
+/** The class of an unexpected error: that of the phase it broke, so `failure` is never empty. */
+const PHASE_FAILURE = {
+    '': 'invalid-input',
+    git: 'git-failed',
+    connect: 'transport',
+    hook: 'hook-failed',
+    inspect: 'inspect-failed'
+};
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
 async function publish(report) {
     for (const [name, value] of Object.entries(reportOutputs(report)))

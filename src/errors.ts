@@ -24,7 +24,12 @@ export type FailureClass =
 export class GateError extends Error {
   constructor(
     readonly failure: FailureClass,
-    message: string
+    message: string,
+    /**
+     * Only a connection that failed before anything ran on the host (refused, reset, DNS,
+     * timeout) may be tried again; a host key, a refused login or anything later never is.
+     */
+    readonly retryable = false
   ) {
     super(message)
     this.name = 'GateError'

@@ -19,6 +19,7 @@ export const INPUT_DEFAULTS = {
   'private-key': '',
   'known-hosts': '',
   'strict-host-key-checking': 'true',
+  'ssh-retries': '2',
   hook: '',
   'hook-dir': '',
   'build-context': '',
@@ -46,6 +47,8 @@ export type ReadInput = (name: InputName) => string
 
 /** Upper bound for any timeout input: a day is longer than any sane rebuild. */
 const MAX_TIMEOUT_SECONDS = 86_400
+/** Upper bound for ssh-retries: with backoff capped at 8 s, ten retries wait about a minute. */
+const MAX_SSH_RETRIES = 10
 
 /** Reads inputs from the runner, masking the private key the moment it is read. */
 export function readInputsFromRunner(): ReadInput {
@@ -229,7 +232,8 @@ function parseSsh(value: (name: InputName) => string): SshTarget | undefined {
     port,
     privateKey: normalizePrivateKey(value('private-key')),
     knownHosts: knownHosts.length ? `${knownHosts.join('\n')}\n` : '',
-    strictHostKeyChecking
+    strictHostKeyChecking,
+    retries: wholeNumber(value('ssh-retries'), 'ssh-retries', 0, MAX_SSH_RETRIES)
   }
 }
 
@@ -286,13 +290,17 @@ function optionalPort(raw: string, name: InputName): string {
 }
 
 function timeoutMs(raw: string, name: InputName): number {
-  const seconds = /^[0-9]+$/.test(raw) ? Number(raw) : NaN
-  if (!(seconds >= 1 && seconds <= MAX_TIMEOUT_SECONDS)) {
+  return wholeNumber(raw, name, 1, MAX_TIMEOUT_SECONDS, ' of seconds') * 1000
+}
+
+function wholeNumber(raw: string, name: InputName, min: number, max: number, unit = ''): number {
+  const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN
+  if (!(n >= min && n <= max)) {
     throw new InputError(
-      `input ${name} must be a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}, got ${JSON.stringify(raw)}`
+      `input ${name} must be a whole number${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}`
     )
   }
-  return seconds * 1000
+  return n
 }
 
 function trimSlashes(p: string): string {

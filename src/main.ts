@@ -1,11 +1,12 @@
 import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'
 import { actionLog } from './action-log.js'
-import { describeError, GateError } from './errors.js'
-import { emptyFacts, runGate, type GateDeps } from './gate.js'
+import { describeError, GateError, type FailureClass } from './errors.js'
+import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
-import { renderSummary, reportOutputs, type Report } from './report.js'
+import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
 import { LocalRunner } from './runner.js'
 import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
 import { failClosed, type Decision } from './verdict.js'
@@ -28,7 +29,9 @@ function runnerDeps(runnerTemp: string): GateDeps {
       )
     },
     log: actionLog(),
-    now: () => Date.now()
+    now: () => Date.now(),
+    sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
+    nonce: () => randomBytes(8).toString('hex')
   }
 }
 
@@ -66,14 +69,26 @@ export async function run(): Promise<void> {
     decision =
       error instanceof GateError
         ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
-        : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, '')
+        : failClosed(
+            `provenance fail-closed: unexpected error: ${describeError(error)}`,
+            PHASE_FAILURE[facts.current]
+          )
   }
   try {
     await publish({ ...report, decision, totalMs: Date.now() - started })
   } catch (error) {
     core.warning(`could not set the outputs: ${describeError(error)}`)
   }
-  if (!decision.pass) core.setFailed(decision.reason)
+  if (!decision.pass) core.setFailed(failureMessage(decision))
+}
+
+/** The class of an unexpected error: that of the phase it broke, so `failure` is never empty. */
+const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
+  '': 'invalid-input',
+  git: 'git-failed',
+  connect: 'transport',
+  hook: 'hook-failed',
+  inspect: 'inspect-failed'
 }
 
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */

@@ -17,8 +17,8 @@ export interface ProcessResult {
 /** Options for one bounded process. */
 export interface ProcessOptions {
   timeoutMs: number
-  /** Receives every output chunk as it arrives, for live logs. */
-  onOutput?: (chunk: Buffer) => void
+  /** Receives every output chunk as it arrives, with the stream it came from, for live logs. */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void
 }
 
 /** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
@@ -74,11 +74,11 @@ export function runProcess(
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout.push(chunk)
       combined.push(chunk)
-      options.onOutput?.(chunk)
+      options.onOutput?.(chunk, 'stdout')
     })
     child.stderr?.on('data', (chunk: Buffer) => {
       combined.push(chunk)
-      options.onOutput?.(chunk)
+      options.onOutput?.(chunk, 'stderr')
     })
     child.on('error', error => finish(null, error.message))
     child.on('exit', code => {

@@ -2,6 +2,12 @@ import type { Settings } from './settings.js'
 import { shellQuote } from './shell-quote.js'
 
 /**
+ * Seconds the host's `timeout` waits after SIGTERM before it sends SIGKILL to the whole process
+ * group, so a hook that ignores SIGTERM still ends within a known bound.
+ */
+export const HOST_KILL_AFTER_SECONDS = 10
+
+/**
  * The environment the hook receives, in the order the hook contract documents. The staging
  * target is always explicit so a change of the hook's own defaults can never aim it at prod.
  */
@@ -18,47 +24,170 @@ export function hookEnvironment(settings: Settings, revision: string): [string, 
 }
 
 /**
- * The one command line that runs the hook on the host:
- * `cd <hook-dir> && GIT_SHA=… … bash -- <hook> --build-staging`, every value shell-quoted.
+ * The hook invocation: `GIT_SHA=… … timeout -k 10 <s> bash -- <hook> --build-staging`, every
+ * value shell-quoted. `timeout` makes rebuild-timeout bind the host too: without a tty a remote
+ * command outlives its ssh client, so only a bound on the host stops a hung hook.
  */
-export function planHookCommand(settings: Settings, revision: string): string {
+export function planHookInvocation(settings: Settings, revision: string): string {
   const assignments = hookEnvironment(settings, revision)
     .map(([name, value]) => `${name}=${shellQuote(value)}`)
     .join(' ')
+  const seconds = Math.ceil(settings.timeouts.rebuildMs / 1000)
   // `--` keeps a hook path that starts with a dash from being read as an option of bash.
-  const run = `${assignments} bash -- ${shellQuote(settings.hook)} --build-staging`
+  return `${assignments} timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} bash -- ${shellQuote(settings.hook)} --build-staging`
+}
+
+/** The hook as one command line, `cd <hook-dir> && <invocation>`, as the log shows it. */
+export function planHookCommand(settings: Settings, revision: string): string {
+  const run = planHookInvocation(settings, revision)
   return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run
 }
 
 /**
- * One inspect that yields the image id and the revision label together, so the id the retag step
- * promotes is the id whose label was checked. The `with` guards matter: on an image with no labels
- * at all, `.Config.Labels` is null and a bare `index` fails the whole inspect.
+ * One inspect that yields the image id and all labels as JSON, so the id the retag step promotes
+ * is the id whose label was checked, and no label value (spaces, newlines) can blur the answer.
+ * The `with` guard matters: an image without a config must not fail the template.
  */
 export function planInspectCommand(settings: Settings): string {
-  const label = JSON.stringify(settings.revisionLabel)
-  const format = `{{.Id}} {{with .Config}}{{with .Labels}}{{index . ${label}}}{{end}}{{end}}`
-  return `${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`
-}
-
-/** What the inspect read back; `revision` is '' when the image carries no such label. */
-export interface InspectResult {
-  imageId: string
-  revision: string
+  const format = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
+  const seconds = Math.ceil(settings.timeouts.inspectMs / 1000)
+  return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`
 }
 
 /**
- * Parses `<id> <label>` from the inspect. Docker prints an empty label (or `<no value>` on older
- * versions) when the label is missing; podman prints the id without its `sha256:` prefix.
- * Returns `undefined` when the output is not of that shape, which the gate treats as an error.
+ * The one remote session of a run: (rebuild mode) the hook with its output sent to stderr, then
+ * the inspect, each followed by a marker line carrying its exit status on stdout. One session
+ * means one round trip; the markers keep the two results apart, and the nonce keeps anything the
+ * hook might print from passing for a marker. POSIX sh, because ssh runs the login shell.
  */
-export function parseInspectOutput(stdout: string): InspectResult | undefined {
-  const text = stdout.replace(/\r?\n$/, '')
+export function planSession(settings: Settings, revision: string, nonce: string): string {
+  const mark = markerOf(nonce)
+  const lines = [`command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`]
+  if (settings.mode === 'rebuild') {
+    // `timeout` leads its own process group and stops the hook's group on expiry, but a child
+    // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
+    const cd = settings.hookDir ? `cd ${shellQuote(settings.hookDir)} 1>&2 || pg_rc=$?` : ''
+    lines.push(
+      'pg_rc=0',
+      ...(cd ? [cd] : []),
+      `if [ "$pg_rc" -eq 0 ]; then ${planHookInvocation(settings, revision)} 1>&2 & pg_pid=$!; wait "$pg_pid"; pg_rc=$?; fi`,
+      `case "$pg_rc" in 124|137) kill -9 "-$pg_pid" 2>/dev/null;; esac`,
+      `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`
+    )
+  }
+  lines.push(`${planInspectCommand(settings)} 2>&1`, `printf '\\n${mark} inspect-exit %s\\n' "$?"`)
+  return lines.join('\n')
+}
+
+function markerOf(nonce: string): string {
+  return `provenance-gate-${nonce}`
+}
+
+/** What one remote session reported; an absent exit status means that step never reported. */
+export interface SessionResult {
+  /** The host has no `timeout` command, so nothing was run. */
+  noTimeout: boolean
+  hookExit: number | undefined
+  inspectExit: number | undefined
+  /** The inspect's stdout and stderr, without the marker lines. */
+  inspectOutput: string
+  /** The running container's check (`container inspect`), when the session included it. */
+  containerExit: number | undefined
+  containerOutput: string
+  /** `docker tag` of a promotion, when the session included it. */
+  tagExit: number | undefined
+  tagOutput: string
+}
+
+/**
+ * Reads the marker lines of a planned session out of its stdout. Each step's output is what
+ * came after the previous marker; only markers with this run's nonce count.
+ */
+export function parseSession(stdout: string, nonce: string): SessionResult {
+  const mark = `${markerOf(nonce)} `
+  const result: SessionResult = {
+    noTimeout: false,
+    hookExit: undefined,
+    inspectExit: undefined,
+    inspectOutput: '',
+    containerExit: undefined,
+    containerOutput: '',
+    tagExit: undefined,
+    tagOutput: ''
+  }
+  let pending: string[] = []
+  for (const line of stdout.split('\n')) {
+    const step = line.startsWith(mark)
+      ? /^([a-z]+)-exit ([0-9]+)$/.exec(line.slice(mark.length))
+      : null
+    if (line === `${mark}no-timeout`) {
+      result.noTimeout = true
+    } else if (!step) {
+      pending.push(line)
+      continue
+    } else {
+      const exit = Number(step[2])
+      const output = pending.join('\n').replace(/^\n+|\n+$/g, '')
+      if (step[1] === 'hook' && result.hookExit === undefined) result.hookExit = exit
+      if (step[1] === 'inspect' && result.inspectExit === undefined) {
+        result.inspectExit = exit
+        result.inspectOutput = output
+      }
+      if (step[1] === 'container' && result.containerExit === undefined) {
+        result.containerExit = exit
+        result.containerOutput = output
+      }
+      if (step[1] === 'tag' && result.tagExit === undefined) {
+        result.tagExit = exit
+        result.tagOutput = output
+      }
+    }
+    pending = []
+  }
+  return result
+}
+
+/** What the inspect read back: the image id and every label the image carries. */
+export interface InspectResult {
+  imageId: string
+  labels: Record<string, string>
+}
+
+/**
+ * Parses `<json id> <json labels>` from the inspect. Podman prints the id without its `sha256:`
+ * prefix; an image without labels prints `null`. Returns `undefined` for anything else (more
+ * than one line, not JSON, not an image id), which the gate treats as an error.
+ */
+export function parseInspectOutput(output: string): InspectResult | undefined {
+  const text = output.replace(/\r?\n$/, '')
+  if (text.includes('\n')) return undefined
   const space = text.indexOf(' ')
   if (space < 0) return undefined
-  const rawId = text.slice(0, space)
+  let rawId: unknown
+  let labels: unknown
+  try {
+    rawId = JSON.parse(text.slice(0, space))
+    labels = JSON.parse(text.slice(space + 1))
+  } catch {
+    return undefined
+  }
+  if (typeof rawId !== 'string') return undefined
   const id = /^[0-9a-f]{64}$/.test(rawId) ? `sha256:${rawId}` : rawId
   if (!/^sha256:[0-9a-f]{64}$/.test(id)) return undefined
-  const label = text.slice(space + 1).trim()
-  return { imageId: id, revision: label === '<no value>' ? '' : label }
+  if (labels === null) return { imageId: id, labels: {} }
+  if (typeof labels !== 'object' || Array.isArray(labels)) return undefined
+  const strings: Record<string, string> = {}
+  for (const [key, value] of Object.entries(labels as Record<string, unknown>)) {
+    if (typeof value === 'string') strings[key] = value
+  }
+  return { imageId: id, labels: strings }
+}
+
+/**
+ * The revision an image claims: its label's value, or '' when the label is absent or holds the
+ * placeholder `<no value>` that some tooling writes for an unset build argument.
+ */
+export function revisionOf(inspected: InspectResult, label: string): string {
+  const value = Object.hasOwn(inspected.labels, label) ? (inspected.labels[label] ?? '') : ''
+  return value === '<no value>' ? '' : value
 }

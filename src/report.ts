@@ -1,3 +1,4 @@
+import { FAILURE_HELP } from './failure-help.js'
 import type { Facts } from './gate.js'
 import type { Decision } from './verdict.js'
 
@@ -23,7 +24,8 @@ export function reportOutputs(report: Report): Record<string, string> {
     image_revision: facts.imageRevision,
     image_id: facts.imageId,
     verdict: decision.verdict,
-    reason: decision.reason
+    reason: decision.reason,
+    failure: decision.failure
   }
 }
 
@@ -35,10 +37,25 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)} min ${seconds % 60} s`
 }
 
-/** The job summary as GitHub-flavoured Markdown: the verdict line first, then the table. */
+/** The failure annotation: the reason with its class, so a log reader can act on one line. */
+export function failureMessage(decision: Decision): string {
+  const { failure, verdict, reason } = decision
+  return failure && failure !== verdict ? `${reason} [${failure}]` : reason
+}
+
+/**
+ * The job summary as GitHub-flavoured Markdown: a short verdict line (with the failure class),
+ * the reason, then the table, with what to do first when the gate failed.
+ */
 export function renderSummary(report: Report): string {
   const { decision, facts } = report
   const icon = decision.pass ? '✅' : '❌'
+  const { failure, verdict } = decision
+  const headline = !failure
+    ? decision.reason
+    : failure === verdict
+      ? verdict
+      : `${verdict} · ${failure}`
   const code = (value: string): string => (value ? `<code>${escapeCell(value)}</code>` : '—')
   const text = (value: string): string => (value ? escapeCell(value) : '—')
   const times = [
@@ -55,12 +72,15 @@ export function renderSummary(report: Report): string {
     ['Image id', code(facts.imageId)],
     ['Verdict', `**${decision.verdict}**`],
     ['Failure', text(decision.failure)],
-    ['Reason', text(decision.reason)],
+    ...(decision.failure
+      ? [['What to do', escapeCell(FAILURE_HELP[decision.failure])] as [string, string]]
+      : []),
     ['Time', escapeCell(times)]
   ]
   return [
-    `### ${icon} ${escapeCell(decision.reason)}`,
+    `### ${icon} ${escapeCell(headline)}`,
     '',
+    ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
     '| provenance-gate | |',
     '| --- | --- |',
     ...rows.map(([name, value]) => `| ${name} | ${value} |`),
@@ -75,6 +95,6 @@ export function escapeCell(value: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/\|/g, '&#124;')
-    .replace(/[`*_[\]\\]/g, match => `\\${match}`)
+    .replace(/[`*_~[\]\\]/g, match => `\\${match}`)
     .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ')
 }

@@ -14,6 +14,11 @@ export interface SshTarget {
   knownHosts: string
   /** Off only by explicit choice, and then warned about on every run. */
   strictHostKeyChecking: boolean
+  /**
+   * Extra connection attempts when ssh fails before anything ran on the host (refused, reset,
+   * DNS, timeout); a flaky network should not block a deploy, a wrong key must not be retried.
+   */
+  retries: number
 }
 
 /** The staging target handed to the hook, always explicit so hook defaults can never aim at prod. */

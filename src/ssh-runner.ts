@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { describeError, GateError } from './errors.js'
+import { describeError, GateError, InputError } from './errors.js'
 import { runProcess, type ProcessResult } from './process.js'
 import type { Runner, RunOptions } from './runner.js'
 import type { SshTarget } from './settings.js'
@@ -11,8 +12,10 @@ import { lastLines } from './tail-buffer.js'
 const CONNECT_TIMEOUT_SECONDS = 20
 /** Hard bound on opening the connection: TCP connect, key exchange and authentication. */
 const OPEN_BOUND_MS = (CONNECT_TIMEOUT_SECONDS + 25) * 1000
-/** Bound on closing the shared connection at the end. */
+/** Bound on closing the shared connection at the end, and on the local key check. */
 const CLOSE_BOUND_MS = 5000
+/** Bound on asking the host which key it offers, to word a host-key failure. */
+const KEYSCAN_SECONDS = 5
 /** A unix socket path must fit in 108 bytes and ssh appends a 17-byte suffix while creating it. */
 const MAX_CONTROL_PATH = 90
 /** The master exits by itself after this long unused, should this process die before closing it. */
@@ -69,6 +72,12 @@ export class SshRunner implements Runner {
       )
     }
 
+    const keyProblem = await checkPrivateKey(args)
+    if (keyProblem) {
+      await removeDirs(resources)
+      throw keyProblem
+    }
+
     const runner = new SshRunner(describeTarget(target), args, resources)
     const opened = await runProcess(
       'ssh',
@@ -84,7 +93,8 @@ export class SshRunner implements Runner {
     if (opened.exitCode !== 0 || opened.timedOut) {
       // No master exists: ssh forks it only after authenticating, and then exits 0.
       await removeDirs(resources)
-      throw connectError(runner.where, opened)
+      const offered = isHostKeyFailure(opened.outputTail) ? await offeredHostKeys(target) : []
+      throw connectError(runner.where, opened, offered)
     }
     return runner
   }
@@ -159,27 +169,116 @@ async function removeDirs(resources: SshResources): Promise<void> {
   await Promise.all(resources.dirs.map(dir => rm(dir, { recursive: true, force: true })))
 }
 
-/** Words a failed connect for the user, telling a host-key problem apart from the network. */
-export function connectError(where: string, result: ProcessResult): GateError {
+/**
+ * Checks the key locally before connecting, so a key that ssh cannot use fails as bad input with
+ * its real cause instead of a bare "Permission denied" from the host. A passphrase is the usual
+ * one: batch mode cannot type it. Returns `undefined` when the key is usable or there is none.
+ */
+async function checkPrivateKey(sshArgs: string[]): Promise<InputError | undefined> {
+  const keyFile = sshArgs[sshArgs.indexOf('-i') + 1]
+  if (!sshArgs.includes('-i') || !keyFile) return undefined
+  const result = await runProcess('ssh-keygen', ['-y', '-P', '', '-f', keyFile], {
+    timeoutMs: CLOSE_BOUND_MS
+  })
+  // Without ssh-keygen the check is skipped; ssh itself still refuses an unusable key.
+  if (result.exitCode === 0 || result.spawnError) return undefined
+  if (/passphrase/i.test(result.outputTail)) {
+    return new InputError(
+      'input private-key is protected by a passphrase: the gate runs ssh in batch mode and cannot type it. Use a deploy key without a passphrase, kept in a secret'
+    )
+  }
+  const detail = lastLines(result.outputTail.split(keyFile).join('<key>')) || 'unreadable'
+  return new InputError(`input private-key is not a usable private key (ssh-keygen: ${detail})`)
+}
+
+/** A key the host offered, as ssh-keyscan printed it. */
+export interface OfferedKey {
+  /** The known_hosts line to pin, e.g. `[127.0.0.1]:2222 ssh-ed25519 AAAA…`. */
+  line: string
+  type: string
+  /** `SHA256:…`, the form `ssh-keygen -lf` prints on the host. */
+  fingerprint: string
+}
+
+/** Asks the host for its keys with ssh-keyscan (bounded); an empty list when it cannot. */
+async function offeredHostKeys(target: SshTarget): Promise<OfferedKey[]> {
+  const result = await runProcess(
+    'ssh-keyscan',
+    ['-T', String(KEYSCAN_SECONDS), '-p', String(target.port), '--', target.host],
+    { timeoutMs: (KEYSCAN_SECONDS + 2) * 1000 }
+  )
+  return parseKeyscan(result.stdout)
+}
+
+/** Parses ssh-keyscan output into pin-able lines with their SHA256 fingerprints. */
+export function parseKeyscan(stdout: string): OfferedKey[] {
+  const keys: OfferedKey[] = []
+  for (const line of stdout.split('\n')) {
+    const [host, type, blob] = line.trim().split(/\s+/)
+    if (!host || host.startsWith('#') || !type || !blob || !/^[A-Za-z0-9+/]+=*$/.test(blob)) {
+      continue
+    }
+    const digest = createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64')
+    keys.push({
+      line: `${host} ${type} ${blob}`,
+      type,
+      fingerprint: `SHA256:${digest.replace(/=+$/, '')}`
+    })
+  }
+  return keys
+}
+
+const HOST_KEY_FAILURE =
+  /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* not known|No [A-Z0-9]+ host key is known/i
+
+function isHostKeyFailure(output: string): boolean {
+  return HOST_KEY_FAILURE.test(output)
+}
+
+/** The key ssh complained about: the type it names (`ED25519` → `ssh-ed25519`), else ed25519. */
+function pickOffered(output: string, offered: OfferedKey[]): OfferedKey | undefined {
+  const named = /\b(ED25519|ECDSA|RSA)\b/.exec(output)?.[1] ?? 'ED25519'
+  const prefix = named === 'ECDSA' ? 'ecdsa-' : named === 'RSA' ? 'ssh-rsa' : 'ssh-ed25519'
+  return offered.find(key => key.type.startsWith(prefix)) ?? offered[0]
+}
+
+/**
+ * Words a failed connect for the user: a host-key problem (with the key the host offered and the
+ * line to pin), a refused login, or the network. Only the network kind may be retried: nothing
+ * has run on the host yet, and a new attempt can succeed.
+ */
+export function connectError(
+  where: string,
+  result: ProcessResult,
+  offered: OfferedKey[] = []
+): GateError {
   if (result.spawnError) {
     return new GateError('transport', `cannot run ssh on this runner: ${result.spawnError}`)
   }
   if (result.timedOut) {
     return new GateError(
       'transport',
-      `ssh connection to ${where} timed out after ${OPEN_BOUND_MS / 1000} s`
+      `ssh connection to ${where} timed out after ${OPEN_BOUND_MS / 1000} s`,
+      true
     )
   }
   const detail = lastLines(result.outputTail) || `exit ${result.exitCode}`
-  if (
-    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* not known/i.test(
-      result.outputTail
-    )
-  ) {
+  if (isHostKeyFailure(result.outputTail)) {
+    const changed = /CHANGED/.test(result.outputTail)
+    const key = pickOffered(result.outputTail, offered)
+    const advice = key
+      ? `The host offered ${key.type} ${key.fingerprint}. If that is your staging host's key (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host), pin this line in known-hosts: ${key.line}`
+      : 'Run ssh-keyscan against the host from a network you trust, compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, and pin the line in known-hosts.'
     return new GateError(
       'host-key',
-      `ssh host key of ${where} does not match known-hosts (the hook did not run): ${detail}`
+      `ssh host key of ${where} ${changed ? 'has CHANGED from' : 'does not match'} the pinned known-hosts (the hook did not run). ${advice}`
     )
   }
-  return new GateError('transport', `ssh connection to ${where} failed: ${detail}`)
+  if (/Permission denied|Too many authentication failures|no mutual signature/i.test(detail)) {
+    return new GateError(
+      'transport',
+      `ssh login to ${where} refused (${detail}): the host does not accept private-key for this user; check user and the key's line in authorized_keys (not retried)`
+    )
+  }
+  return new GateError('transport', `ssh connection to ${where} failed: ${detail}`, true)
 }

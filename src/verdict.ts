@@ -17,35 +17,41 @@ export function shortSha(sha: string): string {
 }
 
 /**
- * Compares the validated revision with the image's label. Pure and fail-closed: an empty side
- * is never treated as fresh, so a missing label or an unknown commit can never be promoted.
+ * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
+ * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
+ * newline is a mismatch to look at, not a match to guess at.
  */
 export function decideVerdict(expected: string, imageRevision: string): Decision {
-  const exp = expected.trim()
-  const img = imageRevision.trim()
-  if (!exp) {
+  if (!expected) {
     return failClosed('provenance fail-closed: empty expected revision', 'empty-revision')
   }
-  if (!img) {
+  if (!imageRevision) {
     return failClosed('provenance fail-closed: image has no revision label', 'missing-label')
   }
-  if (exp === img) {
+  if (expected === imageRevision) {
     return {
       verdict: 'match',
-      reason: `provenance match: ${shortSha(exp)}`,
+      reason: `provenance match: ${shortSha(expected)}`,
       pass: true,
       failure: ''
     }
   }
   return {
     verdict: 'mismatch',
-    reason: `provenance mismatch: image ${shortSha(img)} != expected ${shortSha(exp)}`,
+    reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
     pass: false,
     failure: 'mismatch'
   }
 }
 
+/** A revision for a message: short when it is a plain object name, quoted when it is anything else. */
+function showRevision(value: string): string {
+  if (/^[0-9a-f]{7,64}$/.test(value)) return shortSha(value)
+  const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`
+}
+
 /** The verdict for any doubt that is not a plain mismatch. */
-export function failClosed(reason: string, failure: FailureClass | ''): Decision {
+export function failClosed(reason: string, failure: FailureClass): Decision {
   return { verdict: 'fail-closed', reason, pass: false, failure }
 }

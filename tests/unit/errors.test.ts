@@ -10,6 +10,15 @@ describe('GateError and InputError', () => {
     expect(error.message).toBe('host key changed')
   })
 
+  test.each<[string, GateError, boolean]>([
+    ['is not retryable by default', new GateError('transport', 'refused'), false],
+    ['is retryable only when said so', new GateError('transport', 'refused', true), true],
+    ['may say so explicitly', new GateError('transport', 'refused', false), false],
+    ['an InputError never is', new InputError('bad'), false]
+  ])('GateError %s', (_name, error, retryable) => {
+    expect(error.retryable).toBe(retryable)
+  })
+
   test.each<[string, InputError, string]>([
     ['defaults to invalid-input', new InputError('bad'), 'invalid-input'],
     ['may be prod-target', new InputError('bad', 'prod-target'), 'prod-target']

@@ -16,6 +16,7 @@ export function sshTarget(overrides: Partial<SshTarget> = {}): SshTarget {
     privateKey: '',
     knownHosts: 'staging.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey\n',
     strictHostKeyChecking: true,
+    retries: 2,
     ...overrides
   }
 }

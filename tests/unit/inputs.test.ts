@@ -124,6 +124,7 @@ describe('parseSettings defaults', () => {
         'private-key': PRIVATE_KEY_LF,
         'known-hosts': '[10.0.0.5]:2222 ssh-ed25519 AAAAkey',
         'strict-host-key-checking': 'true',
+        'ssh-retries': '5',
         hook: 'hooks/deploy.sh',
         'hook-dir': '/srv/shop',
         'build-context': '/srv/shop/src',
@@ -151,7 +152,8 @@ describe('parseSettings defaults', () => {
         port: 2222,
         privateKey: PRIVATE_KEY_LF,
         knownHosts: '[10.0.0.5]:2222 ssh-ed25519 AAAAkey\n',
-        strictHostKeyChecking: true
+        strictHostKeyChecking: true,
+        retries: 5
       },
       hook: 'hooks/deploy.sh',
       hookDir: '/srv/shop',
@@ -466,6 +468,63 @@ describe('parseSettings ssh', () => {
   })
 })
 
+describe('parseSettings ssh-retries', () => {
+  test.each<[string, number]>([
+    ['', 2],
+    ['  ', 2],
+    ['0', 0],
+    ['1', 1],
+    ['2', 2],
+    [' 3 ', 3],
+    ['07', 7],
+    ['10', 10],
+    ['000000010', 10]
+  ])('ssh-retries %j is %d extra attempts', (raw, retries) => {
+    expect(parse({ ...sshBase, 'ssh-retries': raw }).ssh?.retries).toBe(retries)
+  })
+
+  test.each([
+    '11',
+    '100',
+    '-1',
+    '1.5',
+    '2.0',
+    '1e1',
+    '0x2',
+    'abc',
+    'two',
+    '+2',
+    '1 2',
+    '0000000001'
+  ])('ssh-retries %j is an InputError naming the range', raw => {
+    const error = inputError({ ...sshBase, 'ssh-retries': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input ssh-retries must be a whole number from 0 to 10, got ${JSON.stringify(raw)}`
+    )
+  })
+
+  test('without a host ssh-retries is not read, so a bad value cannot fail a local run', () => {
+    expect(parse({ ...base, 'ssh-retries': 'abc' }).ssh).toBeUndefined()
+  })
+
+  test('a NUL byte in ssh-retries is rejected', () => {
+    expect(inputError({ ...sshBase, 'ssh-retries': '2\0' }).message).toBe(
+      'input ssh-retries contains a NUL byte'
+    )
+  })
+
+  test.each<[string, string]>([
+    ['git-timeout', '1000000000'],
+    ['inspect-timeout', '99999999999'],
+    ['rebuild-timeout', '+5']
+  ])('%s %j still names the seconds and the range', (name, raw) => {
+    expect(inputError({ ...base, [name]: raw }).message).toBe(
+      `input ${name} must be a whole number of seconds from 1 to 86400, got ${JSON.stringify(raw)}`
+    )
+  })
+})
+
 describe('parseSettings refuses a staging target equal to prod', () => {
   test.each<[string, Inputs, string]>([
     ['service is prod-service', { service: 'shop', 'prod-service': 'shop' }, '"shop"'],
@@ -713,5 +772,6 @@ describe('INPUT_DEFAULTS', () => {
     expect(settings.timeouts.gitMs).toBe(Number(INPUT_DEFAULTS['git-timeout']) * 1000)
     expect(settings.timeouts.inspectMs).toBe(Number(INPUT_DEFAULTS['inspect-timeout']) * 1000)
     expect(settings.timeouts.rebuildMs).toBe(Number(INPUT_DEFAULTS['rebuild-timeout']) * 1000)
+    expect(settings.ssh?.retries).toBe(Number(INPUT_DEFAULTS['ssh-retries']))
   })
 })

@@ -25,6 +25,22 @@ describe('runProcess', () => {
     expect(result.outputTail.split('\n').sort()).toEqual(['', 'one', 'three', 'two'])
   })
 
+  test('onOutput is told which stream each chunk came from', async () => {
+    const seen: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' }
+    const result = await runProcess(
+      'bash',
+      ['-c', 'echo out1; echo err1 >&2; sleep 0.05; echo out2; echo err2 >&2'],
+      {
+        timeoutMs: 5000,
+        onOutput: (chunk, stream) => {
+          seen[stream] += chunk.toString('utf8')
+        }
+      }
+    )
+    expect(seen).toEqual({ stdout: 'out1\nout2\n', stderr: 'err1\nerr2\n' })
+    expect(result.stdout).toBe('out1\nout2\n')
+  })
+
   test('a program that is not installed is a spawn error, not a crash', async () => {
     const result = await runProcess('no-such-program-xyz', [], { timeoutMs: 5000 })
     expect(result.exitCode).toBeNull()

@@ -4,13 +4,19 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {
+  HOST_KILL_AFTER_SECONDS,
   hookEnvironment,
   parseInspectOutput,
+  parseSession,
   planHookCommand,
-  planInspectCommand
+  planInspectCommand,
+  planSession,
+  revisionOf,
+  type InspectResult,
+  type SessionResult
 } from '../../src/remote-command.js'
 import type { Settings } from '../../src/settings.js'
-import { IMAGE_HEX, makeSettings, SHA_A } from './fixtures.js'
+import { IMAGE_HEX, makeSettings, SHA_A, SHA_B } from './fixtures.js'
 
 /** Names the hook dumps, in this order, after its cwd and argument count. */
 const HOOK_VARS = [
@@ -190,8 +196,40 @@ describe('planHookCommand in real bash', () => {
       `cd '/srv/shop' && GIT_SHA='${SHA_A}' BUILD_CONTEXT='/srv/shop' ` +
         "TARGET_IMAGE='registry.example.com/shop:staging' TARGET_SERVICE='staging' " +
         "TARGET_PORT='8081' COMPOSE_PROFILE='staging' STAGING_CONTAINER='shop-staging' " +
-        "bash -- './hook.sh' --build-staging"
+        "timeout -k 10 1200 bash -- './hook.sh' --build-staging"
     )
+  })
+
+  test.each<[number, string]>([
+    [1_200_000, 'timeout -k 10 1200 bash'],
+    [1_000, 'timeout -k 10 1 bash'],
+    [1_500, 'timeout -k 10 2 bash'],
+    [86_400_000, 'timeout -k 10 86400 bash']
+  ])('rebuild-timeout %d ms bounds the hook on the host as %j', (rebuildMs, bound) => {
+    const settings = makeSettings({ timeouts: { gitMs: 1, inspectMs: 1, rebuildMs } })
+    const command = planHookCommand(settings, SHA_A)
+    expect(command).toContain(` ${bound} -- '/srv/shop/hook.sh' --build-staging`)
+    expect(command.split('timeout ')).toHaveLength(2)
+    expect(HOST_KILL_AFTER_SECONDS).toBe(10)
+  })
+
+  test('the host-side bound stops a hung hook and what it started in the background (exit 124)', async () => {
+    const dir = path.join(root, 'hung')
+    fs.mkdirSync(dir, { recursive: true })
+    const survived = path.join(dir, 'survived')
+    fs.writeFileSync(path.join(dir, 'hang.sh'), `(sleep 2; touch '${survived}') & sleep 30\n`)
+    const settings = makeSettings({
+      hook: 'hang.sh',
+      hookDir: dir,
+      timeouts: { gitMs: 1, inspectMs: 1, rebuildMs: 1_000 }
+    })
+    const started = Date.now()
+    const result = spawnSync('bash', ['-c', planHookCommand(settings, SHA_A)])
+    expect(result.status).toBe(124)
+    expect(Date.now() - started).toBeLessThan(1_900)
+    // timeout signals its whole process group, so the background job dies with the hook.
+    await new Promise(resolve => setTimeout(resolve, 2_600 - (Date.now() - started)))
+    expect(fs.existsSync(survived)).toBe(false)
   })
 
   test('a NUL byte in any value refuses to build the command', () => {
@@ -216,6 +254,8 @@ describe('hookEnvironment', () => {
 })
 
 describe('planInspectCommand', () => {
+  const FORMAT = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
+
   test.each([
     ['org.opencontainers.image.revision', 'localhost:5000/app:staging'],
     ['vcs-ref', `ghcr.io/acme/app@sha256:${IMAGE_HEX}`],
@@ -229,80 +269,597 @@ describe('planInspectCommand', () => {
     const settings = makeSettings({ docker: fakeDocker, revisionLabel: label, image })
     const command = planInspectCommand(settings)
 
+    // Real GNU timeout on PATH: the bound's syntax is what coreutils accepts.
     const result = spawnSync('bash', ['-c', command], { env: { ...process.env, DUMP: dump } })
+    expect(result.stderr.toString()).toBe('')
     expect(result.status).toBe(0)
     const args = fs.readFileSync(dump, 'utf8').split('\0')
     expect(args.pop()).toBe('')
-    expect(args).toHaveLength(5)
-    const [verb, sub, flag, format = '', last] = args
-    expect([verb, sub, flag, last]).toEqual(['image', 'inspect', '--format', image])
-    expectRevisionTemplate(format, label)
+    // Every label is read back, so the label key is not part of the command at all.
+    expect(args).toEqual(['image', 'inspect', '--format', FORMAT, image])
   })
 
-  test.each(['docker', 'podman', '/usr/local/bin/docker'])(
-    'the command starts with the quoted %s and ends with the quoted image',
-    docker => {
-      const command = planInspectCommand(makeSettings({ docker }))
-      expect(command.startsWith(`'${docker}' image inspect --format '`)).toBe(true)
-      expect(command.endsWith(`' 'registry.example.com/shop:staging'`)).toBe(true)
-    }
-  )
+  test.each([
+    ['docker', 45_000, `timeout -k 10 45 'docker'`],
+    ['podman', 1_000, `timeout -k 10 1 'podman'`],
+    ['/usr/local/bin/docker', 1_001, `timeout -k 10 2 '/usr/local/bin/docker'`]
+  ])('%s with inspect-timeout %d ms starts with %s', (docker, inspectMs, start) => {
+    const settings = makeSettings({ docker, timeouts: { gitMs: 1, inspectMs, rebuildMs: 1 } })
+    expect(planInspectCommand(settings)).toBe(
+      `${start} image inspect --format '${FORMAT}' 'registry.example.com/shop:staging'`
+    )
+  })
+})
+
+/** The fields of a session result that the hook and the inspect report. */
+type Reported = Pick<SessionResult, 'noTimeout' | 'hookExit' | 'inspectExit' | 'inspectOutput'>
+
+function reported(stdout: string, nonce: string): Reported {
+  const { noTimeout, hookExit, inspectExit, inspectOutput } = parseSession(stdout, nonce)
+  return { noTimeout, hookExit, inspectExit, inspectOutput }
+}
+
+const NONCE = '0f1e2d3c4b5a6978'
+const MARK = `provenance-gate-${NONCE}`
+const ID_JSON = `"sha256:${IMAGE_HEX}"`
+const LABELS_JSON = `{"org.opencontainers.image.revision":"${SHA_A}","maintainer":"ops team"}`
+
+describe('planSession', () => {
+  test('is the timeout check, then the hook with its marker, then the inspect with its marker', () => {
+    const settings = makeSettings()
+    const lines = planSession(settings, SHA_A, NONCE).split('\n')
+    expect(lines[0]).toBe(
+      `command -v timeout >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`
+    )
+    expect(lines.slice(-2)).toEqual([
+      `${planInspectCommand(settings)} 2>&1`,
+      `printf '\\n${MARK} inspect-exit %s\\n' "$?"`
+    ])
+    const hook = lines.slice(1, -2).join('\n')
+    expect(hook.split('--build-staging')).toHaveLength(2)
+    expect(hook.split(`${MARK} hook-exit`)).toHaveLength(2)
+    expect(hook).toContain(`GIT_SHA='${SHA_A}'`)
+    expect(hook).toContain("timeout -k 10 1200 bash -- '/srv/shop/hook.sh' --build-staging")
+    expect(hook).toContain("cd '/srv/shop'")
+  })
+
+  test('verify mode has no hook and no hook marker', () => {
+    const settings = makeSettings({ mode: 'verify' })
+    const script = planSession(settings, SHA_A, NONCE)
+    expect(script).not.toContain('--build-staging')
+    expect(script).not.toContain('hook-exit')
+    expect(script.split('\n')).toHaveLength(3)
+  })
+
+  test.each(['bash', 'sh', 'dash'])('parses as a %s script', shell => {
+    const script = planSession(makeSettings({ buildContext: `/srv/${NASTY}` }), SHA_A, NONCE)
+    const result = spawnSync(shell, ['-n', '-c', script], { encoding: 'utf8' })
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+  })
 })
 
 /**
- * The Go template prints the id, one space, then the label: the label key appears exactly once,
- * double-quoted, as an argument of `index` on the image's labels, and every action is closed.
+ * Fake host tools in a temp dir: `timeout` and `docker` log their argv to $CALLS; `timeout` then
+ * runs the rest of its arguments, docker prints $DOCKER_OUT, $DOCKER_ERR to stderr and exits
+ * $DOCKER_EXIT. The hook prints $HOOK_OUT on stdout and $HOOK_ERR on stderr and exits $HOOK_EXIT.
  */
-function expectRevisionTemplate(format: string, label: string): void {
-  expect(format.startsWith('{{.Id}} ')).toBe(true)
-  expect(format.split(JSON.stringify(label))).toHaveLength(2)
-  expect(format).toMatch(
-    new RegExp(`\\{\\{index [^{}]* ${escapeRegExp(JSON.stringify(label))}\\}\\}`)
-  )
-  expect(format).toContain('.Labels')
-  expect(format.split('{{').length).toBe(format.split('}}').length)
-  expect(format).not.toContain("'")
-}
+describe('planSession run by a real shell with fake tools', () => {
+  let bins: { tools: string; docker: string; hookDir: string }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
+  beforeAll(() => {
+    const base = path.join(root, 'session')
+    bins = {
+      tools: path.join(base, 'tools'),
+      docker: path.join(base, 'docker'),
+      hookDir: path.join(base, 'hook')
+    }
+    for (const dir of Object.values(bins)) fs.mkdirSync(dir, { recursive: true })
+    const script = (file: string, body: string): void =>
+      fs.writeFileSync(file, `#!/bin/sh\n${body}`, { mode: 0o755 })
+    script(
+      path.join(bins.tools, 'timeout'),
+      `printf 'timeout' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
+        `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
+    )
+    fs.symlinkSync('/bin/bash', path.join(bins.tools, 'bash'))
+    script(
+      path.join(bins.docker, 'docker'),
+      `printf 'docker' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
+        `printf '%s' "$DOCKER_OUT"\nprintf '%s' "$DOCKER_ERR" >&2\nexit "$DOCKER_EXIT"\n`
+    )
+    fs.writeFileSync(
+      path.join(bins.hookDir, 'hook.sh'),
+      `echo "hook $1" >> "$CALLS"\nprintf '%s' "$HOOK_OUT"\nprintf '%s' "$HOOK_ERR" >&2\n` +
+        `[ -z "$HOOK_SLEEP" ] || sleep "$HOOK_SLEEP"\nexit "$HOOK_EXIT"\n`
+    )
+  })
+
+  type PathKind = 'fake' | 'no-timeout' | 'no-docker' | 'real-timeout'
+  interface Row {
+    name: string
+    mode: Settings['mode']
+    path: PathKind
+    env: Record<string, string>
+    stdout: string
+    stderr: string
+    session: Reported
+    calls: string[]
+    rebuildMs?: number
+  }
+
+  const ok = { DOCKER_OUT: `${ID_JSON} ${LABELS_JSON}\n`, DOCKER_ERR: '', DOCKER_EXIT: '0' }
+  const hookOk = { HOOK_OUT: 'building\n', HOOK_ERR: 'step 1/2\n', HOOK_EXIT: '0' }
+  const hookCall = 'hook --build-staging'
+  const timeoutHook = (s: number): string => `timeout -k 10 ${s} bash -- hook.sh --build-staging`
+  const dockerCall = `docker image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:staging`
+  const timeoutDocker = `timeout -k 10 45 ${dockerCall}`
+  const session = (over: Partial<Reported>): Reported => ({
+    noTimeout: false,
+    hookExit: undefined,
+    inspectExit: undefined,
+    inspectOutput: '',
+    ...over
+  })
+
+  const rows: Row[] = [
+    {
+      name: 'hook exits 0, inspect answers',
+      mode: 'rebuild',
+      path: 'fake',
+      env: { ...hookOk, ...ok },
+      stdout: `${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({
+        hookExit: 0,
+        inspectExit: 0,
+        inspectOutput: `${ID_JSON} ${LABELS_JSON}`
+      }),
+      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+    },
+    {
+      name: 'inspect answer without a final newline',
+      mode: 'rebuild',
+      path: 'fake',
+      env: { ...hookOk, ...ok, DOCKER_OUT: `${ID_JSON} null` },
+      stdout: `${MARK} hook-exit 0\n${ID_JSON} null\n${MARK} inspect-exit 0\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({ hookExit: 0, inspectExit: 0, inspectOutput: `${ID_JSON} null` }),
+      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+    },
+    {
+      name: 'hook exits 3: no inspect',
+      mode: 'rebuild',
+      path: 'fake',
+      env: { ...hookOk, ...ok, HOOK_ERR: 'ERROR: build failed\n', HOOK_EXIT: '3' },
+      stdout: `${MARK} hook-exit 3\n`,
+      stderr: 'building\nERROR: build failed\n',
+      session: session({ hookExit: 3 }),
+      calls: [timeoutHook(1200), hookCall]
+    },
+    {
+      name: 'the hook prints a marker line itself: it lands on stderr, stdout keeps the real one',
+      mode: 'rebuild',
+      path: 'fake',
+      env: {
+        ...hookOk,
+        ...ok,
+        HOOK_OUT: `${MARK} hook-exit 0\n${MARK} inspect-exit 0\n`,
+        HOOK_EXIT: '5'
+      },
+      stdout: `${MARK} hook-exit 5\n`,
+      stderr: `${MARK} hook-exit 0\n${MARK} inspect-exit 0\nstep 1/2\n`,
+      session: session({ hookExit: 5 }),
+      calls: [timeoutHook(1200), hookCall]
+    },
+    {
+      name: 'inspect fails: its stderr is the answer, with its exit code',
+      mode: 'rebuild',
+      path: 'fake',
+      env: {
+        ...hookOk,
+        DOCKER_OUT: '',
+        DOCKER_ERR: 'Error response from daemon: No such image: shop:staging\n',
+        DOCKER_EXIT: '1'
+      },
+      stdout: `${MARK} hook-exit 0\nError response from daemon: No such image: shop:staging\n\n${MARK} inspect-exit 1\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({
+        hookExit: 0,
+        inspectExit: 1,
+        inspectOutput: 'Error response from daemon: No such image: shop:staging'
+      }),
+      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+    },
+    {
+      name: 'docker is not on the host PATH: exit 127',
+      mode: 'rebuild',
+      path: 'no-docker',
+      env: { ...hookOk, ...ok },
+      stdout: expect.stringMatching(
+        new RegExp(`^${MARK} hook-exit 0\\n.*docker.*not found\\n\\n${MARK} inspect-exit 127\\n$`)
+      ) as unknown as string,
+      stderr: 'building\nstep 1/2\n',
+      session: expect.objectContaining({
+        hookExit: 0,
+        inspectExit: 127,
+        inspectOutput: expect.stringContaining('not found')
+      }) as unknown as Reported,
+      calls: [timeoutHook(1200), hookCall, timeoutDocker]
+    },
+    {
+      name: 'no timeout on the host: nothing runs',
+      mode: 'rebuild',
+      path: 'no-timeout',
+      env: { ...hookOk, ...ok },
+      stdout: `${MARK} no-timeout\n`,
+      stderr: '',
+      session: session({ noTimeout: true }),
+      calls: []
+    },
+    {
+      name: 'verify mode, no timeout on the host: nothing runs',
+      mode: 'verify',
+      path: 'no-timeout',
+      env: ok,
+      stdout: `${MARK} no-timeout\n`,
+      stderr: '',
+      session: session({ noTimeout: true }),
+      calls: []
+    },
+    {
+      name: 'verify mode: only the inspect',
+      mode: 'verify',
+      path: 'fake',
+      env: { ...hookOk, ...ok },
+      stdout: `${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stderr: '',
+      session: session({ inspectExit: 0, inspectOutput: `${ID_JSON} ${LABELS_JSON}` }),
+      calls: [timeoutDocker, dockerCall]
+    },
+    {
+      name: 'real GNU timeout: a hook over rebuild-timeout is stopped on the host (124)',
+      mode: 'rebuild',
+      path: 'real-timeout',
+      env: { ...hookOk, ...ok, HOOK_SLEEP: '5' },
+      stdout: `${MARK} hook-exit 124\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({ hookExit: 124 }),
+      calls: [hookCall],
+      rebuildMs: 1_000
+    },
+    {
+      name: 'real GNU timeout: hook and inspect pass',
+      mode: 'rebuild',
+      path: 'real-timeout',
+      env: { ...hookOk, ...ok },
+      stdout: `${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({
+        hookExit: 0,
+        inspectExit: 0,
+        inspectOutput: `${ID_JSON} ${LABELS_JSON}`
+      }),
+      calls: [hookCall, dockerCall]
+    }
+  ]
+
+  /** bash, and the system sh; dash as well when sh is something else (ssh may run either). */
+  const shells = [
+    ['bash', '/bin/bash'],
+    ['sh', '/bin/sh'],
+    ['dash', '/usr/bin/dash']
+  ].filter(
+    ([, file], i, all) =>
+      fs.existsSync(file ?? '') &&
+      all.findIndex(
+        ([, other]) =>
+          fs.existsSync(other ?? '') && fs.realpathSync(other ?? '') === fs.realpathSync(file ?? '')
+      ) === i
+  )
+
+  test.each(
+    shells.flatMap(([shell, file]) => rows.map(row => [shell, row.name, file, row] as const))
+  )('%s: %s', (_shell, _name, file, row) => {
+    const calls = path.join(root, `calls-${Math.random().toString(36).slice(2)}`)
+    fs.writeFileSync(calls, '')
+    const PATH = {
+      fake: `${bins.tools}:${bins.docker}`,
+      'no-timeout': bins.docker,
+      'no-docker': bins.tools,
+      'real-timeout': `${bins.docker}:/usr/bin:/bin`
+    }[row.path]
+    const settings = makeSettings({
+      mode: row.mode,
+      hook: 'hook.sh',
+      hookDir: bins.hookDir,
+      timeouts: { gitMs: 1, inspectMs: 45_000, rebuildMs: row.rebuildMs ?? 1_200_000 }
+    })
+    const result = spawnSync(file ?? '', ['-c', planSession(settings, SHA_A, NONCE)], {
+      encoding: 'utf8',
+      // stdin is /dev/null, as runProcess gives it: on a socket, bash would read ~/.bashrc.
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH, CALLS: calls, HOOK_SLEEP: '', ...row.env }
+    })
+
+    expect(result.status).toBe(0)
+    expect(result.stdout).toEqual(row.stdout)
+    expect(result.stderr).toBe(row.stderr)
+    expect(reported(result.stdout, NONCE)).toEqual(row.session)
+    const logged = fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean)
+    expect(logged.map(line => line.replace(bins.hookDir, '').trim())).toEqual(row.calls)
+  })
+
+  test.each(shells)(
+    '%s: a missing hook-dir is a failed hook, its error on stderr, no inspect',
+    (_shell, file) => {
+      const calls = path.join(root, `calls-${Math.random().toString(36).slice(2)}`)
+      fs.writeFileSync(calls, '')
+      const missing = path.join(root, 'no such dir')
+      const settings = makeSettings({ hook: 'hook.sh', hookDir: missing })
+      const result = spawnSync(file ?? '', ['-c', planSession(settings, SHA_A, NONCE)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: `${bins.tools}:${bins.docker}`, CALLS: calls, DOCKER_EXIT: '0' }
+      })
+      expect(result.status).toBe(0)
+      const session = reported(result.stdout, NONCE)
+      expect(session.hookExit).toBeGreaterThan(0)
+      expect(result.stdout).toBe(`${MARK} hook-exit ${session.hookExit}\n`)
+      expect(result.stderr).toContain('no such dir')
+      expect(fs.readFileSync(calls, 'utf8')).toBe('')
+    }
+  )
+
+  test.each(shells)(
+    '%s: after a timeout, a hook child that ignores SIGTERM is stopped and the session ends',
+    async (_shell, file) => {
+      const dir = path.join(root, `stubborn-${_shell}`)
+      fs.mkdirSync(dir, { recursive: true })
+      const survived = path.join(dir, 'survived')
+      fs.writeFileSync(
+        path.join(dir, 'hook.sh'),
+        `echo started >&2\n(trap '' TERM; sleep 2; touch '${survived}') &\nsleep 30\n`
+      )
+      const settings = makeSettings({
+        hook: 'hook.sh',
+        hookDir: dir,
+        timeouts: { gitMs: 1, inspectMs: 45_000, rebuildMs: 1_000 }
+      })
+      const started = Date.now()
+      const result = spawnSync(file ?? '', ['-c', planSession(settings, SHA_A, NONCE)], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Were the child left running, it would hold stderr open and the session would not end.
+        timeout: 15_000,
+        env: { PATH: `${bins.docker}:/usr/bin:/bin`, CALLS: path.join(dir, 'calls') }
+      })
+      expect(result.status).toBe(0)
+      expect(result.stdout).toBe(`${MARK} hook-exit 124\n`)
+      expect(result.stderr).toBe('started\n')
+      expect(Date.now() - started).toBeLessThan(1_900)
+      await new Promise(resolve => setTimeout(resolve, 2_600 - (Date.now() - started)))
+      expect(fs.existsSync(survived)).toBe(false)
+    },
+    20_000
+  )
+})
+
+describe('parseSession', () => {
+  const none: Reported = {
+    noTimeout: false,
+    hookExit: undefined,
+    inspectExit: undefined,
+    inspectOutput: ''
+  }
+  const answer = `${ID_JSON} ${LABELS_JSON}`
+
+  test.each<[string, string, Partial<Reported>]>([
+    ['empty output', '', {}],
+    ['no-timeout', `${MARK} no-timeout\n`, { noTimeout: true }],
+    [
+      'hook and inspect, inspect answer with a final newline',
+      `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'inspect answer without a final newline',
+      `${MARK} hook-exit 0\n${answer}\n${MARK} inspect-exit 0\n`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'verify mode: only the inspect',
+      `${answer}\n\n${MARK} inspect-exit 0\n`,
+      { inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'the last marker without its final newline (cut off stream)',
+      `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    ['hook failed: only its marker', `${MARK} hook-exit 2\n`, { hookExit: 2 }],
+    ['hook exit 255', `${MARK} hook-exit 255\n`, { hookExit: 255 }],
+    ['hook ok, inspect never reported', `${MARK} hook-exit 0\n${answer}\n`, { hookExit: 0 }],
+    [
+      'inspect error text, several lines, kept whole',
+      `${MARK} hook-exit 0\nError: first\n  detail: second\n\n${MARK} inspect-exit 1\n`,
+      { hookExit: 0, inspectExit: 1, inspectOutput: 'Error: first\n  detail: second' }
+    ],
+    [
+      'text before the hook marker (a login banner) is not part of the inspect answer',
+      `Welcome to staging\n${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'text after the inspect marker is ignored',
+      `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\nlogout\n`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'the first inspect marker wins',
+      `${answer}\n${MARK} inspect-exit 0\nother\n${MARK} inspect-exit 1\n`,
+      { inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'markers in reverse order: the hook marker still counts',
+      `${MARK} inspect-exit 0\n${MARK} hook-exit 0\n`,
+      { hookExit: 0, inspectExit: 0 }
+    ],
+    [
+      'a marker inside a line is text',
+      `${MARK} hook-exit 0\nsay ${MARK} inspect-exit 0\n`,
+      { hookExit: 0 }
+    ],
+    [
+      'a forged marker with another nonce is text',
+      `provenance-gate-ffffffffffffffff hook-exit 0\nprovenance-gate-ffffffffffffffff inspect-exit 0\n`,
+      {}
+    ],
+    [
+      'a forged inspect marker with another nonce is part of the answer',
+      `${MARK} hook-exit 0\nprovenance-gate-0000 inspect-exit 0\n\n${MARK} inspect-exit 3\n`,
+      { hookExit: 0, inspectExit: 3, inspectOutput: 'provenance-gate-0000 inspect-exit 0' }
+    ],
+    [
+      'a longer nonce sharing the prefix is not ours',
+      `${MARK}0 hook-exit 0\n${MARK}0 no-timeout\n`,
+      {}
+    ],
+    [
+      'the marker word without the nonce is not ours',
+      `provenance-gate hook-exit 0\nprovenance-gate- hook-exit 0\n`,
+      {}
+    ],
+    [
+      'malformed exit statuses are ignored',
+      `${MARK} hook-exit\n${MARK} hook-exit -1\n${MARK} hook-exit 1 2\n${MARK} inspect-exit x\n`,
+      {}
+    ],
+    ['a CR after the status is not a marker', `${MARK} hook-exit 0\r\n`, {}],
+    ['an unknown marker word reports nothing', `${MARK} hello\n${answer}\n`, {}],
+    [
+      'each step reports once: the first hook marker counts',
+      `${MARK} hook-exit 0\n${MARK} hook-exit 1\n`,
+      { hookExit: 0 }
+    ]
+  ])('%s', (_name, stdout, expected) => {
+    expect(reported(stdout, NONCE)).toEqual({ ...none, ...expected })
+  })
+
+  test('the nonce is matched literally, not as a pattern', () => {
+    expect(parseSession('provenance-gate-.* hook-exit 0\n', '.*').hookExit).toBe(0)
+    expect(parseSession('provenance-gate-ab hook-exit 0\n', '.*').hookExit).toBeUndefined()
+  })
+})
 
 describe('parseInspectOutput', () => {
   const id = `sha256:${IMAGE_HEX}`
-  test.each<[string, string, { imageId: string; revision: string } | undefined]>([
-    ['docker output with a label', `${id} ${SHA_A}\n`, { imageId: id, revision: SHA_A }],
-    ['without a final newline', `${id} ${SHA_A}`, { imageId: id, revision: SHA_A }],
-    ['CRLF line end', `${id} ${SHA_A}\r\n`, { imageId: id, revision: SHA_A }],
-    ['empty label', `${id} \n`, { imageId: id, revision: '' }],
-    ['<no value> (older docker)', `${id} <no value>\n`, { imageId: id, revision: '' }],
-    ['<no value> with spaces', `${id}  <no value> \n`, { imageId: id, revision: '' }],
+  const rev = 'org.opencontainers.image.revision'
+  test.each<[string, string, InspectResult | undefined]>([
     [
-      'label with surrounding whitespace',
-      `${id}   ${SHA_A} \t\n`,
-      { imageId: id, revision: SHA_A }
+      'docker output with labels',
+      `${ID_JSON} ${LABELS_JSON}\n`,
+      { imageId: id, labels: { [rev]: SHA_A, maintainer: 'ops team' } }
     ],
-    ['label followed by an extra newline', `${id} ${SHA_A}\n\n`, { imageId: id, revision: SHA_A }],
+    [
+      'without a final newline',
+      `${ID_JSON} {"${rev}":"${SHA_A}"}`,
+      { imageId: id, labels: { [rev]: SHA_A } }
+    ],
+    [
+      'CRLF line end',
+      `${ID_JSON} {"${rev}":"${SHA_A}"}\r\n`,
+      { imageId: id, labels: { [rev]: SHA_A } }
+    ],
+    ['an image without labels (null)', `${ID_JSON} null\n`, { imageId: id, labels: {} }],
+    ['an empty label map', `${ID_JSON} {}\n`, { imageId: id, labels: {} }],
+    ['more space between the two', `${ID_JSON}   null  \n`, { imageId: id, labels: {} }],
     [
       'podman id without the sha256: prefix',
-      `${IMAGE_HEX} ${SHA_A}\n`,
-      { imageId: id, revision: SHA_A }
+      `"${IMAGE_HEX}" {"${rev}":"${SHA_A}"}\n`,
+      { imageId: id, labels: { [rev]: SHA_A } }
     ],
-    ['podman id with an empty label', `${IMAGE_HEX} \n`, { imageId: id, revision: '' }],
+    ['podman id, no labels', `"${IMAGE_HEX}" null\n`, { imageId: id, labels: {} }],
     [
-      'label containing spaces is kept whole',
-      `${id} built from main\n`,
-      { imageId: id, revision: 'built from main' }
+      'a label value with spaces is kept whole',
+      `${ID_JSON} {"${rev}":"built from main"}\n`,
+      { imageId: id, labels: { [rev]: 'built from main' } }
     ],
-    ['no space at all', `${id}\n`, undefined],
+    [
+      'JSON-escaped newline and whitespace arrive unescaped, untrimmed',
+      `${ID_JSON} {"${rev}":" ${SHA_A}\\n","b":"x\\ty"}\n`,
+      { imageId: id, labels: { [rev]: ` ${SHA_A}\n`, b: 'x\ty' } }
+    ],
+    [
+      'escaped quotes and unicode',
+      `${ID_JSON} {"q":"say \\"hi\\" \\u00e9 日本","k with space":"v"}\n`,
+      { imageId: id, labels: { q: 'say "hi" é 日本', 'k with space': 'v' } }
+    ],
+    [
+      '<no value> is kept as the label text',
+      `${ID_JSON} {"${rev}":"<no value>"}\n`,
+      { imageId: id, labels: { [rev]: '<no value>' } }
+    ],
+    [
+      'non-string label values are dropped',
+      `${ID_JSON} {"n":1,"z":null,"t":true,"o":{"a":"b"},"a":["c"],"${rev}":"${SHA_A}"}\n`,
+      { imageId: id, labels: { [rev]: SHA_A } }
+    ],
+    [
+      'a __proto__ key is dropped, not turned into a prototype',
+      `${ID_JSON} {"__proto__":"x","${rev}":"${SHA_A}"}\n`,
+      { imageId: id, labels: { [rev]: SHA_A } }
+    ],
+    ['no space at all', `${ID_JSON}\n`, undefined],
     ['empty output', '', undefined],
+    ['only a newline', '\n', undefined],
     ['garbage', 'Error: No such image: app:staging\n', undefined],
-    ['id too short', `sha256:${IMAGE_HEX.slice(1)} ${SHA_A}\n`, undefined],
-    ['id in upper case', `sha256:${IMAGE_HEX.toUpperCase()} ${SHA_A}\n`, undefined],
-    ['other digest algorithm', `sha512:${IMAGE_HEX} ${SHA_A}\n`, undefined],
-    ['leading space', ` ${id} ${SHA_A}\n`, undefined],
-    ['template not expanded', '{{.Id}} {{index .Config.Labels "x"}}\n', undefined]
-  ])('%s', (_name, stdout, expected) => {
-    expect(parseInspectOutput(stdout)).toEqual(expected)
+    ['the old format (bare id and label)', `${id} ${SHA_A}\n`, undefined],
+    ['bare id with JSON labels', `${id} null\n`, undefined],
+    ['labels not JSON', `${ID_JSON} ${SHA_A}\n`, undefined],
+    ['labels cut off', `${ID_JSON} {"${rev}":"${SHA_A}\n`, undefined],
+    ['labels an array', `${ID_JSON} ["${SHA_A}"]\n`, undefined],
+    ['labels a string', `${ID_JSON} "${SHA_A}"\n`, undefined],
+    ['labels a number', `${ID_JSON} 42\n`, undefined],
+    ['labels followed by more JSON', `${ID_JSON} {} {}\n`, undefined],
+    ['id a number', `42 {}\n`, undefined],
+    ['id null', `null {}\n`, undefined],
+    ['id too short', `"sha256:${IMAGE_HEX.slice(1)}" null\n`, undefined],
+    ['id in upper case', `"sha256:${IMAGE_HEX.toUpperCase()}" null\n`, undefined],
+    ['other digest algorithm', `"sha512:${IMAGE_HEX}" null\n`, undefined],
+    ['id with a space inside its JSON', `"sha256: ${IMAGE_HEX}" null\n`, undefined],
+    ['leading space', ` ${ID_JSON} null\n`, undefined],
+    ['two lines', `${ID_JSON} null\n${ID_JSON} null\n`, undefined],
+    ['an extra blank line', `${ID_JSON} null\n\n`, undefined],
+    ['a warning before the answer', `WARNING: x\n${ID_JSON} null\n`, undefined],
+    ['template not expanded', '{{json .Id}} {{json .Labels}}\n', undefined]
+  ])('%s', (_name, output, expected) => {
+    const parsed = parseInspectOutput(output)
+    expect(parsed).toEqual(expected)
+    if (parsed) expect(Object.getPrototypeOf(parsed.labels)).toBe(Object.prototype)
+  })
+})
+
+describe('revisionOf', () => {
+  const inspected = (labels: Record<string, string>): InspectResult => ({
+    imageId: `sha256:${IMAGE_HEX}`,
+    labels
+  })
+  const rev = 'org.opencontainers.image.revision'
+
+  test.each<[string, Record<string, string>, string, string]>([
+    ['the label is present', { [rev]: SHA_A, other: SHA_B }, rev, SHA_A],
+    ['another label key', { [rev]: SHA_A, 'vcs-ref': SHA_B }, 'vcs-ref', SHA_B],
+    ['the label is absent', { other: SHA_A }, rev, ''],
+    ['no labels at all', {}, rev, ''],
+    ['the label is empty', { [rev]: '' }, rev, ''],
+    ['the <no value> placeholder', { [rev]: '<no value>' }, rev, ''],
+    ['<no value> with spaces is a value', { [rev]: ' <no value>' }, rev, ' <no value>'],
+    ['whitespace is kept for the verdict to see', { [rev]: `${SHA_A}\n` }, rev, `${SHA_A}\n`],
+    ['keys are case-sensitive', { [rev.toUpperCase()]: SHA_A }, rev, ''],
+    ['an inherited name is not a label', {}, 'constructor', ''],
+    ['toString is not a label', {}, 'toString', '']
+  ])('%s', (_name, labels, label, expected) => {
+    expect(revisionOf(inspected(labels), label)).toBe(expected)
   })
 })

@@ -1,8 +1,11 @@
 import { describe, expect, test } from '@jest/globals'
+import type { FailureClass } from '../../src/errors.js'
+import { FAILURE_HELP } from '../../src/failure-help.js'
 import { emptyFacts, type Facts } from '../../src/gate.js'
 import type { Decision } from '../../src/verdict.js'
 import {
   escapeCell,
+  failureMessage,
   formatDuration,
   renderSummary,
   reportOutputs,
@@ -10,6 +13,7 @@ import {
 } from '../../src/report.js'
 import { IMAGE_HEX, SHA_A, SHA_B } from './fixtures.js'
 
+/** The rows of a passing run's table; there is no reason row, the reason is above the table. */
 const ROW_NAMES = [
   'Repository',
   'Mode',
@@ -20,9 +24,12 @@ const ROW_NAMES = [
   'Image id',
   'Verdict',
   'Failure',
-  'Reason',
   'Time'
 ]
+/** A failed run's table has what to do right after the failure class. */
+const FAILED_ROW_NAMES = [...ROW_NAMES.slice(0, -1), 'What to do', 'Time']
+
+const ALL_FAILURES = Object.keys(FAILURE_HELP) as FailureClass[]
 
 function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {}): Report {
   return {
@@ -33,6 +40,7 @@ function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {})
       failure: ''
     },
     facts: {
+      ...emptyFacts(),
       expectedRevision: SHA_A,
       imageRevision: SHA_A,
       imageId: `sha256:${IMAGE_HEX}`,
@@ -83,8 +91,21 @@ describe('reportOutputs', () => {
       image_revision: SHA_B,
       image_id: `sha256:${IMAGE_HEX}`,
       verdict: 'mismatch',
-      reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab'
+      reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
+      failure: 'mismatch'
     })
+  })
+
+  test.each<[string, Decision['failure']]>([
+    ['a pass', ''],
+    ['a timeout', 'timeout'],
+    ['a refused host key', 'host-key'],
+    ['a mismatch', 'mismatch']
+  ])('failure is the class of %s', (_name, failure) => {
+    const decision: Decision = failure
+      ? { verdict: 'fail-closed', reason: 'r', pass: false, failure }
+      : { verdict: 'match', reason: 'r', pass: true, failure }
+    expect(reportOutputs(makeReport({ decision })).failure).toBe(failure)
   })
 
   test('unknown facts are empty strings, never missing', () => {
@@ -103,11 +124,13 @@ describe('reportOutputs', () => {
     )
     expect(Object.keys(outputs).sort()).toEqual([
       'expected_revision',
+      'failure',
       'image_id',
       'image_revision',
       'reason',
       'verdict'
     ])
+    expect(outputs.failure).toBe('invalid-input')
     expect(outputs.expected_revision).toBe('')
     expect(outputs.image_revision).toBe('')
     expect(outputs.image_id).toBe('')
@@ -159,23 +182,59 @@ describe('escapeCell', () => {
   })
 })
 
-describe('renderSummary', () => {
+describe('failureMessage', () => {
   test.each<[string, Decision, string]>([
     [
-      'pass',
-      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
-      '✅'
-    ],
-    ['mismatch', mismatch, '❌'],
-    [
-      'fail-closed',
+      'a fail-closed run names its class after the reason',
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: x',
         pass: false,
         failure: 'timeout'
       },
-      '❌'
+      'provenance fail-closed: x [timeout]'
+    ],
+    [
+      'bad input',
+      {
+        verdict: 'fail-closed',
+        reason: 'provenance fail-closed: input image is required',
+        pass: false,
+        failure: 'invalid-input'
+      },
+      'provenance fail-closed: input image is required [invalid-input]'
+    ],
+    [
+      'a mismatch, whose class is its verdict, is not named twice',
+      mismatch,
+      'provenance mismatch: image fedcba987654 != expected 0123456789ab'
+    ],
+    [
+      'a pass is the reason alone',
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'disabled is the reason alone',
+      { verdict: 'disabled', reason: 'provenance gate disabled', pass: true, failure: '' },
+      'provenance gate disabled'
+    ]
+  ])('%s', (_name, decision, message) => {
+    expect(failureMessage(decision)).toBe(message)
+  })
+
+  test.each(ALL_FAILURES.filter(f => f !== 'mismatch'))('class %s ends the annotation', failure => {
+    const message = failureMessage({ verdict: 'fail-closed', reason: 'why', pass: false, failure })
+    expect(message).toBe(`why [${failure}]`)
+  })
+})
+
+describe('renderSummary', () => {
+  test.each<[string, Decision, string]>([
+    [
+      'match',
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
+      '✅'
     ],
     [
       'disabled',
@@ -186,19 +245,64 @@ describe('renderSummary', () => {
         failure: ''
       },
       '✅'
+    ],
+    [
+      'not-applicable',
+      {
+        verdict: 'not-applicable',
+        reason: 'provenance gate not applicable to acme/shop',
+        pass: true,
+        failure: ''
+      },
+      '✅'
     ]
-  ])('%s: the first line is a heading with the icon and the reason', (_name, decision, icon) => {
-    const summary = renderSummary(makeReport({ decision }))
-    expect(summary.split('\n')[0]).toBe(`### ${icon} ${decision.reason}`)
-    expect(summary.split('\n')[1]).toBe('')
-    expect(summary.split('\n')[2]).toBe('| provenance-gate | |')
-  })
+  ])(
+    '%s: a pass is a heading with the icon and the reason, then the table',
+    (_name, decision, icon) => {
+      const lines = renderSummary(makeReport({ decision })).split('\n')
+      expect(lines.slice(0, 3)).toEqual([
+        `### ${icon} ${decision.reason}`,
+        '',
+        '| provenance-gate | |'
+      ])
+    }
+  )
+
+  test.each<[string, Decision, string]>([
+    ['mismatch', mismatch, '### ❌ mismatch'],
+    [
+      'fail-closed timeout',
+      {
+        verdict: 'fail-closed',
+        reason: 'provenance fail-closed: hook timed out after 1200 s',
+        pass: false,
+        failure: 'timeout'
+      },
+      '### ❌ fail-closed · timeout'
+    ],
+    [
+      'fail-closed host-key',
+      {
+        verdict: 'fail-closed',
+        reason: 'provenance fail-closed: ssh host key of h:22 has CHANGED',
+        pass: false,
+        failure: 'host-key'
+      },
+      '### ❌ fail-closed · host-key'
+    ]
+  ])(
+    '%s: a failure is a short heading, then the reason as a paragraph, then the table',
+    (_name, decision, heading) => {
+      const lines = renderSummary(makeReport({ decision })).split('\n')
+      expect(lines.slice(0, 5)).toEqual([heading, '', decision.reason, '', '| provenance-gate | |'])
+    }
+  )
 
   test('the table has every row, in order, with its value', () => {
     const rows = tableRows(
       renderSummary(makeReport({ decision: mismatch }, { imageRevision: SHA_B }))
     )
-    expect(rows.map(([name]) => name)).toEqual(ROW_NAMES)
+    expect(rows.map(([name]) => name)).toEqual(FAILED_ROW_NAMES)
     expect(Object.fromEntries(rows)).toEqual({
       Repository: 'acme/shop',
       Mode: 'rebuild',
@@ -209,7 +313,7 @@ describe('renderSummary', () => {
       'Image id': `<code>sha256:${IMAGE_HEX}</code>`,
       Verdict: '**mismatch**',
       Failure: 'mismatch',
-      Reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
+      'What to do': escapeCell(FAILURE_HELP.mismatch),
       Time: 'git 12 ms · connect 1.2 s · hook 3 min 5 s · inspect 850 ms · total 3 min 7 s'
     })
     expect(renderSummary(makeReport()).endsWith('|\n')).toBe(true)
@@ -248,15 +352,31 @@ describe('renderSummary', () => {
       'Image id': '—',
       Verdict: '**fail-closed**',
       Failure: 'invalid-input',
-      Reason: 'provenance fail-closed: input image is required',
+      'What to do': 'Fix the named input. Nothing ran on the host.',
       Time: 'total 3 ms'
     })
   })
 
-  test('a pass shows no failure class', () => {
-    const rows = Object.fromEntries(tableRows(renderSummary(makeReport())))
-    expect(rows.Failure).toBe('—')
-    expect(rows.Verdict).toBe('**match**')
+  test('a pass shows no failure class and nothing to do', () => {
+    const rows = tableRows(renderSummary(makeReport()))
+    expect(rows.map(([name]) => name)).toEqual(ROW_NAMES)
+    expect(Object.fromEntries(rows).Failure).toBe('—')
+    expect(Object.fromEntries(rows).Verdict).toBe('**match**')
+  })
+
+  test.each(ALL_FAILURES)('failure %s: what to do is its help text, escaped', failure => {
+    const decision: Decision = {
+      verdict: failure === 'mismatch' ? 'mismatch' : 'fail-closed',
+      reason: 'provenance fail-closed: x',
+      pass: false,
+      failure
+    }
+    const rows = tableRows(renderSummary(makeReport({ decision })))
+    expect(rows.map(([name]) => name)).toEqual(FAILED_ROW_NAMES)
+    const help = Object.fromEntries(rows)['What to do']
+    expect(FAILURE_HELP[failure].length).toBeGreaterThan(10)
+    expect(help).toBe(escapeCell(FAILURE_HELP[failure]))
+    expect(Object.fromEntries(rows).Failure).toBe(escapeCell(failure))
   })
 
   test('hostile values cannot break the table or inject HTML', () => {
@@ -273,14 +393,16 @@ describe('renderSummary', () => {
       )
     )
     expect(summary).not.toContain('<script>')
-    expect(summary.split('\n')).toHaveLength(4 + ROW_NAMES.length + 1)
+    // heading, blank, reason, blank, header, separator, rows, final newline
+    expect(summary.split('\n')).toHaveLength(6 + FAILED_ROW_NAMES.length + 1)
     const rows = tableRows(summary)
-    expect(rows.map(([name]) => name)).toEqual(ROW_NAMES)
+    expect(rows.map(([name]) => name)).toEqual(FAILED_ROW_NAMES)
     const escaped =
       'x &#124; y &#124; injected &#124; row &#124; &lt;script&gt;alert(1)&lt;/script&gt; \\`z\\`'
-    expect(Object.fromEntries(rows).Reason).toBe(escaped)
+    expect(summary.split('\n')[2]).toBe(escaped)
     expect(Object.fromEntries(rows)['Image revision']).toBe(`<code>${escaped}</code>`)
-    expect(summary.split('\n')[0]).toBe(`### ❌ ${escaped}`)
+    expect(Object.fromEntries(rows).Repository).toBe(escaped)
+    expect(summary.split('\n')[0]).toBe('### ❌ mismatch')
   })
 
   test('carriage returns from hook progress output cannot break a row', () => {
@@ -289,9 +411,9 @@ describe('renderSummary', () => {
       'provenance fail-closed: hook failed (exit code 1) on local: 10%\r50%\r100% ⏎ boom'
     const summary = renderSummary(makeReport({ decision: { ...mismatch, reason } }))
     const lines = summary.split(/\r\n|\r|\n/)
-    expect(lines).toHaveLength(4 + ROW_NAMES.length + 1)
-    expect(lines[0]).toBe(
-      '### ❌ provenance fail-closed: hook failed (exit code 1) on local: 10% 50% 100% ⏎ boom'
+    expect(lines).toHaveLength(6 + FAILED_ROW_NAMES.length + 1)
+    expect(lines[2]).toBe(
+      'provenance fail-closed: hook failed (exit code 1) on local: 10% 50% 100% ⏎ boom'
     )
   })
 })

@@ -1,7 +1,18 @@
-import { describe, expect, test } from '@jest/globals'
-import type { FailureClass } from '../../src/errors.js'
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { GateError, InputError, type FailureClass } from '../../src/errors.js'
 import type { ProcessResult } from '../../src/process.js'
-import { connectError } from '../../src/ssh-runner.js'
+import {
+  connectError,
+  parseKeyscan,
+  SshRunner,
+  type OfferedKey,
+  type SshResources
+} from '../../src/ssh-runner.js'
+import { sshTarget } from './fixtures.js'
 
 const WHERE = 'deploy@staging.example.com:22'
 
@@ -9,59 +20,330 @@ function result(overrides: Partial<ProcessResult>): ProcessResult {
   return { exitCode: 255, timedOut: false, stdout: '', outputTail: '', ...overrides }
 }
 
+const ED: OfferedKey = {
+  line: 'staging.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIed',
+  type: 'ssh-ed25519',
+  fingerprint: 'SHA256:edEDedEDedEDedEDedEDedEDedEDedEDedEDedEDedE'
+}
+const EC: OfferedKey = {
+  line: 'staging.example.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYec',
+  type: 'ecdsa-sha2-nistp256',
+  fingerprint: 'SHA256:ecECecECecECecECecECecECecECecECecECecECecE'
+}
+const RSA: OfferedKey = {
+  line: 'staging.example.com ssh-rsa AAAAB3NzaC1yc2Ersa',
+  type: 'ssh-rsa',
+  fingerprint: 'SHA256:rsaRSArsaRSArsaRSArsaRSArsaRSArsaRSArsaRSAr'
+}
+
+const UNKNOWN_ED25519 =
+  'No ED25519 host key is known for staging.example.com and you have requested strict checking.\r\nHost key verification failed.\r\n'
+const CHANGED = (type: string): string =>
+  [
+    '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+    '@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @',
+    '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+    'IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!',
+    `The fingerprint for the ${type} key sent by the remote host is`,
+    'SHA256:somethingelse.',
+    `Host key for staging.example.com has changed and you have requested strict checking.`,
+    'Host key verification failed.',
+    ''
+  ].join('\n')
+
+const pinAdvice = (key: OfferedKey): string =>
+  `The host offered ${key.type} ${key.fingerprint}. If that is your staging host's key (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host), pin this line in known-hosts: ${key.line}`
+const NO_KEY_ADVICE =
+  'Run ssh-keyscan against the host from a network you trust, compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, and pin the line in known-hosts.'
+const NOT_PINNED = `ssh host key of ${WHERE} does not match the pinned known-hosts (the hook did not run).`
+const CHANGED_PINNED = `ssh host key of ${WHERE} has CHANGED from the pinned known-hosts (the hook did not run).`
+
 describe('connectError', () => {
-  test.each<[string, Partial<ProcessResult>, FailureClass, string]>([
+  test.each<[string, Partial<ProcessResult>, OfferedKey[], FailureClass, boolean, string]>([
     [
       'ssh missing on the runner',
       { exitCode: null, spawnError: 'spawn ssh ENOENT' },
+      [],
       'transport',
+      false,
       'cannot run ssh on this runner: spawn ssh ENOENT'
     ],
     [
       'connect timed out',
-      { exitCode: null, timedOut: true },
+      { exitCode: null, timedOut: true, outputTail: 'Permission denied' },
+      [],
       'transport',
+      true,
       `ssh connection to ${WHERE} timed out after 45 s`
     ],
     [
-      'host key verification failed',
-      {
-        outputTail:
-          'No ED25519 host key is known for staging.example.com and you have requested strict checking.\r\nHost key verification failed.\r\n'
-      },
+      'unknown ED25519 host key, the host offers rsa and ed25519',
+      { outputTail: UNKNOWN_ED25519 },
+      [RSA, ED],
       'host-key',
-      `ssh host key of ${WHERE} does not match known-hosts (the hook did not run): No ED25519 host key is known for staging.example.com and you have requested strict checking. ⏎ Host key verification failed.`
+      false,
+      `${NOT_PINNED} ${pinAdvice(ED)}`
     ],
     [
-      'host key changed',
+      'changed ECDSA host key',
+      { outputTail: CHANGED('ECDSA') },
+      [ED, RSA, EC],
+      'host-key',
+      false,
+      `${CHANGED_PINNED} ${pinAdvice(EC)}`
+    ],
+    [
+      'changed RSA host key',
+      { outputTail: CHANGED('RSA') },
+      [ED, EC, RSA],
+      'host-key',
+      false,
+      `${CHANGED_PINNED} ${pinAdvice(RSA)}`
+    ],
+    [
+      'the named type is not among the offered keys: the first one is shown',
+      { outputTail: CHANGED('RSA') },
+      [EC, ED],
+      'host-key',
+      false,
+      `${CHANGED_PINNED} ${pinAdvice(EC)}`
+    ],
+    [
+      'no type named: ed25519 is shown',
+      { outputTail: 'Host key verification failed.\n' },
+      [EC, ED, RSA],
+      'host-key',
+      false,
+      `${NOT_PINNED} ${pinAdvice(ED)}`
+    ],
+    [
+      'host key failed and ssh-keyscan found nothing',
+      { outputTail: UNKNOWN_ED25519 },
+      [],
+      'host-key',
+      false,
+      `${NOT_PINNED} ${NO_KEY_ADVICE}`
+    ],
+    [
+      'host key not known (older wording)',
       {
         outputTail:
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n'
+          'Host key for staging.example.com not known and you have requested strict checking.\n'
       },
+      [],
       'host-key',
-      'REMOTE HOST IDENTIFICATION HAS CHANGED'
+      false,
+      `${NOT_PINNED} ${NO_KEY_ADVICE}`
+    ],
+    [
+      'authentication refused',
+      { outputTail: 'deploy@staging.example.com: Permission denied (publickey).\n' },
+      [],
+      'transport',
+      false,
+      `ssh login to ${WHERE} refused (deploy@staging.example.com: Permission denied (publickey).): the host does not accept private-key for this user; check user and the key's line in authorized_keys (not retried)`
+    ],
+    [
+      'too many authentication failures',
+      {
+        outputTail:
+          'Received disconnect from 10.0.0.5 port 22:2: Too many authentication failures\n'
+      },
+      [],
+      'transport',
+      false,
+      `ssh login to ${WHERE} refused (Received disconnect from 10.0.0.5 port 22:2: Too many authentication failures): the host does not accept private-key for this user; check user and the key's line in authorized_keys (not retried)`
     ],
     [
       'connection refused',
       { outputTail: 'ssh: connect to host staging.example.com port 22: Connection refused\n' },
+      [],
       'transport',
+      true,
       `ssh connection to ${WHERE} failed: ssh: connect to host staging.example.com port 22: Connection refused`
     ],
     [
-      'authentication failed',
-      { outputTail: 'deploy@staging.example.com: Permission denied (publickey).\n' },
+      'name not resolved',
+      {
+        outputTail:
+          'ssh: Could not resolve hostname staging.example.com: Temporary failure in name resolution\n'
+      },
+      [],
       'transport',
-      'Permission denied (publickey).'
+      true,
+      `ssh connection to ${WHERE} failed: ssh: Could not resolve hostname staging.example.com: Temporary failure in name resolution`
+    ],
+    [
+      'connection reset before the key exchange',
+      { outputTail: 'kex_exchange_identification: read: Connection reset by peer\r\n' },
+      [],
+      'transport',
+      true,
+      `ssh connection to ${WHERE} failed: kex_exchange_identification: read: Connection reset by peer`
     ],
     [
       'no output at all',
       { outputTail: '' },
+      [],
       'transport',
+      true,
       `ssh connection to ${WHERE} failed: exit 255`
     ]
-  ])('%s', (_name, overrides, failure, mentions) => {
-    const error = connectError(WHERE, result(overrides))
+  ])('%s', (_name, overrides, offered, failure, retryable, message) => {
+    const error = connectError(WHERE, result(overrides), offered)
+    expect(error).toBeInstanceOf(GateError)
     expect(error.failure).toBe(failure)
-    expect(error.message).toContain(mentions)
+    expect(error.retryable).toBe(retryable)
+    expect(error.message).toBe(message)
+  })
+
+  test('offered keys default to none', () => {
+    expect(connectError(WHERE, result({ outputTail: UNKNOWN_ED25519 })).message).toBe(
+      `${NOT_PINNED} ${NO_KEY_ADVICE}`
+    )
+  })
+})
+
+let root: string
+
+beforeAll(() => {
+  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pg-ssh-')))
+})
+
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true })
+})
+
+/** Generates a key pair with ssh-keygen; returns the private key file's path. */
+function generateKey(name: string, type: string, passphrase = ''): string {
+  const file = path.join(root, name)
+  const bits = type === 'rsa' ? ['-b', '2048'] : []
+  const made = spawnSync('ssh-keygen', [
+    '-q',
+    '-t',
+    type,
+    ...bits,
+    '-N',
+    passphrase,
+    '-C',
+    'test',
+    '-f',
+    file
+  ])
+  expect(made.status).toBe(0)
+  return file
+}
+
+describe('parseKeyscan', () => {
+  test.each([
+    ['ed25519', 'staging.example.com'],
+    ['ecdsa', '[127.0.0.1]:2222'],
+    ['rsa', '10.0.0.5']
+  ])('a %s key from %s has the fingerprint ssh-keygen -lf prints', (type, host) => {
+    const file = generateKey(`scan-${type}`, type)
+    const [keyType = '', blob = ''] = fs.readFileSync(`${file}.pub`, 'utf8').trim().split(' ')
+    const listed = spawnSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' })
+    expect(listed.status).toBe(0)
+    const fingerprint = listed.stdout.split(' ')[1]
+    expect(fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/)
+
+    expect(parseKeyscan(`${host} ${keyType} ${blob}\n`)).toEqual([
+      { line: `${host} ${keyType} ${blob}`, type: keyType, fingerprint }
+    ])
+  })
+
+  test('several keys, comments, blank lines and junk: only the well-formed key lines', () => {
+    const file = generateKey('scan-many', 'ed25519')
+    const [keyType = '', blob = ''] = fs.readFileSync(`${file}.pub`, 'utf8').trim().split(' ')
+    const stdout = [
+      '# staging.example.com:22 SSH-2.0-OpenSSH_9.2p1 Debian-2',
+      '',
+      `staging.example.com ${keyType} ${blob}`,
+      'staging.example.com ssh-rsa',
+      'staging.example.com ssh-rsa not!base64',
+      'junk',
+      `  staging.example.com   ${keyType}   ${blob}   trailing-comment  `,
+      `[h]:2222 ${keyType} ${blob}\r`
+    ].join('\n')
+    const keys = parseKeyscan(stdout)
+    expect(keys.map(key => key.line)).toEqual([
+      `staging.example.com ${keyType} ${blob}`,
+      `staging.example.com ${keyType} ${blob}`,
+      `[h]:2222 ${keyType} ${blob}`
+    ])
+    expect(new Set(keys.map(key => key.fingerprint)).size).toBe(1)
+  })
+
+  test.each([
+    ['empty output', ''],
+    ['only comments', '# host:22 SSH-2.0-OpenSSH\n'],
+    ['only a host', 'staging.example.com\n']
+  ])('%s gives no keys', (_name, stdout) => {
+    expect(parseKeyscan(stdout)).toEqual([])
+  })
+})
+
+describe('SshRunner.open checks the private key before connecting', () => {
+  /** 127.0.0.1:1 refuses at once, so a key that passes the check ends in a quick refusal. */
+  const target = (privateKey: string) =>
+    sshTarget({
+      host: '127.0.0.1',
+      port: 1,
+      privateKey,
+      knownHosts: '[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey\n'
+    })
+
+  async function openIn(
+    privateKey: string
+  ): Promise<{ error: unknown; remembered: SshResources[]; tempRoot: string }> {
+    const tempRoot = fs.mkdtempSync(path.join(root, 'temp-'))
+    const remembered: SshResources[] = []
+    try {
+      const runner = await SshRunner.open(target(privateKey), tempRoot, resources => {
+        remembered.push({ ...resources, dirs: [...resources.dirs] })
+      })
+      await runner.close()
+    } catch (error) {
+      return { error, remembered, tempRoot }
+    }
+    throw new Error('expected SshRunner.open to reject')
+  }
+
+  test('a key with a passphrase is bad input, and nothing is left behind', async () => {
+    const file = generateKey('with-passphrase', 'ed25519', 'hunter2')
+    const { error, remembered, tempRoot } = await openIn(fs.readFileSync(file, 'utf8'))
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).failure).toBe('invalid-input')
+    expect((error as InputError).message).toBe(
+      'input private-key is protected by a passphrase: the gate runs ssh in batch mode and cannot type it. Use a deploy key without a passphrase, kept in a secret'
+    )
+    expect(remembered[0]?.dirs.length).toBeGreaterThan(0)
+    for (const dir of remembered[0]?.dirs ?? []) expect(fs.existsSync(dir)).toBe(false)
+    expect(fs.readdirSync(tempRoot)).toEqual([])
+  })
+
+  test('a key ssh-keygen cannot read is bad input naming the cause, not the temp path', async () => {
+    const broken =
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAnotakeySECRETSECRET\n-----END OPENSSH PRIVATE KEY-----\n'
+    const { error, tempRoot } = await openIn(broken)
+    expect(error).toBeInstanceOf(InputError)
+    const message = (error as InputError).message
+    expect(message).toMatch(/^input private-key is not a usable private key \(ssh-keygen: .+\)$/)
+    expect(message).toContain('<key>')
+    expect(message).not.toContain(tempRoot)
+    expect(message).not.toContain('SECRET')
+    expect(fs.readdirSync(tempRoot)).toEqual([])
+  })
+
+  test('a usable key passes the check; a refused connection is a retryable transport error', async () => {
+    const file = generateKey('usable', 'ed25519')
+    const { error, tempRoot } = await openIn(fs.readFileSync(file, 'utf8'))
+    expect(error).toBeInstanceOf(GateError)
+    expect(error).not.toBeInstanceOf(InputError)
+    expect((error as GateError).failure).toBe('transport')
+    expect((error as GateError).retryable).toBe(true)
+    expect((error as GateError).message).toContain('ssh connection to deploy@127.0.0.1:1 failed')
+    expect((error as GateError).message).toContain('Connection refused')
+    expect(fs.readdirSync(tempRoot)).toEqual([])
   })
 })
