@@ -13,8 +13,9 @@ export default {
     {
       ...base,
       displayName: 'integration',
-      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
-      testTimeout: 120000
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts']
     }
-  ]
+  ],
+  // jest-circus reads the timeout from the global config only; per project it is ignored.
+  testTimeout: 120000
 }

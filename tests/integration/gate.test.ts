@@ -52,8 +52,14 @@ function sshInputs(): Record<string, string> {
 }
 
 /** The three facts most assertions start with; a failing diff shows the reason. */
-function outcome(run: ActionRun): { exitCode: number | null; verdict?: string; reason?: string } {
-  return { exitCode: run.exitCode, verdict: run.outputs.verdict, reason: run.outputs.reason }
+function outcome(run: ActionRun): {
+  exitCode: number | null
+  verdict?: string
+  failure?: string
+  reason?: string
+} {
+  const { verdict, failure, reason } = run.outputs
+  return { exitCode: run.exitCode, verdict, failure, reason }
 }
 
 /** Asserts nothing secret or private outlived the run: no files, no ssh master, no key text. */
@@ -84,7 +90,14 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-const OUTPUT_NAMES = ['expected_revision', 'image_revision', 'image_id', 'verdict', 'reason']
+const OUTPUT_NAMES = [
+  'expected_revision',
+  'image_revision',
+  'image_id',
+  'verdict',
+  'reason',
+  'failure'
+]
 
 /** A hook that records its environment and arguments (NUL-separated) and touches a marker. */
 function recordingHook(name: string, tail = ''): { hook: string; record: string } {
@@ -121,6 +134,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
+      failure: '',
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.outputs.expected_revision).toBe(repo.head)
@@ -149,6 +163,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'mismatch',
+      failure: 'mismatch',
       reason: `provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
     })
     expect(existsSync(record)).toBe(true)
@@ -158,7 +173,7 @@ describe('rebuild mode over ssh', () => {
     expect(run.stdout.match(/^::error::.*$/gm)).toEqual([
       `::error::provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
     ])
-    expect(run.summary).toMatch(/^### ❌ provenance mismatch/)
+    expect(run.summary).toMatch(/^### ❌ mismatch\n\nprovenance mismatch: /)
     await expectCleanRun(run)
   })
 
@@ -171,6 +186,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'missing-label',
       reason: 'provenance fail-closed: image has no revision label'
     })
     expect(run.outputs.image_id).toBe(id)
@@ -189,6 +205,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'missing-label',
       reason: 'provenance fail-closed: image has no revision label'
     })
     expect(run.outputs.image_id).toBe(id)
@@ -201,6 +218,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'inspect-failed',
       reason: expect.stringMatching(
         new RegExp(
           `docker image inspect ${image.replace(/[.]/g, '\\.')} on root@127\\.0\\.0\\.1:\\d+ failed \\(exit code 1\\): .*No such image`
@@ -242,6 +260,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'timeout',
       reason: expect.stringMatching(/hook timed out after 1 s \(rebuild-timeout\)/)
     })
     expect(Date.now() - started).toBeLessThan(4500)
@@ -262,6 +281,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'transport',
       reason: expect.stringMatching(
         new RegExp(
           `ssh connection to root@127\\.0\\.0\\.1:${closedPort} failed: .*[Cc]onnection refused`
@@ -286,13 +306,11 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'host-key',
       reason: expect.stringMatching(
-        /ssh host key of root@127\.0\.0\.1:\d+ does not match known-hosts \(the hook did not run\)/
+        /ssh host key of root@127\.0\.0\.1:\d+ has CHANGED from the pinned known-hosts \(the hook did not run\)\. The host offered ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}\. .*pin this line in known-hosts: \[127\.0\.0\.1\]:\d+ ssh-ed25519 AAAA/
       )
     })
-    expect(run.stdout).toMatch(
-      /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/
-    )
     expect(existsSync(record)).toBe(false)
     await expectCleanRun(run)
   })
@@ -305,7 +323,12 @@ describe('rebuild mode over ssh', () => {
       'echo "::error::forged by the hook"\necho "::add-mask::${GIT_SHA}"\nprintf "no newline at the end"'
     )
     const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
-    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: expect.any(String)
+    })
     const block = /::stop-commands::([0-9a-f-]{36})\n([\s\S]*?)\n::\1::\n/.exec(run.stdout)
     expect(block?.[2]).toContain('::error::forged by the hook\n')
     expect(block?.[2]).toMatch(/no newline at the end$/)
@@ -339,7 +362,12 @@ describe('rebuild mode over ssh', () => {
       path: repo.dir,
       image
     })
-    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: expect.any(String)
+    })
     expect(run.stdout).toMatch(/^::warning::strict-host-key-checking is false: /m)
     await expectCleanRun(run)
   })
@@ -357,7 +385,12 @@ describe('rebuild mode over ssh', () => {
       image,
       hook: REFERENCE_HOOK
     })
-    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: expect.any(String)
+    })
     const hostPath = path.join(hostPrefix, path.basename(repo.dir))
     expect(run.stdout).toContain(`BUILD_CONTEXT='${hostPath}'`)
     expect(run.stdout).toContain(`[deploy-hook] building ${image} from ${hostPath} at ${repo.head}`)
@@ -385,7 +418,12 @@ describe('rebuild mode over ssh', () => {
       hook,
       'hook-dir': hookDir
     })
-    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: expect.any(String)
+    })
     expect(recorded(record)).toEqual([
       repo.head,
       nasty['build-context'],
@@ -415,6 +453,7 @@ describe('rebuild mode over ssh', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
+      failure: '',
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.outputs.image_revision).toBe(repo.head)
@@ -433,6 +472,7 @@ describe('other modes and switches', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
+      failure: '',
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.stdout).toContain('running the hook on local:')
@@ -448,6 +488,7 @@ describe('other modes and switches', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
+      failure: '',
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.outputs.image_id).toBe(id)
@@ -478,6 +519,7 @@ describe('other modes and switches', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'disabled',
+      failure: '',
       reason: 'provenance gate disabled (enabled: false)'
     })
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
@@ -499,6 +541,7 @@ describe('other modes and switches', () => {
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'not-applicable',
+      failure: '',
       reason: 'provenance gate not applicable: acme/shop is not in repositories'
     })
     expect(run.outputs.expected_revision).toBe('')
@@ -515,7 +558,12 @@ describe('other modes and switches', () => {
       path: repo.dir,
       image
     })
-    expect(outcome(run)).toEqual({ exitCode: 0, verdict: 'match', reason: expect.any(String) })
+    expect(outcome(run)).toEqual({
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: expect.any(String)
+    })
   })
 })
 
@@ -551,6 +599,7 @@ describe('bad input and a bad checkout fail before anything remote', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: /prod/.test(_name) ? 'prod-target' : 'invalid-input',
       reason: expect.stringMatching(message)
     })
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
@@ -566,6 +615,7 @@ describe('bad input and a bad checkout fail before anything remote', () => {
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
+      failure: 'git-failed',
       reason: expect.stringMatching(
         /git rev-parse HEAD in .* failed \(exit code 128\): .*not a git repository/
       )

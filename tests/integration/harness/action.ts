@@ -61,7 +61,12 @@ export function parseCommandFile(text: string): Record<string, string> {
 export async function runAction(
   inputs: Record<string, string>,
   env: Record<string, string> = {},
-  options: { post?: boolean; killMainWhen?: () => boolean } = {}
+  options: {
+    post?: boolean
+    killMainWhen?: () => boolean
+    /** Learns the main step's PID as soon as it is spawned (e.g. to sample its memory). */
+    onMainSpawn?: (pid: number) => void
+  } = {}
 ): Promise<ActionRun> {
   const dir = scratchDir('run-')
   const runnerTemp = path.join(dir, 'runner-temp')
@@ -90,7 +95,8 @@ export async function runAction(
     ACTION_NODE,
     [BUNDLE],
     { ...baseEnv, ...inputEnv },
-    options.killMainWhen
+    options.killMainWhen,
+    options.onMainSpawn
   )
   if (options.post !== false) {
     const state = parseCommandFile(readFileSync(files.GITHUB_STATE, 'utf8'))
@@ -122,16 +128,18 @@ export interface ChildRun {
 /**
  * Runs a program asynchronously (servers in the test process keep answering) and collects its
  * output. `killWhen` is polled; once it holds, the program is killed with SIGKILL, as a cancelled
- * runner would.
+ * runner would. `onSpawn` learns the program's PID once it is started.
  */
 export function runChild(
   file: string,
   args: string[],
   env: Record<string, string>,
-  killWhen?: () => boolean
+  killWhen?: () => boolean,
+  onSpawn?: (pid: number) => void
 ): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    if (onSpawn && child.pid !== undefined) onSpawn(child.pid)
     let stdout = ''
     let stderr = ''
     const poll = killWhen && setInterval(() => killWhen() && child.kill('SIGKILL'), 50)
@@ -157,6 +165,19 @@ export function processesMentioning(text: string): string[] {
     }
   }
   return found
+}
+
+/**
+ * The peak resident memory (`VmHWM`, in KiB) of a live process, or `undefined` once it has
+ * ended. The kernel keeps the high-water mark, so the last sample before exit is the peak.
+ */
+export function peakMemoryKb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Runs git in `dir` with a fixed identity and returns its trimmed stdout. */
