@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests and the demo need, from Debian's packages, when missing:
-# a real OpenSSH server, Docker engine, git and shellcheck. Needs root (the CI machine is root).
+# a real OpenSSH server, Docker engine, git and shellcheck, and a real OCI registry with
+# htpasswd and TLS (docker-registry, apache2-utils, openssl). Needs root (the CI machine is root).
 set -euo pipefail
 
 need=()
@@ -10,6 +11,9 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v flock >/dev/null 2>&1 || need+=(util-linux)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "provision: installing ${need[*]}" >&2
