@@ -31608,6 +31608,7 @@ function actionLog(out = process.stdout) {
     let atLineStart = true;
     return {
         info: message => info(message),
+        warning: message => warning(message),
         openRaw: title => {
             startGroup(title);
             token = (0,external_node_crypto_.randomUUID)();
@@ -31658,6 +31659,144 @@ function describeError(error) {
     if (error instanceof Error)
         return error.message || error.name;
     return String(error);
+}
+
+;// CONCATENATED MODULE: ./src/verdict.ts
+/** Short form used in messages: enough to recognise a commit, short enough for one line. */
+function shortSha(sha) {
+    return sha.slice(0, 12);
+}
+/**
+ * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
+ * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
+ * newline is a mismatch to look at, not a match to guess at.
+ */
+function decideVerdict(expected, imageRevision) {
+    if (!expected) {
+        return failClosed('provenance fail-closed: empty expected revision', 'empty-revision');
+    }
+    if (!imageRevision) {
+        return failClosed('provenance fail-closed: image has no revision label', 'missing-label');
+    }
+    if (expected === imageRevision) {
+        return {
+            verdict: 'match',
+            reason: `provenance match: ${shortSha(expected)}`,
+            pass: true,
+            failure: ''
+        };
+    }
+    return {
+        verdict: 'mismatch',
+        reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
+        pass: false,
+        failure: 'mismatch'
+    };
+}
+/** A revision for a message: short when it is a plain object name, quoted when it is anything else. */
+function showRevision(value) {
+    if (/^[0-9a-f]{7,64}$/.test(value))
+        return shortSha(value);
+    const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+    return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`;
+}
+/** The verdict for any doubt that is not a plain mismatch. */
+function failClosed(reason, failure) {
+    return { verdict: 'fail-closed', reason, pass: false, failure };
+}
+
+;// CONCATENATED MODULE: ./src/container-check.ts
+
+/** Short form of an image id for messages: `sha256:` and 12 hex digits. */
+function shortId(id) {
+    return id.startsWith('sha256:') ? `sha256:${shortSha(id.slice(7))}` : shortSha(id);
+}
+/**
+ * Requires the running staging container to run the verified image: a fresh image next to a
+ * container that was never recreated means staging tested old code. `auto` tolerates a missing
+ * container (nothing runs, nothing is stale); `require` does not. Returns the failed decision, or
+ * `undefined` when the container is fine or was not checked.
+ */
+function decideContainer(answer, imageId, check, container) {
+    if (!answer || check === 'skip')
+        return undefined;
+    if (!answer.exists) {
+        return check === 'require'
+            ? failClosed(`provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container')
+            : undefined;
+    }
+    if (answer.imageId === imageId)
+        return undefined;
+    return failClosed(`provenance fail-closed: the staging container ${container} runs image ${shortId(answer.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`, 'stale-container');
+}
+
+;// CONCATENATED MODULE: ./src/event-context.ts
+
+const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_target'];
+/** Reads the event name, GITHUB_SHA and (for pull requests) the head SHA from the payload file. */
+function readEventContext(env = process.env) {
+    const eventName = env.GITHUB_EVENT_NAME ?? '';
+    let prHeadSha = '';
+    if (PULL_REQUEST_EVENTS.includes(eventName) && env.GITHUB_EVENT_PATH) {
+        try {
+            const payload = JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(env.GITHUB_EVENT_PATH, 'utf8'));
+            const sha = payload.pull_request?.head?.sha;
+            prHeadSha = typeof sha === 'string' ? sha : '';
+        }
+        catch {
+            // An unreadable payload only costs the log line; the gate's anchor is HEAD either way.
+        }
+    }
+    return { eventName, sha: env.GITHUB_SHA ?? '', prHeadSha };
+}
+/** Whether the origin check needs to know if HEAD is a merge commit (it costs one git call). */
+function needsMergeCheck(event, head) {
+    return (PULL_REQUEST_EVENTS.includes(event.eventName) && !!event.prHeadSha && head !== event.prHeadSha);
+}
+/**
+ * The log line naming every candidate "commit" of this run, and a warning when a pull request's
+ * HEAD is GitHub's merge commit: the gate checks HEAD (what was tested), so an image built from
+ * the PR head is a mismatch, which surprises people who expect the PR's own commit.
+ */
+function describeOrigin(event, head, headIsMerge) {
+    const line = `event ${event.eventName || '(none)'}: GITHUB_SHA ${event.sha || '(unset)'}, pull request head ${event.prHeadSha || '(none)'}, HEAD ${head}`;
+    const warning = needsMergeCheck(event, head) && headIsMerge
+        ? `HEAD ${head.slice(0, 12)} is the merge commit GitHub made for this pull request, not its head ${event.prHeadSha.slice(0, 12)}. The gate requires the image to be built from HEAD (what this run tested); a hook that builds the PR head will be reported as a mismatch. Build from GIT_SHA, or check out the head (actions/checkout with ref: \${{ github.event.pull_request.head.sha }}).`
+        : '';
+    return { line, warning };
+}
+
+;// CONCATENATED MODULE: ./src/source-check.ts
+
+/** The OCI label that names the repository an image was built from. */
+const SOURCE_LABEL = 'org.opencontainers.image.source';
+/** A repository URL in the one form two spellings of it share: lower case, no `.git`, no `/`. */
+function normalizeRepositoryUrl(url) {
+    return url
+        .trim()
+        .toLowerCase()
+        .replace(/\/+$/, '')
+        .replace(/\.git$/, '');
+}
+/**
+ * Checks the image's source label against this workflow's repository, so an image built from a
+ * fork or another project with the same commit id cannot pass. A missing label passes unless
+ * `required`; an unknown repository (no GITHUB_REPOSITORY) cannot vouch for any label.
+ * Returns `undefined` when the source is fine, else the failed decision.
+ */
+function decideSource(labels, repositoryUrl, required) {
+    const source = labels[SOURCE_LABEL];
+    if (source === undefined || source.trim() === '') {
+        return required
+            ? failClosed(`provenance fail-closed: the image has no ${SOURCE_LABEL} label and require-source is true`, 'wrong-source')
+            : undefined;
+    }
+    if (!repositoryUrl) {
+        return failClosed(`provenance fail-closed: the image names its source ${JSON.stringify(source)} but this run does not know its repository (GITHUB_REPOSITORY is not set)`, 'wrong-source');
+    }
+    if (normalizeRepositoryUrl(source) === normalizeRepositoryUrl(repositoryUrl))
+        return undefined;
+    return failClosed(`provenance fail-closed: the image was built from ${JSON.stringify(source)}, not from ${repositoryUrl}`, 'wrong-source');
 }
 
 ;// CONCATENATED MODULE: ./src/shell-quote.ts
@@ -31711,17 +31850,41 @@ function planHookInvocation(settings, revision) {
 /** The hook as one command line, `cd <hook-dir> && <invocation>`, as the log shows it. */
 function planHookCommand(settings, revision) {
     const run = planHookInvocation(settings, revision);
-    return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run;
+    return settings.hookDir ? `cd ${shellQuote(cdOperand(settings.hookDir))} && ${run}` : run;
+}
+/**
+ * `cd`'s operand for hook-dir: a relative directory gets `./`, so a name that starts with a dash
+ * (`-P`, `-`, `--help`) is a directory and not an option, and CDPATH cannot redirect it.
+ */
+function cdOperand(dir) {
+    return dir.startsWith('/') || dir.startsWith('./') ? dir : `./${dir}`;
 }
 /**
  * One inspect that yields the image id and all labels as JSON, so the id the retag step promotes
  * is the id whose label was checked, and no label value (spaces, newlines) can blur the answer.
  * The `with` guard matters: an image without a config must not fail the template.
  */
-function planInspectCommand(settings) {
+function planInspectCommand(settings, image = settings.image) {
     const format = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}';
+    return `${bounded(settings)} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(image)}`;
+}
+/** The host-side bound of one quick docker call: inspect-timeout, then SIGKILL. */
+function bounded(settings) {
     const seconds = Math.ceil(settings.timeouts.inspectMs / 1000);
-    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`;
+    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds}`;
+}
+/**
+ * The image the staging container runs, by id: compose does not always recreate a container
+ * when its tag moves, so a verified image can sit next to a container still running the old one.
+ */
+function planContainerCommand(settings) {
+    // `--`: a container name is free text, and the CLI would read a leading dash as a flag.
+    return `${bounded(settings)} ${shellQuote(settings.docker)} container inspect --format ${shellQuote('{{json .Image}}')} -- ${shellQuote(settings.staging.container)}`;
+}
+/** A step's command with its output on stdout and its exit status in a marker line after it. */
+function step(mark, name, command, last) {
+    const report = `pg_rc=$?; printf '\\n${mark} ${name}-exit %s\\n' "$pg_rc"`;
+    return [`${command} 2>&1`, last ? report : `${report}; [ "$pg_rc" -eq 0 ] || exit 0`];
 }
 /**
  * The one remote session of a run: (rebuild mode) the hook with its output sent to stderr, then
@@ -31735,11 +31898,34 @@ function planSession(settings, revision, nonce) {
     if (settings.mode === 'rebuild') {
         // `timeout` leads its own process group and stops the hook's group on expiry, but a child
         // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
-        const cd = settings.hookDir ? `cd ${shellQuote(settings.hookDir)} 1>&2 || pg_rc=$?` : '';
+        const cd = settings.hookDir
+            ? `cd ${shellQuote(cdOperand(settings.hookDir))} 1>&2 || pg_rc=$?`
+            : '';
         lines.push('pg_rc=0', ...(cd ? [cd] : []), `if [ "$pg_rc" -eq 0 ]; then ${planHookInvocation(settings, revision)} 1>&2 & pg_pid=$!; wait "$pg_pid"; pg_rc=$?; fi`, `case "$pg_rc" in 124|137) kill -9 "-$pg_pid" 2>/dev/null;; esac`, `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`);
     }
-    lines.push(`${planInspectCommand(settings)} 2>&1`, `printf '\\n${mark} inspect-exit %s\\n' "$?"`);
+    const checks = [];
+    if (settings.labelSource === 'host')
+        checks.push(['inspect', planInspectCommand(settings)]);
+    if (settings.containerCheck !== 'skip')
+        checks.push(['container', planContainerCommand(settings)]);
+    checks.forEach(([name, command], i) => lines.push(...step(mark, name, command, i === checks.length - 1)));
     return lines.join('\n');
+}
+/**
+ * The promotion's session: `docker tag <image id> <prod-image>` (by id, never by the mutable
+ * staging tag, so what was verified is what gets the prod tag), then the prod image read back.
+ */
+function planPromoteSession(settings, imageId, nonce) {
+    if (!settings.promote)
+        throw new Error('planPromoteSession needs promote settings');
+    const mark = markerOf(nonce);
+    const { prodImage } = settings.promote;
+    const tag = `${bounded(settings)} ${shellQuote(settings.docker)} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`;
+    return [
+        `command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`,
+        ...step(mark, 'tag', tag, false),
+        ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
+    ].join('\n');
 }
 function markerOf(nonce) {
     return `provenance-gate-${nonce}`;
@@ -31879,51 +32065,10 @@ function lastLines(text, count = 3, width = 200) {
         .join(' ⏎ ');
 }
 
-;// CONCATENATED MODULE: ./src/verdict.ts
-/** Short form used in messages: enough to recognise a commit, short enough for one line. */
-function shortSha(sha) {
-    return sha.slice(0, 12);
-}
-/**
- * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
- * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
- * newline is a mismatch to look at, not a match to guess at.
- */
-function decideVerdict(expected, imageRevision) {
-    if (!expected) {
-        return failClosed('provenance fail-closed: empty expected revision', 'empty-revision');
-    }
-    if (!imageRevision) {
-        return failClosed('provenance fail-closed: image has no revision label', 'missing-label');
-    }
-    if (expected === imageRevision) {
-        return {
-            verdict: 'match',
-            reason: `provenance match: ${shortSha(expected)}`,
-            pass: true,
-            failure: ''
-        };
-    }
-    return {
-        verdict: 'mismatch',
-        reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
-        pass: false,
-        failure: 'mismatch'
-    };
-}
-/** A revision for a message: short when it is a plain object name, quoted when it is anything else. */
-function showRevision(value) {
-    if (/^[0-9a-f]{7,64}$/.test(value))
-        return shortSha(value);
-    const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-    return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`;
-}
-/** The verdict for any doubt that is not a plain mismatch. */
-function failClosed(reason, failure) {
-    return { verdict: 'fail-closed', reason, pass: false, failure };
-}
-
 ;// CONCATENATED MODULE: ./src/gate.ts
+
+
+
 
 
 
@@ -31935,6 +32080,8 @@ function emptyFacts() {
         expectedRevision: '',
         imageRevision: '',
         imageId: '',
+        imageDigest: '',
+        prodImageId: '',
         labels: {},
         phases: [],
         current: ''
@@ -31964,23 +32111,127 @@ async function runGate(settings, deps, facts) {
             facts.phases.push({ name, ms: deps.now() - start });
         }
     };
+    const revision = settings.promote?.expectedRevision || (await headRevision(settings, deps, facts, timed));
+    facts.expectedRevision = revision;
+    // Registry labels in verify mode need nothing on the host: no connection at all.
+    const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host';
+    const { ssh } = settings;
+    let runner;
+    try {
+        if (needsHost)
+            runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
+        const answer = runner ? await runSession(runner, settings, revision, deps, facts) : {};
+        if (settings.labelSource === 'registry') {
+            const image = await timed('registry', () => deps.readRegistry(settings.image, {
+                ...settings.registry,
+                timeoutMs: settings.timeouts.inspectMs
+            }));
+            facts.imageId = image.configDigest;
+            facts.imageDigest = image.digest;
+            facts.labels = image.labels;
+            deps.log.info(`registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`);
+        }
+        else if (answer.inspected) {
+            facts.imageId = answer.inspected.imageId;
+            facts.labels = answer.inspected.labels;
+        }
+        facts.imageRevision = revisionOf({ imageId: facts.imageId, labels: facts.labels }, settings.revisionLabel);
+        deps.log.info(`image ${settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+        facts.current = '';
+        const verdict = decideVerdict(revision, facts.imageRevision);
+        if (!verdict.pass)
+            return verdict;
+        const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource);
+        if (source)
+            return source;
+        if (answer.container && !answer.container.exists) {
+            deps.log.info(`no container ${settings.staging.container} on the host: nothing runs, nothing to compare`);
+        }
+        const container = decideContainer(answer.container, facts.imageId, settings.containerCheck, settings.staging.container);
+        if (container)
+            return container;
+        if (settings.promote && runner) {
+            const promoteRunner = runner;
+            const promoted = await timed('promote', () => promote(promoteRunner, settings, revision, deps, facts));
+            facts.current = '';
+            if (promoted)
+                return promoted;
+            return {
+                ...verdict,
+                reason: `${verdict.reason}, promoted to ${settings.promote.prodImage} as ${shortId(facts.imageId)}`
+            };
+        }
+        return verdict;
+    }
+    finally {
+        await runner?.close();
+    }
+}
+/**
+ * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
+ */
+async function headRevision(settings, deps, facts, timed) {
     const revision = await timed('git', () => resolveRevision(deps.local, settings));
     facts.expectedRevision = revision;
     deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
-    const { ssh } = settings;
-    const runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
-    try {
-        const inspected = await runSession(runner, settings, revision, deps, facts);
-        facts.imageId = inspected.imageId;
-        facts.labels = inspected.labels;
-        facts.imageRevision = revisionOf(inspected, settings.revisionLabel);
-        deps.log.info(`image ${settings.image}: id ${inspected.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+    const merge = needsMergeCheck(deps.event, revision)
+        ? await isPullRequestMerge(deps.local, settings, deps.event.prHeadSha)
+        : false;
+    const origin = describeOrigin(deps.event, revision, merge);
+    deps.log.info(origin.line);
+    if (origin.warning)
+        deps.log.warning(origin.warning);
+    return revision;
+}
+/**
+ * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
+ * the PR's head. Read from the commit object's header, so shallow clones work.
+ */
+async function isPullRequestMerge(local, settings, prHeadSha) {
+    const result = await local.run(`git -C ${shellQuote(settings.checkoutPath)} cat-file -p HEAD`, {
+        timeoutMs: settings.timeouts.gitMs
+    });
+    if (result.exitCode !== 0)
+        return false;
+    const header = result.stdout.split('\n\n')[0] ?? '';
+    const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1]);
+    return parents.length >= 2 && parents.includes(prHeadSha);
+}
+/**
+ * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
+ * and require the same id and revision. Returns a failed decision, or `undefined` when promoted.
+ */
+async function promote(runner, settings, revision, deps, facts) {
+    const promoteSettings = settings.promote;
+    if (!promoteSettings)
+        return undefined;
+    const { prodImage } = promoteSettings;
+    const nonce = deps.nonce();
+    const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
+    const start = deps.now();
+    deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${runner.where}`);
+    const result = await runner.run(planPromoteSession(settings, facts.imageId, nonce), {
+        timeoutMs: 2 * (settings.timeouts.inspectMs + hostKillMs) + SESSION_MARGIN_MS
+    });
+    const session = parseSession(result.stdout, nonce);
+    const where = runner.where;
+    if (result.spawnError) {
+        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
     }
-    finally {
-        await runner.close();
+    if (session.noTimeout)
+        throw noTimeoutError(where, 'inspect-failed');
+    checkStep('tag', { exit: session.tagExit, output: session.tagOutput }, result, settings, `${settings.docker} tag ${facts.imageId} ${prodImage} on ${where}`, deps.now() - start, facts.imageId);
+    const prod = checkInspect(session, result, settings, where, deps.now() - start, prodImage);
+    facts.prodImageId = prod.imageId;
+    if (prod.imageId !== facts.imageId) {
+        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} has id ${shortId(prod.imageId)}, not the verified ${shortId(facts.imageId)}: something else wrote the tag at the same time`, 'mismatch');
     }
-    facts.current = '';
-    return decideVerdict(revision, facts.imageRevision);
+    const prodRevision = revisionOf(prod, settings.revisionLabel);
+    if (prodRevision !== revision) {
+        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`, 'mismatch');
+    }
+    return undefined;
 }
 /**
  * Opens the ssh connection, trying again with backoff only when the failure is one that happened
@@ -32037,7 +32288,11 @@ async function runSession(runner, settings, revision, deps, facts) {
     const nonce = deps.nonce();
     const { rebuildMs, inspectMs } = settings.timeouts;
     const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
-    const boundMs = (rebuild ? rebuildMs + hostKillMs : 0) + inspectMs + hostKillMs + SESSION_MARGIN_MS;
+    // Every quick step (inspect, container check) has its own host-side bound.
+    const quickSteps = (settings.labelSource === 'host' ? 1 : 0) + (settings.containerCheck === 'skip' ? 0 : 1);
+    const boundMs = (rebuild ? rebuildMs + hostKillMs : 0) +
+        quickSteps * (inspectMs + hostKillMs) +
+        SESSION_MARGIN_MS;
     const start = deps.now();
     let hookEnd;
     let seenStdout = '';
@@ -32094,7 +32349,11 @@ async function runSession(runner, settings, revision, deps, facts) {
     const inspectStart = hookEnd ?? start;
     const session = parseSession(result.stdout, nonce);
     // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
-    if (!result.spawnError && !session.noTimeout && (!rebuild || session.hookExit === 0)) {
+    const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip';
+    if (inspected &&
+        !result.spawnError &&
+        !session.noTimeout &&
+        (!rebuild || session.hookExit === 0)) {
         facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart });
     }
     facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name));
@@ -32102,15 +32361,55 @@ async function runSession(runner, settings, revision, deps, facts) {
     if (result.spawnError) {
         throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
     }
-    if (session.noTimeout) {
-        throw new GateError(rebuild ? 'hook-failed' : 'inspect-failed', `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound the hook and the inspect on the host. Nothing was run`);
-    }
+    if (session.noTimeout)
+        throw noTimeoutError(where, rebuild ? 'hook-failed' : 'inspect-failed');
     if (rebuild) {
         checkHook(session.hookExit, result, settings, where, (hookEnd ?? start) - start, hookTail.text());
     }
-    return checkInspect(session, result, settings, where, deps.now() - inspectStart);
+    const answer = {};
+    const elapsed = deps.now() - inspectStart;
+    if (settings.labelSource === 'host') {
+        answer.inspected = checkInspect(session, result, settings, where, elapsed, settings.image);
+    }
+    if (settings.containerCheck !== 'skip') {
+        answer.container = checkContainer(session, result, settings, where, elapsed);
+    }
+    return answer;
 }
-const PHASE_ORDER = ['git', 'connect', 'hook', 'inspect'];
+function noTimeoutError(where, failure) {
+    return new GateError(failure, `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`);
+}
+/** The staging container's image id, or that it does not exist. */
+function checkContainer(session, result, settings, where, elapsedMs) {
+    const name = settings.staging.container;
+    const what = `${settings.docker} container inspect ${name} on ${where}`;
+    const step = { exit: session.containerExit, output: session.containerOutput };
+    if (step.exit !== undefined &&
+        step.exit !== 0 &&
+        /no such (container|object)/i.test(step.output)) {
+        return { exists: false };
+    }
+    checkStep('container check', step, result, settings, what, elapsedMs, settings.image);
+    let imageId;
+    try {
+        imageId = JSON.parse(step.output);
+    }
+    catch {
+        imageId = undefined;
+    }
+    if (typeof imageId !== 'string' || !/^(sha256:)?[0-9a-f]{64}$/.test(imageId)) {
+        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not an image id`);
+    }
+    return { exists: true, imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}` };
+}
+const PHASE_ORDER = [
+    'git',
+    'connect',
+    'hook',
+    'inspect',
+    'registry',
+    'promote'
+];
 /** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
 function checkHook(hookExit, result, settings, where, elapsedMs, tail) {
     const bound = `${settings.timeouts.rebuildMs / 1000} s (rebuild-timeout)`;
@@ -32133,42 +32432,49 @@ function checkHook(hookExit, result, settings, where, elapsedMs, tail) {
 }
 /** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
 const TIMEOUT_EXITS = [124, 137];
-/** Reads the inspect's answer, or throws a GateError that says what the host answered. */
-function checkInspect(session, result, settings, where, elapsedMs) {
-    const what = `${settings.docker} image inspect ${settings.image} on ${where}`;
-    const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
-    const output = lastLines(session.inspectOutput) || 'no output';
-    const exit = session.inspectExit;
-    if (exit === undefined) {
-        if (result.timedOut) {
-            throw new GateError('timeout', `${what} did not answer within ${bound}; the session was stopped`);
-        }
-        if (result.exitCode === 255) {
-            throw new GateError('transport', `ssh connection to ${where} was lost during the inspect (${lastLines(result.outputTail, 1) || 'exit 255'})`);
-        }
-        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`);
-    }
-    if (exit !== 0) {
-        if (TIMEOUT_EXITS.includes(exit) && elapsedMs >= settings.timeouts.inspectMs) {
-            throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`);
-        }
-        throw new GateError('inspect-failed', `${what} failed (exit code ${exit}): ${inspectHint(exit, output, settings)}${output}`);
-    }
+/** Reads an inspect's answer, or throws a GateError that says what the host answered. */
+function checkInspect(session, result, settings, where, elapsedMs, image) {
+    const what = `${settings.docker} image inspect ${image} on ${where}`;
+    checkStep('inspect', { exit: session.inspectExit, output: session.inspectOutput }, result, settings, what, elapsedMs, image);
     const parsed = parseInspectOutput(session.inspectOutput);
     if (!parsed) {
         throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(session.inspectOutput, 1, 120))}, not "<image id> <labels>"`);
     }
     return parsed;
 }
+/**
+ * Throws unless one quick step of a session (inspect, container check, tag) reported exit 0:
+ * a timeout on either side, a lost connection, or the step's own failure with a hint.
+ */
+function checkStep(name, step, result, settings, what, elapsedMs, image) {
+    const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
+    const where = what.slice(what.lastIndexOf(' on ') + 4);
+    const output = lastLines(step.output) || 'no output';
+    if (step.exit === undefined) {
+        if (result.timedOut) {
+            throw new GateError('timeout', `${what} did not answer within ${bound}; the session was stopped`);
+        }
+        if (result.exitCode === 255) {
+            throw new GateError('transport', `ssh connection to ${where} was lost during the ${name} (${lastLines(result.outputTail, 1) || 'exit 255'})`);
+        }
+        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`);
+    }
+    if (step.exit !== 0) {
+        if (TIMEOUT_EXITS.includes(step.exit) && elapsedMs >= settings.timeouts.inspectMs) {
+            throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`);
+        }
+        throw new GateError('inspect-failed', `${what} failed (exit code ${step.exit}): ${inspectHint(step.exit, output, settings, image)}${output}`);
+    }
+}
 /** The usual causes of a failed inspect, said in words before docker's own. */
-function inspectHint(exit, output, settings) {
+function inspectHint(exit, output, settings, image) {
     if (exit === 127)
         return `${settings.docker} is not on the host's PATH (set the docker input to its path). `;
     if (/Cannot connect to the Docker daemon|Is the docker daemon running|connect: no such file/i.test(output)) {
         return 'the container engine on the host is not running or not reachable. ';
     }
     if (/No such image|image not known|not found/i.test(output)) {
-        return `the image ${settings.image} does not exist on the host. `;
+        return `the image ${image} does not exist on the host. `;
     }
     return '';
 }
@@ -32233,6 +32539,14 @@ const INPUT_DEFAULTS = {
     repositories: '',
     'revision-label': 'org.opencontainers.image.revision',
     docker: 'docker',
+    'label-source': 'host',
+    'registry-username': '',
+    'registry-password': '',
+    platform: 'linux/amd64',
+    'check-container': 'auto',
+    'require-source': 'false',
+    'prod-image': '',
+    'expected-revision': '',
     'git-timeout': '30',
     'inspect-timeout': '30',
     'rebuild-timeout': '1200'
@@ -32245,7 +32559,7 @@ const MAX_SSH_RETRIES = 10;
 function readInputsFromRunner() {
     return name => {
         const value = getInput(name);
-        if (name === 'private-key')
+        if (name === 'private-key' || name === 'registry-password')
             maskLines(value);
         return value;
     };
@@ -32255,7 +32569,8 @@ function readRunContext(env = process.env) {
     return {
         repository: env.GITHUB_REPOSITORY ?? '',
         workspace: env.GITHUB_WORKSPACE || process.cwd(),
-        runnerTemp: env.RUNNER_TEMP || ''
+        runnerTemp: env.RUNNER_TEMP || '',
+        serverUrl: env.GITHUB_SERVER_URL || 'https://github.com'
     };
 }
 /** The kill switch and allowlist, read apart from the rest so they work when the rest is broken. */
@@ -32274,8 +32589,8 @@ function parseSettings(read, context) {
         return raw.trim() || INPUT_DEFAULTS[name];
     };
     const mode = value('mode');
-    if (mode !== 'rebuild' && mode !== 'verify') {
-        throw new InputError(`input mode must be "rebuild" or "verify", got ${JSON.stringify(mode)}`);
+    if (mode !== 'rebuild' && mode !== 'verify' && mode !== 'promote') {
+        throw new InputError(`input mode must be "rebuild", "verify" or "promote", got ${JSON.stringify(mode)}`);
     }
     const image = value('image');
     if (!image)
@@ -32283,7 +32598,7 @@ function parseSettings(read, context) {
     if (!isImageReference(image)) {
         throw new InputError(`input image is not a valid image reference: ${JSON.stringify(image)} (expected e.g. registry.example.com/app:staging)`);
     }
-    const hook = value('hook');
+    const hook = mode === 'rebuild' ? value('hook') : '';
     if (mode === 'rebuild' && !hook) {
         throw new InputError('input hook is required in rebuild mode (the hook script on the host)');
     }
@@ -32305,6 +32620,23 @@ function parseSettings(read, context) {
     const checkoutPath = external_node_path_namespaceObject.resolve(context.workspace, value('path'));
     const hookDir = value('hook-dir');
     const ssh = parseSsh(value);
+    const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry']);
+    const registry = parseRegistry(value);
+    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container').toLowerCase(), 'check-container', [
+        'auto',
+        'true',
+        'false'
+    ])];
+    if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
+        throw new InputError('input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host');
+    }
+    const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined;
+    for (const name of ['prod-image', 'expected-revision']) {
+        if (!promote && value(name)) {
+            throw new InputError(`input ${name} is only used in promote mode: set mode: promote, or remove ${name}`);
+        }
+    }
+    const repository = context.repository;
     return {
         mode,
         checkoutPath,
@@ -32320,8 +32652,55 @@ function parseSettings(read, context) {
             gitMs: timeoutMs(value('git-timeout'), 'git-timeout'),
             inspectMs: timeoutMs(value('inspect-timeout'), 'inspect-timeout'),
             rebuildMs: timeoutMs(value('rebuild-timeout'), 'rebuild-timeout')
-        }
+        },
+        labelSource,
+        registry,
+        containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
+        requireSource: parseBoolean(value, 'require-source'),
+        repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
+        promote
     };
+}
+function oneOf(raw, name, allowed) {
+    const found = allowed.find(option => option === raw);
+    if (found === undefined) {
+        throw new InputError(`input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`);
+    }
+    return found;
+}
+/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+function parsePromote(value, image, labelSource) {
+    if (labelSource === 'registry') {
+        throw new InputError('mode promote needs label-source host: the retag runs docker on the host');
+    }
+    const prodImage = value('prod-image');
+    if (!prodImage) {
+        throw new InputError('input prod-image is required in promote mode (the tag to promote to)');
+    }
+    if (!isImageReference(prodImage)) {
+        throw new InputError(`input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`);
+    }
+    if (prodImage === image) {
+        throw new InputError('input prod-image must differ from image: promote retags staging to prod');
+    }
+    const expectedRevision = value('expected-revision');
+    if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
+        throw new InputError(`input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`);
+    }
+    return { prodImage, expectedRevision };
+}
+function parseRegistry(value) {
+    const username = value('registry-username');
+    const password = value('registry-password');
+    const platform = value('platform');
+    if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
+        throw new InputError(`input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`);
+    }
+    if (!!username !== !!password) {
+        throw new InputError('inputs registry-username and registry-password go together: set both or neither');
+    }
+    return { username, password, platform };
 }
 /**
  * BUILD_CONTEXT as the host sees it: explicit wins; else the checkout path translated through
@@ -32485,6 +32864,8 @@ function reportOutputs(report) {
         expected_revision: facts.expectedRevision,
         image_revision: facts.imageRevision,
         image_id: facts.imageId,
+        image_digest: facts.imageDigest,
+        prod_image_id: facts.prodImageId,
         verdict: decision.verdict,
         reason: decision.reason,
         failure: decision.failure
@@ -32531,6 +32912,8 @@ function renderSummary(report) {
         ['Expected revision', code(facts.expectedRevision)],
         ['Image revision', code(facts.imageRevision)],
         ['Image id', code(facts.imageId)],
+        ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)]] : []),
+        ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)]] : []),
         ['Verdict', `**${decision.verdict}**`],
         ['Failure', text(decision.failure)],
         ...(decision.failure
@@ -32557,6 +32940,607 @@ function escapeCell(value) {
         .replace(/\|/g, '&#124;')
         .replace(/[`*_~[\]\\]/g, match => `\\${match}`)
         .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
+}
+
+;// CONCATENATED MODULE: ./src/registry.ts
+
+
+/** Manifest types that list one manifest per platform. */
+const INDEX_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+/** Manifest types of one image. */
+const MANIFEST_TYPES = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json'
+];
+const CONFIG_TYPES = [
+    'application/vnd.oci.image.config.v1+json',
+    'application/vnd.docker.container.image.v1+json'
+];
+/** Sent on every manifest request: without it registries answer 404 or an old schema. */
+const MANIFEST_ACCEPT = [...INDEX_TYPES, ...MANIFEST_TYPES].join(', ');
+/** Largest manifest or index we read (the distribution registry's own limit). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Largest image config we read; real ones are a few KiB, a long history a few hundred. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+const MAX_TOKEN_BYTES = 1024 * 1024;
+const MAX_ERROR_BYTES = 16 * 1024;
+const MAX_REDIRECTS = 5;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const TAG = /^\w[\w.-]{0,127}$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST_LABEL = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
+const REGISTRY = new RegExp(`^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::([0-9]{1,5}))?$`);
+const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*(?=[ \t]*(?:,|$))/;
+/**
+ * Splits an image reference as `docker pull` reads it: the first component is a registry when it
+ * has a `.` or `:`, is `localhost`, or has uppercase letters; otherwise the image is on Docker
+ * Hub (`registry-1.docker.io`, bare names under `library/`). No tag and no digest means `latest`.
+ * Throws an InputError naming what is wrong.
+ */
+function parseImageReference(reference) {
+    const bad = (why) => new InputError(`image reference ${JSON.stringify(reference)} ${why}`);
+    let rest = reference;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!DIGEST.test(digest))
+            throw bad('has a malformed digest (expected sha256:<64 hex>)');
+    }
+    let tag;
+    const colon = rest.lastIndexOf(':');
+    if (colon > rest.lastIndexOf('/')) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag))
+            throw bad('has a malformed tag');
+    }
+    let registry = 'docker.io';
+    let repository = rest;
+    const slash = rest.indexOf('/');
+    if (slash >= 0) {
+        const head = rest.slice(0, slash);
+        if (/[.:]/.test(head) || head === 'localhost' || head !== head.toLowerCase()) {
+            registry = head;
+            repository = rest.slice(slash + 1);
+        }
+    }
+    const host = REGISTRY.exec(registry);
+    if (!host || Number(host[1] ?? 0) > 65535)
+        throw bad('has a malformed registry host');
+    if (!repository ||
+        repository.length > 255 ||
+        !repository.split('/').every(part => PATH_COMPONENT.test(part))) {
+        throw bad('has a malformed repository (lowercase letters and digits, separated by . _ - or /)');
+    }
+    if (registry === 'docker.io' || registry === 'index.docker.io') {
+        registry = 'registry-1.docker.io';
+        if (!repository.includes('/'))
+            repository = `library/${repository}`;
+    }
+    if (tag === undefined && digest === undefined)
+        tag = 'latest';
+    return { registry, repository, tag, digest };
+}
+/**
+ * Parses a `WWW-Authenticate` header (RFC 7235): one or more challenges, each a scheme and
+ * `name=value` parameters whose values are tokens or quoted strings (which may hold commas and
+ * backslash escapes). A token68 (`Negotiate abc==`) is skipped.
+ */
+function parseChallenges(header) {
+    const challenges = [];
+    let i = 0;
+    const at = () => header[i] ?? '';
+    const skip = (chars) => {
+        while (i < header.length && chars.test(at()))
+            i++;
+    };
+    const token = () => {
+        const start = i;
+        while (i < header.length && TOKEN_CHAR.test(at()))
+            i++;
+        return header.slice(start, i);
+    };
+    // Lenient: an unquoted value runs to the next comma or space (some servers leave URLs bare).
+    const bare = () => {
+        const start = i;
+        while (i < header.length && !/[\s,]/.test(at()))
+            i++;
+        return header.slice(start, i);
+    };
+    const quoted = () => {
+        let value = '';
+        for (i++; i < header.length && at() !== '"'; i++) {
+            if (at() === '\\' && i + 1 < header.length)
+                i++;
+            value += at();
+        }
+        i++;
+        return value;
+    };
+    while (i < header.length) {
+        skip(/[\s,]/);
+        const scheme = token();
+        if (!scheme) {
+            i++;
+            continue;
+        }
+        const challenge = { scheme: scheme.toLowerCase(), params: {} };
+        challenges.push(challenge);
+        skip(/[ \t]/);
+        const token68 = TOKEN68.exec(header.slice(i));
+        if (token68)
+            i += token68[0].length;
+        for (;;) {
+            const start = i;
+            skip(/[\s,]/);
+            const name = token().toLowerCase();
+            skip(/[ \t]/);
+            if (!name || at() !== '=') {
+                i = start;
+                break;
+            }
+            i++;
+            skip(/[ \t]/);
+            const value = at() === '"' ? quoted() : bare();
+            if (!(name in challenge.params))
+                challenge.params[name] = value;
+        }
+    }
+    return challenges;
+}
+/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
+function parsePlatform(text) {
+    const parts = text.split('/');
+    const word = /^[a-z0-9._-]+$/;
+    if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
+        throw new InputError(`platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`);
+    }
+    const [os = '', architecture = '', variant] = parts;
+    return variant === undefined ? { os, architecture } : { os, architecture, variant };
+}
+/** `os/arch[/variant]`, as `docker` prints a platform. */
+function formatPlatform(platform) {
+    return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+}
+const ARCHITECTURE_ALIASES = { x86_64: 'amd64', aarch64: 'arm64' };
+/** Variants that mean "the baseline" and are often left out. */
+const DEFAULT_VARIANTS = { arm64: 'v8', amd64: 'v1' };
+function normalize(platform) {
+    const os = platform.os.toLowerCase();
+    const architecture = ARCHITECTURE_ALIASES[platform.architecture] ?? platform.architecture;
+    let variant = platform.variant ?? '';
+    if (variant === DEFAULT_VARIANTS[architecture])
+        variant = '';
+    return { os, architecture, variant };
+}
+/**
+ * The first entry of an index whose platform matches: same os and architecture, and the same
+ * variant when `wanted` names one (`arm64/v8` and `arm64` are the same). Entries without a
+ * platform (attestations, artifacts) never match.
+ */
+function pickPlatform(entries, wanted) {
+    const want = normalize(wanted);
+    return entries.find(entry => {
+        if (!entry.platform)
+            return false;
+        const have = normalize(entry.platform);
+        return (have.os === want.os &&
+            have.architecture === want.architecture &&
+            (wanted.variant === undefined || have.variant === want.variant));
+    });
+}
+/**
+ * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS): the
+ * manifest (an index resolves to `options.platform`), then the config blob. Every body is checked
+ * against the digest it was asked by, so the labels belong to `configDigest` and `digest`.
+ * Anonymous first; a 401 is answered per its challenge (Basic, or a Bearer token from the realm).
+ * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
+ */
+async function readRegistryImage(reference, options) {
+    const ref = parseImageReference(reference);
+    const platform = parsePlatform(options.platform);
+    const session = new Session(ref, options);
+    try {
+        return await session.read(platform);
+    }
+    catch (error) {
+        throw session.worded(error);
+    }
+}
+/** One bounded read: the credentials, the token once obtained, and the deadline. */
+class Session {
+    ref;
+    options;
+    signal;
+    fetch;
+    /** The `Authorization` value that worked (or is being tried); reused for every request. */
+    authorization;
+    /** The image as the user wrote it, normalized, for messages. */
+    name;
+    constructor(ref, options) {
+        this.ref = ref;
+        this.options = options;
+        this.signal = AbortSignal.timeout(options.timeoutMs);
+        this.fetch = options.fetch ?? fetch;
+        this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+    }
+    async read(platform) {
+        const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest);
+        let image = top;
+        if (INDEX_TYPES.includes(top.mediaType)) {
+            const entries = descriptors(top.json.manifests, `index ${this.name}`);
+            const chosen = pickPlatform(entries, platform);
+            if (!chosen) {
+                const have = [
+                    ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
+                ];
+                throw new GateError('registry-not-found', `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`);
+            }
+            image = await this.manifest(chosen.digest, chosen.digest, chosen.size);
+            if (!MANIFEST_TYPES.includes(image.mediaType)) {
+                throw this.error(`the ${formatPlatform(platform)} entry ${chosen.digest} of index ${this.name} is ${image.mediaType}, not an image manifest`);
+            }
+        }
+        const config = descriptor(image.json.config, `config of manifest ${image.digest}`);
+        if (!CONFIG_TYPES.includes(config.mediaType)) {
+            throw this.error(`manifest ${image.digest} of ${this.name} has a ${config.mediaType} config: not a container image`);
+        }
+        const labels = await this.labels(config, image.digest);
+        return { digest: top.digest, manifestDigest: image.digest, configDigest: config.digest, labels };
+    }
+    /** Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. */
+    async manifest(reference, expectedDigest, expectedSize) {
+        const what = `manifest ${this.ref.registry}/${this.ref.repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+        if (expectedSize !== undefined && expectedSize > MAX_MANIFEST_BYTES) {
+            throw this.error(`${what} is ${expectedSize} bytes, over the ${mib(MAX_MANIFEST_BYTES)} limit`);
+        }
+        const response = await this.get(`manifests/${reference}`, MANIFEST_ACCEPT, what);
+        if (response.status === 404) {
+            throw new GateError('registry-not-found', `${what} not found (404${await errorDetail(response)})`);
+        }
+        if (!response.ok)
+            throw this.error(`${what}: ${await statusText(response)}`);
+        const contentType = mediaTypeOf(response.headers.get('content-type'));
+        if (!INDEX_TYPES.includes(contentType) && !MANIFEST_TYPES.includes(contentType)) {
+            await discard(response);
+            throw this.error(`${what} came as Content-Type ${JSON.stringify(contentType)}, not an OCI or Docker v2 manifest or index`);
+        }
+        const body = await this.body(response, MAX_MANIFEST_BYTES, what);
+        const digest = sha256(body);
+        const claimed = response.headers.get('docker-content-digest');
+        if (claimed && claimed !== digest) {
+            throw this.error(`${what}: the registry says its digest is ${claimed} but its body hashes to ${digest}`);
+        }
+        if (expectedDigest && digest !== expectedDigest) {
+            throw this.error(`${what}: asked for ${expectedDigest} but the body hashes to ${digest}`);
+        }
+        if (expectedSize !== undefined && body.length !== expectedSize) {
+            throw this.error(`${what} is ${body.length} bytes but its descriptor says ${expectedSize}`);
+        }
+        const json = parseObject(body, what);
+        if (json.schemaVersion !== 2) {
+            throw this.error(`${what} has schemaVersion ${JSON.stringify(json.schemaVersion)}, not 2`);
+        }
+        if (json.mediaType !== undefined && json.mediaType !== contentType) {
+            throw this.error(`${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(json.mediaType)}`);
+        }
+        return { digest, mediaType: contentType, json };
+    }
+    /** Fetches the config blob, checks it against its descriptor, and returns `config.Labels`. */
+    async labels(config, manifestDigest) {
+        const what = `config blob ${config.digest} of ${this.name}`;
+        if (config.size > MAX_CONFIG_BYTES) {
+            throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`);
+        }
+        const response = await this.get(`blobs/${config.digest}`, `${config.mediaType}, */*`, what);
+        if (response.status === 404) {
+            throw this.error(`${what} is missing (404${await errorDetail(response)}) although manifest ${manifestDigest} names it`);
+        }
+        if (!response.ok)
+            throw this.error(`${what}: ${await statusText(response)}`);
+        const body = await this.body(response, MAX_CONFIG_BYTES, what);
+        const digest = sha256(body);
+        if (digest !== config.digest)
+            throw this.error(`${what}: the body hashes to ${digest}`);
+        if (body.length !== config.size) {
+            throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`);
+        }
+        const inner = parseObject(body, what).config;
+        const labels = isObject(inner) ? inner.Labels : undefined;
+        if (labels === undefined || labels === null)
+            return {};
+        if (!isObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
+            throw this.error(`${what} has config.Labels that is not a map of strings`);
+        }
+        return { ...labels };
+    }
+    /**
+     * GET `/v2/<repository>/<path>`, answering one 401 per its challenge and retrying once. A 401 or
+     * 403 left after that is `registry-auth`; any other status is the caller's.
+     */
+    async get(path, accept, what) {
+        const url = `https://${this.ref.registry}/v2/${this.ref.repository}/${path}`;
+        let response = await this.follow(url, accept, what, this.authorization);
+        if (response.status === 401) {
+            const challenge = response.headers.get('www-authenticate') ?? '';
+            await discard(response);
+            const authorization = await this.authenticate(challenge, what);
+            if (authorization !== this.authorization) {
+                this.authorization = authorization;
+                response = await this.follow(url, accept, what, authorization);
+            }
+        }
+        if (response.status === 401 || response.status === 403) {
+            const detail = await errorDetail(response);
+            throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}${detail})`);
+        }
+        return response;
+    }
+    /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
+    async authenticate(header, what) {
+        const challenges = parseChallenges(header);
+        const bearer = challenges.find(c => c.scheme === 'bearer');
+        if (bearer)
+            return `Bearer ${await this.token(bearer.params)}`;
+        if (challenges.some(c => c.scheme === 'basic')) {
+            if (!this.options.username) {
+                throw new GateError('registry-auth', `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`);
+            }
+            return this.basic();
+        }
+        throw new GateError('registry-auth', `${this.ref.registry} answered 401 for ${what} without a Basic or Bearer challenge (WWW-Authenticate: ${JSON.stringify(header.slice(0, 200))})`);
+    }
+    /** Asks the Bearer challenge's realm for a pull token, with Basic credentials when given. */
+    async token(params) {
+        let url;
+        try {
+            url = new URL(params.realm ?? '');
+        }
+        catch {
+            throw this.error(`${this.ref.registry} sent a Bearer challenge without a usable realm (${JSON.stringify(params.realm ?? '')})`);
+        }
+        if (url.protocol !== 'https:') {
+            throw this.error(`${this.ref.registry} sent a token realm that is not HTTPS (${url.origin}${url.pathname}); refusing to use it`);
+        }
+        if (params.service)
+            url.searchParams.set('service', params.service);
+        const scopes = (params.scope ?? `repository:${this.ref.repository}:pull`).split(' ');
+        for (const scope of scopes.filter(Boolean))
+            url.searchParams.append('scope', scope);
+        const endpoint = `token endpoint ${url.origin}${url.pathname}`;
+        const credentials = this.options.username ? this.basic() : undefined;
+        const response = await this.follow(url.href, 'application/json', endpoint, credentials);
+        if (response.status === 401 || response.status === 403) {
+            throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}${await errorDetail(response)})`);
+        }
+        if (!response.ok)
+            throw this.error(`${endpoint}: ${await statusText(response)}`);
+        const json = parseObject(await this.body(response, MAX_TOKEN_BYTES, endpoint), endpoint);
+        const token = [json.token, json.access_token].find(t => typeof t === 'string' && t !== '');
+        if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+            throw this.error(`${endpoint} answered without a usable token or access_token`);
+        }
+        return token;
+    }
+    basic() {
+        const pair = `${this.options.username}:${this.options.password}`;
+        return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+    }
+    /**
+     * One request, following redirects by hand: only to HTTPS, at most MAX_REDIRECTS, and without
+     * the Authorization header once the origin changes (blob storage gets a signed URL instead).
+     */
+    async follow(url, accept, what, authorization) {
+        let current = url;
+        let auth = authorization;
+        for (let hop = 0;; hop++) {
+            const headers = { accept };
+            if (auth)
+                headers.authorization = auth;
+            let response;
+            try {
+                response = await this.fetch(current, { headers, redirect: 'manual', signal: this.signal });
+            }
+            catch (error) {
+                throw this.networkError(error, current);
+            }
+            if (![301, 302, 303, 307, 308].includes(response.status))
+                return response;
+            await discard(response);
+            const location = response.headers.get('location');
+            if (!location)
+                throw this.error(`${what}: redirect ${response.status} without a Location`);
+            if (hop >= MAX_REDIRECTS)
+                throw this.error(`${what}: more than ${MAX_REDIRECTS} redirects`);
+            const next = new URL(location, current);
+            if (next.protocol !== 'https:') {
+                throw this.error(`${what}: redirected to ${next.protocol}//${next.host}, not HTTPS`);
+            }
+            if (next.origin !== new URL(current).origin)
+                auth = undefined;
+            current = next.href;
+        }
+    }
+    /** Reads a body of at most `limit` bytes; a larger one is refused without reading it all. */
+    async body(response, limit, what) {
+        const tooLarge = () => this.error(`${what} is larger than the ${mib(limit)} limit; refusing to read it`);
+        const declared = Number(response.headers.get('content-length') ?? 0);
+        if (declared > limit) {
+            await discard(response);
+            throw this.error(`${what} is ${declared} bytes (Content-Length), over the ${mib(limit)} limit; refusing to read it`);
+        }
+        if (!response.body)
+            return Buffer.alloc(0);
+        const reader = response.body.getReader();
+        const chunks = [];
+        let total = 0;
+        for (;;) {
+            let chunk;
+            try {
+                chunk = await reader.read();
+            }
+            catch (error) {
+                throw this.networkError(error, response.url || what);
+            }
+            if (chunk.done)
+                break;
+            total += chunk.value.byteLength;
+            if (total > limit) {
+                await reader.cancel().catch(() => undefined);
+                throw tooLarge();
+            }
+            chunks.push(chunk.value);
+        }
+        return Buffer.concat(chunks);
+    }
+    /** Words a failed request; a timeout is worded by `worded`, which sees the aborted signal. */
+    networkError(error, url) {
+        // Duck-typed: fetch's errors may come from another realm (a test VM), where instanceof fails.
+        const cause = isObject(error) && isObject(error.cause) ? error.cause : undefined;
+        const code = typeof cause?.code === 'string' ? cause.code : '';
+        const message = typeof cause?.message === 'string' ? firstLine(cause.message) : '';
+        const detail = cause ? [code, message].filter(Boolean).join(': ') : describeError(error);
+        let host = url;
+        try {
+            host = new URL(url).host;
+        }
+        catch {
+            // Not a URL (a body read names what it read); use it as it is.
+        }
+        if (UNTRUSTED_CERTIFICATE.has(code)) {
+            return this.error(`the TLS certificate of ${host} is not trusted (${detail}); if the registry uses its own CA, set NODE_EXTRA_CA_CERTS to the registry's CA file`);
+        }
+        if (code.startsWith('ERR_SSL_') || code === 'EPROTO') {
+            return this.error(`TLS handshake with ${host} failed (${detail}); is it serving plain HTTP? Registries are only read over HTTPS`);
+        }
+        return this.error(`cannot read from ${host}: ${detail}`);
+    }
+    timeout() {
+        return this.error(`reading ${this.name} from the registry timed out after ${this.options.timeoutMs / 1000} s`);
+    }
+    error(message) {
+        return new GateError('registry-error', message);
+    }
+    /** Any failure as a GateError: a timeout wins, then a worded error, then anything else. */
+    worded(error) {
+        if (this.signal.aborted)
+            return this.timeout();
+        if (error instanceof GateError)
+            return error;
+        return this.error(`reading ${this.name} failed: ${describeError(error)}`);
+    }
+}
+/** Node's codes for a certificate chain that does not end in a trusted CA. */
+const UNTRUSTED_CERTIFICATE = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_UNTRUSTED'
+]);
+function sha256(body) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+}
+function mib(bytes) {
+    return `${bytes / 1024 / 1024} MiB`;
+}
+function firstLine(text) {
+    return (text.split('\n')[0] ?? '').slice(0, 200);
+}
+function mediaTypeOf(contentType) {
+    return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+function parseObject(body, what) {
+    let json;
+    try {
+        json = JSON.parse(body.toString('utf8'));
+    }
+    catch (error) {
+        throw new GateError('registry-error', `${what} is not valid JSON (${describeError(error)})`);
+    }
+    if (!isObject(json))
+        throw new GateError('registry-error', `${what} is not a JSON object`);
+    return json;
+}
+/** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
+function descriptor(value, what) {
+    const bad = (why) => new GateError('registry-error', `${what} ${why}`);
+    if (!isObject(value))
+        throw bad('is missing or not a descriptor');
+    const { mediaType, digest, size, platform } = value;
+    if (typeof mediaType !== 'string')
+        throw bad('has no mediaType');
+    if (typeof digest !== 'string' || !DIGEST.test(digest)) {
+        throw bad(`has digest ${JSON.stringify(digest)}, not sha256:<64 hex>`);
+    }
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+        throw bad(`has size ${JSON.stringify(size)}, not a byte count`);
+    }
+    const result = { mediaType, digest, size };
+    if (isObject(platform)) {
+        const { os, architecture, variant } = platform;
+        if (typeof os === 'string' && typeof architecture === 'string') {
+            result.platform = { os, architecture };
+            if (typeof variant === 'string' && variant)
+                result.platform.variant = variant;
+        }
+    }
+    return result;
+}
+function descriptors(value, what) {
+    if (!Array.isArray(value)) {
+        throw new GateError('registry-error', `${what} has no manifests list`);
+    }
+    return value.map((entry, n) => descriptor(entry, `entry ${n} of ${what}`));
+}
+async function discard(response) {
+    await response.body?.cancel().catch(() => undefined);
+}
+/** ` CODE: message` from a registry's JSON error body, or the start of a text one, or ''. */
+async function errorDetail(response) {
+    let text = '';
+    try {
+        const reader = response.body?.getReader();
+        const decoder = new TextDecoder();
+        while (reader && text.length < MAX_ERROR_BYTES) {
+            const { done, value } = await reader.read();
+            if (done)
+                break;
+            text += decoder.decode(value, { stream: true });
+        }
+        await reader?.cancel().catch(() => undefined);
+    }
+    catch {
+        // A body that cannot be read adds nothing to the message.
+    }
+    try {
+        const json = JSON.parse(text);
+        const first = isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined;
+        if (isObject(first) && typeof first.code === 'string') {
+            const message = typeof first.message === 'string' ? `: ${first.message}` : '';
+            return ` ${first.code}${message}`.slice(0, 200);
+        }
+    }
+    catch {
+        // Not JSON: show the start of the text instead.
+    }
+    const line = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+    return line ? ` ${JSON.stringify(line)}` : '';
+}
+async function statusText(response) {
+    const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+    const hint = response.status === 429 ? ' (rate limited)' : '';
+    return `the registry answered ${status}${hint}${await errorDetail(response)}`;
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -32883,6 +33867,8 @@ function connectError(where, result, offered = []) {
 
 
 
+
+
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources';
 /** The production wiring of the gate's seams. */
@@ -32898,7 +33884,9 @@ function runnerDeps(runnerTemp) {
         log: actionLog(),
         now: () => Date.now(),
         sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
-        nonce: () => (0,external_node_crypto_.randomBytes)(8).toString('hex')
+        nonce: () => (0,external_node_crypto_.randomBytes)(8).toString('hex'),
+        readRegistry: readRegistryImage,
+        event: readEventContext()
     };
 }
 /**
@@ -32954,7 +33942,9 @@ const PHASE_FAILURE = {
     git: 'git-failed',
     connect: 'transport',
     hook: 'hook-failed',
-    inspect: 'inspect-failed'
+    inspect: 'inspect-failed',
+    registry: 'registry-error',
+    promote: 'inspect-failed'
 };
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
 async function publish(report) {

@@ -88,7 +88,7 @@ build_staging() {
     local profile=()
     [ -z "${COMPOSE_PROFILE:-}" ] || profile=(--profile "$COMPOSE_PROFILE")
     log "recreating $TARGET_SERVICE (container ${STAGING_CONTAINER:-$TARGET_SERVICE})"
-    "$DOCKER" compose "${profile[@]}" up -d --no-build "$TARGET_SERVICE"
+    "$DOCKER" compose "${profile[@]}" up -d --no-build -- "$TARGET_SERVICE"
   fi
 
   [ -z "${TARGET_PORT:-}" ] || wait_healthy

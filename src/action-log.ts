@@ -11,6 +11,7 @@ export function actionLog(out: NodeJS.WritableStream = process.stdout): GateLog 
   let atLineStart = true
   return {
     info: message => core.info(message),
+    warning: message => core.warning(message),
     openRaw: title => {
       core.startGroup(title)
       token = randomUUID()

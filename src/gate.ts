@@ -1,10 +1,15 @@
 import { GateError } from './errors.js'
 import type { ProcessResult } from './process.js'
+import { decideContainer, shortId, type ContainerAnswer } from './container-check.js'
+import { describeOrigin, needsMergeCheck, type EventContext } from './event-context.js'
+import type { RegistryImage, RegistryOptions } from './registry.js'
+import { decideSource } from './source-check.js'
 import {
   HOST_KILL_AFTER_SECONDS,
   parseInspectOutput,
   parseSession,
   planHookCommand,
+  planPromoteSession,
   planSession,
   revisionOf,
   type InspectResult,
@@ -14,11 +19,13 @@ import type { Runner } from './runner.js'
 import type { Settings, SshTarget } from './settings.js'
 import { shellQuote } from './shell-quote.js'
 import { lastLines, TailBuffer } from './tail-buffer.js'
-import { decideVerdict, type Decision } from './verdict.js'
+import { decideVerdict, failClosed, type Decision } from './verdict.js'
 
 /** Where the gate's messages go; the action wires it to the runner's log. */
 export interface GateLog {
   info(message: string): void
+  /** A warning annotation: something the user should fix even though the gate may pass. */
+  warning(message: string): void
   /**
    * Opens a collapsed group for a program's live output and returns the writer for its chunks.
    * The output is shown verbatim and never interpreted as workflow commands.
@@ -39,11 +46,15 @@ export interface GateDeps {
   sleep(ms: number): Promise<void>
   /** A fresh random token per run for the session's marker lines. */
   nonce(): string
+  /** Reads an image's manifest and config from its registry (label-source registry). */
+  readRegistry(reference: string, options: RegistryOptions): Promise<RegistryImage>
+  /** Where this run's commit came from (event, GITHUB_SHA, pull request head). */
+  event: EventContext
 }
 
 /** How long one phase took, for the summary. */
 export interface PhaseTiming {
-  name: 'git' | 'connect' | 'hook' | 'inspect'
+  name: 'git' | 'connect' | 'hook' | 'inspect' | 'registry' | 'promote'
   ms: number
 }
 
@@ -55,6 +66,10 @@ export interface Facts {
   expectedRevision: string
   imageRevision: string
   imageId: string
+  /** Manifest digest, when the labels came from the registry. */
+  imageDigest: string
+  /** The prod image's id after a promotion: equal to imageId, or the promotion failed. */
+  prodImageId: string
   /** Every label of the inspected image, for the checks that read more than the revision. */
   labels: Record<string, string>
   phases: PhaseTiming[]
@@ -68,6 +83,8 @@ export function emptyFacts(): Facts {
     expectedRevision: '',
     imageRevision: '',
     imageId: '',
+    imageDigest: '',
+    prodImageId: '',
     labels: {},
     phases: [],
     current: ''
@@ -101,25 +118,169 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
     }
   }
 
+  const revision =
+    settings.promote?.expectedRevision || (await headRevision(settings, deps, facts, timed))
+  facts.expectedRevision = revision
+
+  // Registry labels in verify mode need nothing on the host: no connection at all.
+  const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host'
+  const { ssh } = settings
+  let runner: Runner | undefined
+  try {
+    if (needsHost) runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local
+    const answer = runner ? await runSession(runner, settings, revision, deps, facts) : {}
+    if (settings.labelSource === 'registry') {
+      const image = await timed('registry', () =>
+        deps.readRegistry(settings.image, {
+          ...settings.registry,
+          timeoutMs: settings.timeouts.inspectMs
+        })
+      )
+      facts.imageId = image.configDigest
+      facts.imageDigest = image.digest
+      facts.labels = image.labels
+      deps.log.info(
+        `registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`
+      )
+    } else if (answer.inspected) {
+      facts.imageId = answer.inspected.imageId
+      facts.labels = answer.inspected.labels
+    }
+    facts.imageRevision = revisionOf(
+      { imageId: facts.imageId, labels: facts.labels },
+      settings.revisionLabel
+    )
+    deps.log.info(
+      `image ${settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
+    )
+    facts.current = ''
+
+    const verdict = decideVerdict(revision, facts.imageRevision)
+    if (!verdict.pass) return verdict
+    const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource)
+    if (source) return source
+    if (answer.container && !answer.container.exists) {
+      deps.log.info(
+        `no container ${settings.staging.container} on the host: nothing runs, nothing to compare`
+      )
+    }
+    const container = decideContainer(
+      answer.container,
+      facts.imageId,
+      settings.containerCheck,
+      settings.staging.container
+    )
+    if (container) return container
+    if (settings.promote && runner) {
+      const promoteRunner = runner
+      const promoted = await timed('promote', () =>
+        promote(promoteRunner, settings, revision, deps, facts)
+      )
+      facts.current = ''
+      if (promoted) return promoted
+      return {
+        ...verdict,
+        reason: `${verdict.reason}, promoted to ${settings.promote.prodImage} as ${shortId(facts.imageId)}`
+      }
+    }
+    return verdict
+  } finally {
+    await runner?.close()
+  }
+}
+
+/**
+ * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
+ */
+async function headRevision(
+  settings: Settings,
+  deps: GateDeps,
+  facts: Facts,
+  timed: <T>(name: PhaseTiming['name'], work: () => Promise<T>) => Promise<T>
+): Promise<string> {
   const revision = await timed('git', () => resolveRevision(deps.local, settings))
   facts.expectedRevision = revision
   deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`)
+  const merge = needsMergeCheck(deps.event, revision)
+    ? await isPullRequestMerge(deps.local, settings, deps.event.prHeadSha)
+    : false
+  const origin = describeOrigin(deps.event, revision, merge)
+  deps.log.info(origin.line)
+  if (origin.warning) deps.log.warning(origin.warning)
+  return revision
+}
 
-  const { ssh } = settings
-  const runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local
-  try {
-    const inspected = await runSession(runner, settings, revision, deps, facts)
-    facts.imageId = inspected.imageId
-    facts.labels = inspected.labels
-    facts.imageRevision = revisionOf(inspected, settings.revisionLabel)
-    deps.log.info(
-      `image ${settings.image}: id ${inspected.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
-    )
-  } finally {
-    await runner.close()
+/**
+ * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
+ * the PR's head. Read from the commit object's header, so shallow clones work.
+ */
+async function isPullRequestMerge(
+  local: Runner,
+  settings: Settings,
+  prHeadSha: string
+): Promise<boolean> {
+  const result = await local.run(`git -C ${shellQuote(settings.checkoutPath)} cat-file -p HEAD`, {
+    timeoutMs: settings.timeouts.gitMs
+  })
+  if (result.exitCode !== 0) return false
+  const header = result.stdout.split('\n\n')[0] ?? ''
+  const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1])
+  return parents.length >= 2 && parents.includes(prHeadSha)
+}
+
+/**
+ * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
+ * and require the same id and revision. Returns a failed decision, or `undefined` when promoted.
+ */
+async function promote(
+  runner: Runner,
+  settings: Settings,
+  revision: string,
+  deps: GateDeps,
+  facts: Facts
+): Promise<Decision | undefined> {
+  const promoteSettings = settings.promote
+  if (!promoteSettings) return undefined
+  const { prodImage } = promoteSettings
+  const nonce = deps.nonce()
+  const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000
+  const start = deps.now()
+  deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${runner.where}`)
+  const result = await runner.run(planPromoteSession(settings, facts.imageId, nonce), {
+    timeoutMs: 2 * (settings.timeouts.inspectMs + hostKillMs) + SESSION_MARGIN_MS
+  })
+  const session = parseSession(result.stdout, nonce)
+  const where = runner.where
+  if (result.spawnError) {
+    throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
   }
-  facts.current = ''
-  return decideVerdict(revision, facts.imageRevision)
+  if (session.noTimeout) throw noTimeoutError(where, 'inspect-failed')
+  checkStep(
+    'tag',
+    { exit: session.tagExit, output: session.tagOutput },
+    result,
+    settings,
+    `${settings.docker} tag ${facts.imageId} ${prodImage} on ${where}`,
+    deps.now() - start,
+    facts.imageId
+  )
+  const prod = checkInspect(session, result, settings, where, deps.now() - start, prodImage)
+  facts.prodImageId = prod.imageId
+  if (prod.imageId !== facts.imageId) {
+    return failClosed(
+      `provenance fail-closed: after docker tag, ${prodImage} has id ${shortId(prod.imageId)}, not the verified ${shortId(facts.imageId)}: something else wrote the tag at the same time`,
+      'mismatch'
+    )
+  }
+  const prodRevision = revisionOf(prod, settings.revisionLabel)
+  if (prodRevision !== revision) {
+    return failClosed(
+      `provenance fail-closed: after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`,
+      'mismatch'
+    )
+  }
+  return undefined
 }
 
 /**
@@ -194,14 +355,19 @@ async function runSession(
   revision: string,
   deps: GateDeps,
   facts: Facts
-): Promise<InspectResult> {
+): Promise<SessionAnswer> {
   const { log } = deps
   const rebuild = settings.mode === 'rebuild'
   const nonce = deps.nonce()
   const { rebuildMs, inspectMs } = settings.timeouts
   const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000
+  // Every quick step (inspect, container check) has its own host-side bound.
+  const quickSteps =
+    (settings.labelSource === 'host' ? 1 : 0) + (settings.containerCheck === 'skip' ? 0 : 1)
   const boundMs =
-    (rebuild ? rebuildMs + hostKillMs : 0) + inspectMs + hostKillMs + SESSION_MARGIN_MS
+    (rebuild ? rebuildMs + hostKillMs : 0) +
+    quickSteps * (inspectMs + hostKillMs) +
+    SESSION_MARGIN_MS
 
   const start = deps.now()
   let hookEnd: number | undefined
@@ -251,7 +417,13 @@ async function runSession(
   const inspectStart = hookEnd ?? start
   const session = parseSession(result.stdout, nonce)
   // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
-  if (!result.spawnError && !session.noTimeout && (!rebuild || session.hookExit === 0)) {
+  const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip'
+  if (
+    inspected &&
+    !result.spawnError &&
+    !session.noTimeout &&
+    (!rebuild || session.hookExit === 0)
+  ) {
     facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart })
   }
   facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name))
@@ -260,12 +432,7 @@ async function runSession(
   if (result.spawnError) {
     throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
   }
-  if (session.noTimeout) {
-    throw new GateError(
-      rebuild ? 'hook-failed' : 'inspect-failed',
-      `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound the hook and the inspect on the host. Nothing was run`
-    )
-  }
+  if (session.noTimeout) throw noTimeoutError(where, rebuild ? 'hook-failed' : 'inspect-failed')
   if (rebuild) {
     checkHook(
       session.hookExit,
@@ -276,10 +443,72 @@ async function runSession(
       hookTail.text()
     )
   }
-  return checkInspect(session, result, settings, where, deps.now() - inspectStart)
+  const answer: SessionAnswer = {}
+  const elapsed = deps.now() - inspectStart
+  if (settings.labelSource === 'host') {
+    answer.inspected = checkInspect(session, result, settings, where, elapsed, settings.image)
+  }
+  if (settings.containerCheck !== 'skip') {
+    answer.container = checkContainer(session, result, settings, where, elapsed)
+  }
+  return answer
 }
 
-const PHASE_ORDER: PhaseTiming['name'][] = ['git', 'connect', 'hook', 'inspect']
+/** What the session established beyond the hook: the image's identity and the container's. */
+interface SessionAnswer {
+  inspected?: InspectResult
+  container?: ContainerAnswer
+}
+
+function noTimeoutError(where: string, failure: 'hook-failed' | 'inspect-failed'): GateError {
+  return new GateError(
+    failure,
+    `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
+  )
+}
+
+/** The staging container's image id, or that it does not exist. */
+function checkContainer(
+  session: SessionResult,
+  result: ProcessResult,
+  settings: Settings,
+  where: string,
+  elapsedMs: number
+): ContainerAnswer {
+  const name = settings.staging.container
+  const what = `${settings.docker} container inspect ${name} on ${where}`
+  const step = { exit: session.containerExit, output: session.containerOutput }
+  if (
+    step.exit !== undefined &&
+    step.exit !== 0 &&
+    /no such (container|object)/i.test(step.output)
+  ) {
+    return { exists: false }
+  }
+  checkStep('container check', step, result, settings, what, elapsedMs, settings.image)
+  let imageId: unknown
+  try {
+    imageId = JSON.parse(step.output)
+  } catch {
+    imageId = undefined
+  }
+  if (typeof imageId !== 'string' || !/^(sha256:)?[0-9a-f]{64}$/.test(imageId)) {
+    throw new GateError(
+      'inspect-failed',
+      `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not an image id`
+    )
+  }
+  return { exists: true, imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}` }
+}
+
+const PHASE_ORDER: PhaseTiming['name'][] = [
+  'git',
+  'connect',
+  'hook',
+  'inspect',
+  'registry',
+  'promote'
+]
 
 /** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
 function checkHook(
@@ -323,45 +552,25 @@ function checkHook(
 /** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
 const TIMEOUT_EXITS = [124, 137]
 
-/** Reads the inspect's answer, or throws a GateError that says what the host answered. */
+/** Reads an inspect's answer, or throws a GateError that says what the host answered. */
 function checkInspect(
   session: SessionResult,
   result: ProcessResult,
   settings: Settings,
   where: string,
-  elapsedMs: number
+  elapsedMs: number,
+  image: string
 ): InspectResult {
-  const what = `${settings.docker} image inspect ${settings.image} on ${where}`
-  const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`
-  const output = lastLines(session.inspectOutput) || 'no output'
-  const exit = session.inspectExit
-  if (exit === undefined) {
-    if (result.timedOut) {
-      throw new GateError(
-        'timeout',
-        `${what} did not answer within ${bound}; the session was stopped`
-      )
-    }
-    if (result.exitCode === 255) {
-      throw new GateError(
-        'transport',
-        `ssh connection to ${where} was lost during the inspect (${lastLines(result.outputTail, 1) || 'exit 255'})`
-      )
-    }
-    throw new GateError(
-      'inspect-failed',
-      `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`
-    )
-  }
-  if (exit !== 0) {
-    if (TIMEOUT_EXITS.includes(exit) && elapsedMs >= settings.timeouts.inspectMs) {
-      throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`)
-    }
-    throw new GateError(
-      'inspect-failed',
-      `${what} failed (exit code ${exit}): ${inspectHint(exit, output, settings)}${output}`
-    )
-  }
+  const what = `${settings.docker} image inspect ${image} on ${where}`
+  checkStep(
+    'inspect',
+    { exit: session.inspectExit, output: session.inspectOutput },
+    result,
+    settings,
+    what,
+    elapsedMs,
+    image
+  )
   const parsed = parseInspectOutput(session.inspectOutput)
   if (!parsed) {
     throw new GateError(
@@ -372,8 +581,53 @@ function checkInspect(
   return parsed
 }
 
+/**
+ * Throws unless one quick step of a session (inspect, container check, tag) reported exit 0:
+ * a timeout on either side, a lost connection, or the step's own failure with a hint.
+ */
+function checkStep(
+  name: 'inspect' | 'container check' | 'tag',
+  step: { exit: number | undefined; output: string },
+  result: ProcessResult,
+  settings: Settings,
+  what: string,
+  elapsedMs: number,
+  image: string
+): void {
+  const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`
+  const where = what.slice(what.lastIndexOf(' on ') + 4)
+  const output = lastLines(step.output) || 'no output'
+  if (step.exit === undefined) {
+    if (result.timedOut) {
+      throw new GateError(
+        'timeout',
+        `${what} did not answer within ${bound}; the session was stopped`
+      )
+    }
+    if (result.exitCode === 255) {
+      throw new GateError(
+        'transport',
+        `ssh connection to ${where} was lost during the ${name} (${lastLines(result.outputTail, 1) || 'exit 255'})`
+      )
+    }
+    throw new GateError(
+      'inspect-failed',
+      `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`
+    )
+  }
+  if (step.exit !== 0) {
+    if (TIMEOUT_EXITS.includes(step.exit) && elapsedMs >= settings.timeouts.inspectMs) {
+      throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`)
+    }
+    throw new GateError(
+      'inspect-failed',
+      `${what} failed (exit code ${step.exit}): ${inspectHint(step.exit, output, settings, image)}${output}`
+    )
+  }
+}
+
 /** The usual causes of a failed inspect, said in words before docker's own. */
-function inspectHint(exit: number, output: string, settings: Settings): string {
+function inspectHint(exit: number, output: string, settings: Settings, image: string): string {
   if (exit === 127)
     return `${settings.docker} is not on the host's PATH (set the docker input to its path). `
   if (
@@ -384,7 +638,7 @@ function inspectHint(exit: number, output: string, settings: Settings): string {
     return 'the container engine on the host is not running or not reachable. '
   }
   if (/No such image|image not known|not found/i.test(output)) {
-    return `the image ${settings.image} does not exist on the host. `
+    return `the image ${image} does not exist on the host. `
   }
   return ''
 }

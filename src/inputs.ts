@@ -2,7 +2,14 @@ import * as core from '@actions/core'
 import * as path from 'node:path'
 import { parseRepositoryList } from './applicability.js'
 import { InputError } from './errors.js'
-import type { RunContext, Settings, SshTarget, StagingTarget } from './settings.js'
+import type {
+  PromoteSettings,
+  RegistrySettings,
+  RunContext,
+  Settings,
+  SshTarget,
+  StagingTarget
+} from './settings.js'
 
 /**
  * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
@@ -34,6 +41,14 @@ export const INPUT_DEFAULTS = {
   repositories: '',
   'revision-label': 'org.opencontainers.image.revision',
   docker: 'docker',
+  'label-source': 'host',
+  'registry-username': '',
+  'registry-password': '',
+  platform: 'linux/amd64',
+  'check-container': 'auto',
+  'require-source': 'false',
+  'prod-image': '',
+  'expected-revision': '',
   'git-timeout': '30',
   'inspect-timeout': '30',
   'rebuild-timeout': '1200'
@@ -54,7 +69,7 @@ const MAX_SSH_RETRIES = 10
 export function readInputsFromRunner(): ReadInput {
   return name => {
     const value = core.getInput(name)
-    if (name === 'private-key') maskLines(value)
+    if (name === 'private-key' || name === 'registry-password') maskLines(value)
     return value
   }
 }
@@ -64,7 +79,8 @@ export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext
   return {
     repository: env.GITHUB_REPOSITORY ?? '',
     workspace: env.GITHUB_WORKSPACE || process.cwd(),
-    runnerTemp: env.RUNNER_TEMP || ''
+    runnerTemp: env.RUNNER_TEMP || '',
+    serverUrl: env.GITHUB_SERVER_URL || 'https://github.com'
   }
 }
 
@@ -85,8 +101,10 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   }
 
   const mode = value('mode')
-  if (mode !== 'rebuild' && mode !== 'verify') {
-    throw new InputError(`input mode must be "rebuild" or "verify", got ${JSON.stringify(mode)}`)
+  if (mode !== 'rebuild' && mode !== 'verify' && mode !== 'promote') {
+    throw new InputError(
+      `input mode must be "rebuild", "verify" or "promote", got ${JSON.stringify(mode)}`
+    )
   }
 
   const image = value('image')
@@ -97,7 +115,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     )
   }
 
-  const hook = value('hook')
+  const hook = mode === 'rebuild' ? value('hook') : ''
   if (mode === 'rebuild' && !hook) {
     throw new InputError('input hook is required in rebuild mode (the hook script on the host)')
   }
@@ -127,6 +145,29 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   const checkoutPath = path.resolve(context.workspace, value('path'))
   const hookDir = value('hook-dir')
   const ssh = parseSsh(value)
+  const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry'] as const)
+  const registry = parseRegistry(value)
+  const containerCheck = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
+    oneOf(value('check-container').toLowerCase(), 'check-container', [
+      'auto',
+      'true',
+      'false'
+    ] as const)
+  ]
+  if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
+    throw new InputError(
+      'input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host'
+    )
+  }
+  const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined
+  for (const name of ['prod-image', 'expected-revision'] as const) {
+    if (!promote && value(name)) {
+      throw new InputError(
+        `input ${name} is only used in promote mode: set mode: promote, or remove ${name}`
+      )
+    }
+  }
+  const repository = context.repository
 
   return {
     mode,
@@ -148,8 +189,73 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
       gitMs: timeoutMs(value('git-timeout'), 'git-timeout'),
       inspectMs: timeoutMs(value('inspect-timeout'), 'inspect-timeout'),
       rebuildMs: timeoutMs(value('rebuild-timeout'), 'rebuild-timeout')
-    }
+    },
+    labelSource,
+    registry,
+    containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
+    requireSource: parseBoolean(value, 'require-source'),
+    repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
+    promote
   }
+}
+
+function oneOf<T extends string>(raw: string, name: InputName, allowed: readonly T[]): T {
+  const found = allowed.find(option => option === raw)
+  if (found === undefined) {
+    throw new InputError(
+      `input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`
+    )
+  }
+  return found
+}
+
+/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+export const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
+
+function parsePromote(
+  value: (name: InputName) => string,
+  image: string,
+  labelSource: string
+): PromoteSettings {
+  if (labelSource === 'registry') {
+    throw new InputError('mode promote needs label-source host: the retag runs docker on the host')
+  }
+  const prodImage = value('prod-image')
+  if (!prodImage) {
+    throw new InputError('input prod-image is required in promote mode (the tag to promote to)')
+  }
+  if (!isImageReference(prodImage)) {
+    throw new InputError(
+      `input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`
+    )
+  }
+  if (prodImage === image) {
+    throw new InputError('input prod-image must differ from image: promote retags staging to prod')
+  }
+  const expectedRevision = value('expected-revision')
+  if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
+    throw new InputError(
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`
+    )
+  }
+  return { prodImage, expectedRevision }
+}
+
+function parseRegistry(value: (name: InputName) => string): RegistrySettings {
+  const username = value('registry-username')
+  const password = value('registry-password')
+  const platform = value('platform')
+  if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
+    throw new InputError(
+      `input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`
+    )
+  }
+  if (!!username !== !!password) {
+    throw new InputError(
+      'inputs registry-username and registry-password go together: set both or neither'
+    )
+  }
+  return { username, password, platform }
 }
 
 /**

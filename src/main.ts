@@ -7,6 +7,8 @@ import { describeError, GateError, type FailureClass } from './errors.js'
 import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
+import { readEventContext } from './event-context.js'
+import { readRegistryImage } from './registry.js'
 import { LocalRunner } from './runner.js'
 import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
 import { failClosed, type Decision } from './verdict.js'
@@ -31,7 +33,9 @@ function runnerDeps(runnerTemp: string): GateDeps {
     log: actionLog(),
     now: () => Date.now(),
     sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
-    nonce: () => randomBytes(8).toString('hex')
+    nonce: () => randomBytes(8).toString('hex'),
+    readRegistry: readRegistryImage,
+    event: readEventContext()
   }
 }
 
@@ -88,7 +92,9 @@ const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
   git: 'git-failed',
   connect: 'transport',
   hook: 'hook-failed',
-  inspect: 'inspect-failed'
+  inspect: 'inspect-failed',
+  registry: 'registry-error',
+  promote: 'inspect-failed'
 }
 
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */

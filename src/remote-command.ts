@@ -40,7 +40,15 @@ export function planHookInvocation(settings: Settings, revision: string): string
 /** The hook as one command line, `cd <hook-dir> && <invocation>`, as the log shows it. */
 export function planHookCommand(settings: Settings, revision: string): string {
   const run = planHookInvocation(settings, revision)
-  return settings.hookDir ? `cd ${shellQuote(settings.hookDir)} && ${run}` : run
+  return settings.hookDir ? `cd ${shellQuote(cdOperand(settings.hookDir))} && ${run}` : run
+}
+
+/**
+ * `cd`'s operand for hook-dir: a relative directory gets `./`, so a name that starts with a dash
+ * (`-P`, `-`, `--help`) is a directory and not an option, and CDPATH cannot redirect it.
+ */
+export function cdOperand(dir: string): string {
+  return dir.startsWith('/') || dir.startsWith('./') ? dir : `./${dir}`
 }
 
 /**
@@ -48,10 +56,30 @@ export function planHookCommand(settings: Settings, revision: string): string {
  * is the id whose label was checked, and no label value (spaces, newlines) can blur the answer.
  * The `with` guard matters: an image without a config must not fail the template.
  */
-export function planInspectCommand(settings: Settings): string {
+export function planInspectCommand(settings: Settings, image = settings.image): string {
   const format = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
+  return `${bounded(settings)} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(image)}`
+}
+
+/** The host-side bound of one quick docker call: inspect-timeout, then SIGKILL. */
+function bounded(settings: Settings): string {
   const seconds = Math.ceil(settings.timeouts.inspectMs / 1000)
-  return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(settings.image)}`
+  return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds}`
+}
+
+/**
+ * The image the staging container runs, by id: compose does not always recreate a container
+ * when its tag moves, so a verified image can sit next to a container still running the old one.
+ */
+export function planContainerCommand(settings: Settings): string {
+  // `--`: a container name is free text, and the CLI would read a leading dash as a flag.
+  return `${bounded(settings)} ${shellQuote(settings.docker)} container inspect --format ${shellQuote('{{json .Image}}')} -- ${shellQuote(settings.staging.container)}`
+}
+
+/** A step's command with its output on stdout and its exit status in a marker line after it. */
+function step(mark: string, name: string, command: string, last: boolean): string[] {
+  const report = `pg_rc=$?; printf '\\n${mark} ${name}-exit %s\\n' "$pg_rc"`
+  return [`${command} 2>&1`, last ? report : `${report}; [ "$pg_rc" -eq 0 ] || exit 0`]
 }
 
 /**
@@ -66,7 +94,9 @@ export function planSession(settings: Settings, revision: string, nonce: string)
   if (settings.mode === 'rebuild') {
     // `timeout` leads its own process group and stops the hook's group on expiry, but a child
     // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
-    const cd = settings.hookDir ? `cd ${shellQuote(settings.hookDir)} 1>&2 || pg_rc=$?` : ''
+    const cd = settings.hookDir
+      ? `cd ${shellQuote(cdOperand(settings.hookDir))} 1>&2 || pg_rc=$?`
+      : ''
     lines.push(
       'pg_rc=0',
       ...(cd ? [cd] : []),
@@ -75,8 +105,29 @@ export function planSession(settings: Settings, revision: string, nonce: string)
       `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`
     )
   }
-  lines.push(`${planInspectCommand(settings)} 2>&1`, `printf '\\n${mark} inspect-exit %s\\n' "$?"`)
+  const checks: [string, string][] = []
+  if (settings.labelSource === 'host') checks.push(['inspect', planInspectCommand(settings)])
+  if (settings.containerCheck !== 'skip') checks.push(['container', planContainerCommand(settings)])
+  checks.forEach(([name, command], i) =>
+    lines.push(...step(mark, name, command, i === checks.length - 1))
+  )
   return lines.join('\n')
+}
+
+/**
+ * The promotion's session: `docker tag <image id> <prod-image>` (by id, never by the mutable
+ * staging tag, so what was verified is what gets the prod tag), then the prod image read back.
+ */
+export function planPromoteSession(settings: Settings, imageId: string, nonce: string): string {
+  if (!settings.promote) throw new Error('planPromoteSession needs promote settings')
+  const mark = markerOf(nonce)
+  const { prodImage } = settings.promote
+  const tag = `${bounded(settings)} ${shellQuote(settings.docker)} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`
+  return [
+    `command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`,
+    ...step(mark, 'tag', tag, false),
+    ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
+  ].join('\n')
 }
 
 function markerOf(nonce: string): string {

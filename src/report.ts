@@ -23,6 +23,8 @@ export function reportOutputs(report: Report): Record<string, string> {
     expected_revision: facts.expectedRevision,
     image_revision: facts.imageRevision,
     image_id: facts.imageId,
+    image_digest: facts.imageDigest,
+    prod_image_id: facts.prodImageId,
     verdict: decision.verdict,
     reason: decision.reason,
     failure: decision.failure
@@ -70,6 +72,8 @@ export function renderSummary(report: Report): string {
     ['Expected revision', code(facts.expectedRevision)],
     ['Image revision', code(facts.imageRevision)],
     ['Image id', code(facts.imageId)],
+    ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)] as [string, string]] : []),
+    ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)] as [string, string]] : []),
     ['Verdict', `**${decision.verdict}**`],
     ['Failure', text(decision.failure)],
     ...(decision.failure

@@ -1,5 +1,36 @@
-/** What the gate does once applicability is settled. */
-export type Mode = 'rebuild' | 'verify'
+/**
+ * What the gate does once applicability is settled: `rebuild` runs the hook then verifies,
+ * `verify` only reads and compares, `promote` verifies the staging image again and retags it by
+ * id to the prod image.
+ */
+export type Mode = 'rebuild' | 'verify' | 'promote'
+
+/** Where the labels are read: docker on the host, or the registry's manifest and config. */
+export type LabelSource = 'host' | 'registry'
+
+/**
+ * Whether the running staging container must run the verified image: `auto` checks when the
+ * container exists (compose does not always recreate it when the tag moves), `require` also
+ * fails when it does not exist, `skip` never looks.
+ */
+export type ContainerCheck = 'auto' | 'require' | 'skip'
+
+/** How to read an image straight from its registry, without any daemon. */
+export interface RegistrySettings {
+  /** Empty for anonymous pulls. */
+  username: string
+  /** A token with pull access; masked the moment it is read. */
+  password: string
+  /** `os/arch[/variant]` to pick from a multi-platform index. */
+  platform: string
+}
+
+/** What a promotion binds: the tag it writes and the one revision it may carry. */
+export interface PromoteSettings {
+  prodImage: string
+  /** Explicit revision from an earlier gate's output; '' means the checkout's HEAD. */
+  expectedRevision: string
+}
 
 /** Where the host commands run: over ssh, or on this (self-hosted) runner. */
 export interface SshTarget {
@@ -52,6 +83,15 @@ export interface Settings {
   docker: string
   /** Bounds in milliseconds, so a hung git, ssh or docker never wedges the job. */
   timeouts: { gitMs: number; inspectMs: number; rebuildMs: number }
+  labelSource: LabelSource
+  registry: RegistrySettings
+  containerCheck: ContainerCheck
+  /** A missing source label fails instead of passing; a wrong one always fails. */
+  requireSource: boolean
+  /** `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`, what the image's source label must name. */
+  repositoryUrl: string
+  /** Set only in `promote` mode. */
+  promote: PromoteSettings | undefined
 }
 
 /** The run's context from the runner's environment, read once next to the inputs. */
@@ -62,4 +102,6 @@ export interface RunContext {
   workspace: string
   /** Private files (key, known_hosts, control socket) live below it and nowhere else. */
   runnerTemp: string
+  /** `https://github.com` or the GHES URL, for the source check. */
+  serverUrl: string
 }

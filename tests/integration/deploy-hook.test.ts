@@ -236,6 +236,7 @@ describe('deploy-hook.sh --build-staging', () => {
       'up',
       '-d',
       '--no-build',
+      '--',
       'shop-web'
     ])
     expect(label(env.TARGET_IMAGE as string)).toBe(env.GIT_SHA)
@@ -246,7 +247,7 @@ describe('deploy-hook.sh --build-staging', () => {
     const env = buildEnv({ DOCKER: wrapper, COMPOSE_PROFILE: '', SKIP_COMPOSE: '0' })
     const run = await runHook('--build-staging', env)
     expect(run.code).toBe(0)
-    expect(recordedArgs(record)).toEqual(['compose', 'up', '-d', '--no-build', 'web'])
+    expect(recordedArgs(record)).toEqual(['compose', 'up', '-d', '--no-build', '--', 'web'])
   })
 
   test('a failing compose step fails the hook', async () => {

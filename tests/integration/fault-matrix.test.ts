@@ -18,20 +18,13 @@ import {
   runAction,
   scratchDir,
   writeScript,
-  type ActionRun
+  type ActionRun,
+  OUTPUT_NAMES
 } from './harness/action.js'
 import { freePort, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
 
 const LABEL = 'org.opencontainers.image.revision'
-const OUTPUT_NAMES = [
-  'expected_revision',
-  'failure',
-  'image_id',
-  'image_revision',
-  'reason',
-  'verdict'
-]
 
 const stagingHost = useStagingHost()
 let host: StagingHost

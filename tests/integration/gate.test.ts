@@ -11,7 +11,8 @@ import {
   processesMentioning,
   runAction,
   writeScript,
-  type ActionRun
+  type ActionRun,
+  OUTPUT_NAMES
 } from './harness/action.js'
 import { freePort, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
@@ -89,15 +90,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true })
 })
-
-const OUTPUT_NAMES = [
-  'expected_revision',
-  'image_revision',
-  'image_id',
-  'verdict',
-  'reason',
-  'failure'
-]
 
 /** A hook that records its environment and arguments (NUL-separated) and touches a marker. */
 function recordingHook(name: string, tail = ''): { hook: string; record: string } {
@@ -570,7 +562,7 @@ describe('other modes and switches', () => {
 describe('bad input and a bad checkout fail before anything remote', () => {
   test.each([
     ['port', { port: '70000' }, /input port must be a TCP port/],
-    ['mode', { mode: 'promote-now' }, /input mode must be "rebuild" or "verify"/],
+    ['mode', { mode: 'promote-now' }, /input mode must be "rebuild", "verify" or "promote"/],
     ['image', { image: 'Shop Staging' }, /input image is not a valid image reference/],
     [
       'timeout',

@@ -40,6 +40,12 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
     revisionLabel: 'org.opencontainers.image.revision',
     docker: 'docker',
     timeouts: { gitMs: 30_000, inspectMs: 45_000, rebuildMs: 1_200_000 },
+    labelSource: 'host',
+    registry: { username: '', password: '', platform: 'linux/amd64' },
+    containerCheck: 'skip',
+    requireSource: false,
+    repositoryUrl: 'https://github.com/acme/shop',
+    promote: undefined,
     ...overrides
   }
 }

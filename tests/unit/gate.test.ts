@@ -10,8 +10,11 @@ import {
   type GateLog,
   type PhaseTiming
 } from '../../src/gate.js'
+import type { EventContext } from '../../src/event-context.js'
 import type { ProcessResult } from '../../src/process.js'
-import { planHookCommand, planSession } from '../../src/remote-command.js'
+import type { Decision } from '../../src/verdict.js'
+import type { RegistryImage, RegistryOptions } from '../../src/registry.js'
+import { planHookCommand, planPromoteSession, planSession } from '../../src/remote-command.js'
 import type { Runner, RunOptions } from '../../src/runner.js'
 import type { Settings, SshTarget } from '../../src/settings.js'
 import { IMAGE_HEX, makeSettings, SHA_A, SHA_B, sshTarget } from './fixtures.js'
@@ -109,6 +112,13 @@ interface SessionSpec {
   /** Omitted: the inspect never reported. */
   inspectExit?: number
   inspectMs?: number
+  /** A promotion's `docker tag` (before the inspect); omitted: not part of the session. */
+  tagOutput?: string
+  tagExit?: number
+  /** The container check (after the inspect); omitted: not part of the session. */
+  containerOutput?: string
+  containerExit?: number
+  containerMs?: number
   /** stderr after everything else, e.g. ssh's own message about a lost connection. */
   trailer?: string
   /** Exit status of the session process (ssh or bash); 0 unless said. */
@@ -126,6 +136,10 @@ function session(spec: SessionSpec): Step {
     if (spec.hookExit !== undefined) {
       emit.push({ stream: 'stdout', text: `${MARK} hook-exit ${spec.hookExit}\n` })
     }
+    if (spec.tagOutput !== undefined || spec.tagExit !== undefined) {
+      const marker = spec.tagExit === undefined ? '' : `\n${MARK} tag-exit ${spec.tagExit}\n`
+      emit.push({ stream: 'stdout', text: `${spec.tagOutput ?? ''}${marker}` })
+    }
     if (spec.inspectOutput !== undefined || spec.inspectExit !== undefined) {
       const marker =
         spec.inspectExit === undefined ? '' : `\n${MARK} inspect-exit ${spec.inspectExit}\n`
@@ -133,6 +147,15 @@ function session(spec: SessionSpec): Step {
         stream: 'stdout',
         text: `${spec.inspectOutput ?? ''}${marker}`,
         ms: spec.inspectMs ?? 0
+      })
+    }
+    if (spec.containerOutput !== undefined || spec.containerExit !== undefined) {
+      const marker =
+        spec.containerExit === undefined ? '' : `\n${MARK} container-exit ${spec.containerExit}\n`
+      emit.push({
+        stream: 'stdout',
+        text: `${spec.containerOutput ?? ''}${marker}`,
+        ms: spec.containerMs ?? 0
       })
     }
   }
@@ -181,6 +204,15 @@ interface World {
   /** open, sleep and close events in order, to check that waits happen between attempts. */
   events: string[]
   clock: Clock
+  warnings: string[]
+  /** The registry seam: the references it was asked for; answers with `options.registry`. */
+  registry: { calls: string[]; options: RegistryOptions[]; read: GateDeps['readRegistry'] }
+}
+
+/** Extra seams a test may set: the registry's answer and the run's event. */
+interface WorldOptions {
+  registry?: RegistryImage | Error
+  event?: EventContext
 }
 
 /**
@@ -190,18 +222,38 @@ interface World {
 function world(
   localScript: (Step | ProcessResult)[],
   sshScript: (Step | ProcessResult)[],
-  openFailures: Error[] = []
+  openFailures: Error[] = [],
+  options: WorldOptions = {}
 ): World {
   const clock = new Clock()
+  const event: EventContext = options.event ?? { eventName: 'push', sha: SHA_A, prHeadSha: '' }
+  const calls: string[] = []
+  const registryOptions: RegistryOptions[] = []
+  const registry = {
+    calls,
+    options: registryOptions,
+    read: async (reference: string, opts: RegistryOptions): Promise<RegistryImage> => {
+      calls.push(reference)
+      registryOptions.push(opts)
+      const answer = options.registry
+      if (!answer) throw new Error('no registry in this world')
+      if (answer instanceof Error) throw answer
+      return answer
+    }
+  }
   const local = new FakeRunner('local', localScript, clock)
   const ssh = new FakeRunner(WHERE, sshScript, clock)
   const infos: string[] = []
+  const warnings: string[] = []
   const events: string[] = []
   const sleeps: number[] = []
   const raw = { opened: [] as string[], closed: 0, written: [] as string[] }
   const log: GateLog = {
     info: message => {
       infos.push(message)
+    },
+    warning: message => {
+      warnings.push(message)
     },
     openRaw: title => {
       raw.opened.push(title)
@@ -225,7 +277,18 @@ function world(
     sleeps.push(ms)
   }
   return {
-    deps: { local, openSsh, log, now: clock.now, sleep, nonce: () => NONCE },
+    deps: {
+      local,
+      openSsh,
+      log,
+      now: clock.now,
+      sleep,
+      nonce: () => NONCE,
+      readRegistry: registry.read,
+      event
+    },
+    registry,
+    warnings,
     local,
     ssh,
     openSsh,
@@ -669,7 +732,7 @@ describe('runGate connection retries', () => {
 
 describe('runGate session failures', () => {
   const what = `docker image inspect registry.example.com/shop:staging on ${WHERE}`
-  const noTimeout = `${WHERE} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound the hook and the inspect on the host. Nothing was run`
+  const noTimeout = `${WHERE} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
 
   interface Row {
     name: string
@@ -1169,5 +1232,867 @@ describe('resolveRevision', () => {
     expect(await resolveRevision(local, settings)).toBe(SHA_A)
     expect(local.options[0]?.timeoutMs).toBe(7_000)
     expect(await resolveRevision(local256, settings)).toBe(sha256)
+  })
+})
+
+const OTHER_ID = `sha256:${'b'.repeat(64)}`
+const SOURCE = 'org.opencontainers.image.source'
+const PROD = 'registry.example.com/shop:prod'
+
+describe('runGate container check', () => {
+  const containerWhat = `docker container inspect shop-staging on ${WHERE}`
+  /** A verify session whose image carries SHA_A, then the container check's answer. */
+  const checked = (
+    containerOutput: string | undefined,
+    containerExit: number | undefined,
+    more: SessionSpec = {}
+  ): Step =>
+    session({
+      inspectOutput: answer({ [REV]: SHA_A }),
+      inspectExit: 0,
+      containerOutput,
+      containerExit,
+      ...more
+    })
+  const staleReason = `provenance fail-closed: the staging container shop-staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild`
+
+  test.each<
+    [string, Settings['containerCheck'], Step, Decision['verdict'], FailureClass | '', string]
+  >([
+    [
+      'auto: the container runs the verified id',
+      'auto',
+      checked(`"${IMAGE_ID}"`, 0),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'require: the container runs the verified id',
+      'require',
+      checked(`"${IMAGE_ID}"\n`, 0),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'auto: a podman id without prefix is the same id',
+      'auto',
+      checked(`"${IMAGE_HEX}"`, 0),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'auto: the container runs another id',
+      'auto',
+      checked(`"${OTHER_ID}"`, 0),
+      'fail-closed',
+      'stale-container',
+      staleReason
+    ],
+    [
+      'require: the container runs another id',
+      'require',
+      checked(`"${OTHER_ID}"`, 0),
+      'fail-closed',
+      'stale-container',
+      staleReason
+    ],
+    [
+      'auto: no such container (docker) passes',
+      'auto',
+      checked('Error response from daemon: No such container: shop-staging', 1),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'auto: no such object (older docker) passes',
+      'auto',
+      checked('Error: No such object: shop-staging', 1),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'auto: no such container (podman) passes',
+      'auto',
+      checked('Error: no such container shop-staging', 125),
+      'match',
+      '',
+      'provenance match: 0123456789ab'
+    ],
+    [
+      'require: no such container fails',
+      'require',
+      checked('Error response from daemon: No such container: shop-staging', 1),
+      'fail-closed',
+      'stale-container',
+      'provenance fail-closed: the staging container shop-staging does not exist on the host (check-container true)'
+    ],
+    [
+      'a revision mismatch is decided before the container',
+      'auto',
+      session({
+        inspectOutput: answer({ [REV]: SHA_B }),
+        inspectExit: 0,
+        containerOutput: `"${OTHER_ID}"`,
+        containerExit: 0
+      }),
+      'mismatch',
+      'mismatch',
+      'provenance mismatch: image fedcba987654 != expected 0123456789ab'
+    ],
+    [
+      'a wrong source is decided before the container',
+      'auto',
+      session({
+        inspectOutput: answer({ [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' }),
+        inspectExit: 0,
+        containerOutput: `"${OTHER_ID}"`,
+        containerExit: 0
+      }),
+      'fail-closed',
+      'wrong-source',
+      'provenance fail-closed: the image was built from "https://github.com/mallory/shop", not from https://github.com/acme/shop'
+    ]
+  ])('%s', async (_name, containerCheck, step, verdict, failure, reason) => {
+    const settings = sshSettings({ mode: 'verify', containerCheck })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+    expect(decision).toEqual({ verdict, reason, pass: verdict === 'match', failure })
+    expect(w.ssh.commands).toEqual([planSession(settings, SHA_A, NONCE)])
+    expect(w.ssh.commands[0]).toContain('container inspect')
+    expect(facts.imageId).toBe(IMAGE_ID)
+    expect(w.ssh.closes).toBe(1)
+    expect(facts.current).toBe('')
+  })
+
+  test('a missing container with auto is said in the log', async () => {
+    const w = world(
+      [ok(`${SHA_A}\n`)],
+      [checked('Error response from daemon: No such container: shop-staging', 1)]
+    )
+    await runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, emptyFacts())
+    expect(w.infos).toContain(
+      'no container shop-staging on the host: nothing runs, nothing to compare'
+    )
+  })
+
+  test('a running container is not mentioned as missing', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [checked(`"${IMAGE_ID}"`, 0)])
+    await runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, emptyFacts())
+    expect(w.infos.filter(line => line.startsWith('no container'))).toEqual([])
+  })
+
+  test('rebuild with the check: one session, hook, inspect, then the container', async () => {
+    const settings = sshSettings({ containerCheck: 'auto' })
+    const step = session({
+      hookOutput: 'built\n',
+      hookExit: 0,
+      inspectOutput: answer({ [REV]: SHA_A }),
+      inspectExit: 0,
+      containerOutput: `"${IMAGE_ID}"`,
+      containerExit: 0
+    })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    expect((await runGate(settings, w.deps, facts)).verdict).toBe('match')
+    expect(w.ssh.commands).toEqual([planSession(settings, SHA_A, NONCE)])
+    expect(phaseNames(facts)).toEqual(['git', 'connect', 'hook', 'inspect'])
+  })
+
+  test('the local bound of a verify session covers both bounded steps, the inspect and the container check', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [checked(`"${IMAGE_ID}"`, 0)])
+    await runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, emptyFacts())
+    // Each step may take inspect-timeout plus the host's kill grace before it reports.
+    expect(w.ssh.options[0]?.timeoutMs).toBe(2 * (45_000 + 10_000) + 15_000)
+  })
+
+  test('the local bound of a rebuild session covers the hook and both bounded steps', async () => {
+    const step = session({
+      hookExit: 0,
+      inspectOutput: answer({ [REV]: SHA_A }),
+      inspectExit: 0,
+      containerOutput: `"${IMAGE_ID}"`,
+      containerExit: 0
+    })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    await runGate(sshSettings({ containerCheck: 'require' }), w.deps, emptyFacts())
+    expect(w.ssh.options[0]?.timeoutMs).toBe(1_200_000 + 10_000 + 2 * (45_000 + 10_000) + 15_000)
+  })
+
+  test.each<[string, Step, FailureClass, string]>([
+    [
+      'the connection was lost during the container check',
+      checked(undefined, undefined, {
+        exitCode: 255,
+        trailer: 'Connection reset by 10.0.0.5 port 22\n'
+      }),
+      'transport',
+      `ssh connection to ${WHERE} was lost during the container check (Connection reset by 10.0.0.5 port 22)`
+    ],
+    [
+      'the session timed out locally during the container check',
+      checked(undefined, undefined, { timedOut: true }),
+      'timeout',
+      `${containerWhat} did not answer within 45 s (inspect-timeout); the session was stopped`
+    ],
+    [
+      'the host stopped the container check (124 after inspect-timeout)',
+      checked('', 124, { containerMs: 45_000 }),
+      'timeout',
+      `${containerWhat} timed out after 45 s (inspect-timeout); the host stopped it`
+    ],
+    [
+      'the docker daemon went away before the container check',
+      checked(
+        'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+        1
+      ),
+      'inspect-failed',
+      `${containerWhat} failed (exit code 1): the container engine on the host is not running or not reachable. Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?`
+    ],
+    [
+      'another container check error',
+      checked('permission denied', 1),
+      'inspect-failed',
+      `${containerWhat} failed (exit code 1): permission denied`
+    ],
+    [
+      'the container check answered garbage',
+      checked('hello', 0),
+      'inspect-failed',
+      `${containerWhat} answered "hello", not an image id`
+    ],
+    [
+      'the container check answered a short id',
+      checked('"sha256:abc"', 0),
+      'inspect-failed',
+      `${containerWhat} answered "\\"sha256:abc\\"", not an image id`
+    ],
+    [
+      'the container check answered an empty string',
+      checked('""', 0),
+      'inspect-failed',
+      `${containerWhat} answered "\\"\\"", not an image id`
+    ]
+  ])('%s: throws, the ssh runner closed once', async (_name, step, failure, message) => {
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const error = await rejection(
+      runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, facts)
+    )
+    expect(error.failure).toBe(failure)
+    expect(error.message).toBe(message)
+    expect(error.retryable).toBe(false)
+    expect(w.ssh.closes).toBe(1)
+    expect(facts.expectedRevision).toBe(SHA_A)
+  })
+})
+
+describe('runGate source check', () => {
+  test.each<
+    [string, Record<string, string>, boolean, string, Decision['verdict'], FailureClass | '']
+  >([
+    [
+      'the right source passes',
+      { [SOURCE]: 'https://github.com/acme/shop' },
+      false,
+      'https://github.com/acme/shop',
+      'match',
+      ''
+    ],
+    [
+      'the right source in another spelling passes',
+      { [SOURCE]: 'https://github.com/Acme/Shop.git' },
+      true,
+      'https://github.com/acme/shop',
+      'match',
+      ''
+    ],
+    [
+      'no source label passes unless required',
+      {},
+      false,
+      'https://github.com/acme/shop',
+      'match',
+      ''
+    ],
+    [
+      'no source label with require-source fails',
+      {},
+      true,
+      'https://github.com/acme/shop',
+      'fail-closed',
+      'wrong-source'
+    ],
+    [
+      'a source label naming a fork fails',
+      { [SOURCE]: 'https://github.com/mallory/shop' },
+      false,
+      'https://github.com/acme/shop',
+      'fail-closed',
+      'wrong-source'
+    ],
+    [
+      'a source label with an unknown repository fails',
+      { [SOURCE]: 'https://github.com/acme/shop' },
+      false,
+      '',
+      'fail-closed',
+      'wrong-source'
+    ]
+  ])('%s', async (_name, labels, requireSource, repositoryUrl, verdict, failure) => {
+    const step = session({ inspectOutput: answer({ [REV]: SHA_A, ...labels }), inspectExit: 0 })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const decision = await runGate(
+      sshSettings({ mode: 'verify', requireSource, repositoryUrl }),
+      w.deps,
+      facts
+    )
+    expect(decision.verdict).toBe(verdict)
+    expect(decision.failure).toBe(failure)
+    expect(facts.imageRevision).toBe(SHA_A)
+    expect(facts.labels).toEqual({ [REV]: SHA_A, ...labels })
+  })
+
+  test('a revision mismatch is reported before a wrong source', async () => {
+    const step = session({
+      inspectOutput: answer({ [REV]: SHA_B, [SOURCE]: 'https://github.com/mallory/shop' }),
+      inspectExit: 0
+    })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const decision = await runGate(sshSettings({ mode: 'verify' }), w.deps, emptyFacts())
+    expect(decision.failure).toBe('mismatch')
+  })
+
+  test('a missing revision label is reported before a missing source label', async () => {
+    const step = session({ inspectOutput: answer(null), inspectExit: 0 })
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const decision = await runGate(
+      sshSettings({ mode: 'verify', requireSource: true }),
+      w.deps,
+      emptyFacts()
+    )
+    expect(decision.failure).toBe('missing-label')
+  })
+})
+
+describe('runGate with label-source registry', () => {
+  const DIGEST = `sha256:${'d'.repeat(64)}`
+  const MANIFEST = `sha256:${'e'.repeat(64)}`
+  const fromRegistry = (labels: Record<string, string>): RegistryImage => ({
+    digest: DIGEST,
+    manifestDigest: MANIFEST,
+    configDigest: IMAGE_ID,
+    labels
+  })
+  const registrySettings = (overrides: Partial<Settings> = {}): Settings =>
+    sshSettings({
+      mode: 'verify',
+      labelSource: 'registry',
+      registry: { username: 'bot', password: 'pull-token', platform: 'linux/arm64' },
+      ...overrides
+    })
+
+  test.each<[string, Record<string, string>, Decision['verdict'], FailureClass | '']>([
+    ['label equal → match', { [REV]: SHA_A }, 'match', ''],
+    ['label different → mismatch', { [REV]: SHA_B }, 'mismatch', 'mismatch'],
+    ['no label → missing-label', {}, 'fail-closed', 'missing-label'],
+    [
+      'wrong source → wrong-source',
+      { [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' },
+      'fail-closed',
+      'wrong-source'
+    ]
+  ])(
+    'verify mode, %s: no ssh at all, facts from the registry',
+    async (_name, labels, verdict, failure) => {
+      const w = world([ok(`${SHA_A}\n`)], [], [], { registry: fromRegistry(labels) })
+      const facts = emptyFacts()
+      const decision = await runGate(registrySettings(), w.deps, facts)
+
+      expect(decision.verdict).toBe(verdict)
+      expect(decision.failure).toBe(failure)
+      expect(w.openSsh).not.toHaveBeenCalled()
+      expect(w.ssh.commands).toEqual([])
+      expect(w.ssh.closes).toBe(0)
+      // Only git ran on this runner: no session here either.
+      expect(w.local.commands).toEqual([`git -C '/home/runner/work/shop/shop' rev-parse HEAD`])
+      expect(w.local.closes).toBe(0)
+      expect(w.registry.calls).toEqual(['registry.example.com/shop:staging'])
+      expect(w.registry.options).toEqual([
+        { username: 'bot', password: 'pull-token', platform: 'linux/arm64', timeoutMs: 45_000 }
+      ])
+      expect(facts.imageId).toBe(IMAGE_ID)
+      expect(facts.imageDigest).toBe(DIGEST)
+      expect(facts.labels).toEqual(labels)
+      expect(facts.imageRevision).toBe(labels[REV] ?? '')
+      expect(facts.prodImageId).toBe('')
+      expect(phaseNames(facts)).toEqual(['git', 'registry'])
+      expect(facts.current).toBe('')
+    }
+  )
+
+  test('verify mode without a host does not run anything locally but git', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [], [], { registry: fromRegistry({ [REV]: SHA_A }) })
+    const decision = await runGate(registrySettings({ ssh: undefined }), w.deps, emptyFacts())
+    expect(decision.verdict).toBe('match')
+    expect(w.local.commands).toHaveLength(1)
+    expect(w.local.closes).toBe(0)
+  })
+
+  test('the log names the tag, the digest, the platform manifest and the config', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [], [], { registry: fromRegistry({ [REV]: SHA_A }) })
+    await runGate(registrySettings(), w.deps, emptyFacts())
+    expect(w.infos).toContain(
+      `registry: registry.example.com/shop:staging is ${DIGEST} (linux/arm64: manifest ${MANIFEST}, config ${IMAGE_ID})`
+    )
+    expect(w.infos).toContain(
+      `image registry.example.com/shop:staging: id ${IMAGE_ID}, ${REV}="${SHA_A}"`
+    )
+  })
+
+  test('rebuild: the hook over ssh without any inspect, then the registry read', async () => {
+    const settings = registrySettings({ mode: 'rebuild' })
+    const step = session({ hookOutput: 'built and pushed\n', hookExit: 0 })
+    const w = world([ok(`${SHA_A}\n`)], [step], [], { registry: fromRegistry({ [REV]: SHA_A }) })
+    const read = w.deps.readRegistry
+    let sessionsBeforeRead = -1
+    w.deps.readRegistry = async (reference, options) => {
+      sessionsBeforeRead = w.ssh.commands.length
+      return read(reference, options)
+    }
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+
+    expect(decision.verdict).toBe('match')
+    // The registry is read after the hook pushed, not before.
+    expect(sessionsBeforeRead).toBe(1)
+    expect(w.openSsh).toHaveBeenCalledTimes(1)
+    expect(w.ssh.commands).toEqual([planSession(settings, SHA_A, NONCE)])
+    expect(w.ssh.commands[0]).toContain('--build-staging')
+    expect(w.ssh.commands[0]).not.toContain('inspect')
+    expect(w.ssh.closes).toBe(1)
+    expect(w.registry.calls).toEqual(['registry.example.com/shop:staging'])
+    expect(facts.imageId).toBe(IMAGE_ID)
+    expect(facts.imageDigest).toBe(DIGEST)
+  })
+
+  test('rebuild: no inspect phase is recorded, because no inspect ran', async () => {
+    const step = session({ hookExit: 0 })
+    const w = world([ok(`${SHA_A}\n`)], [step], [], { registry: fromRegistry({ [REV]: SHA_A }) })
+    const facts = emptyFacts()
+    await runGate(registrySettings({ mode: 'rebuild' }), w.deps, facts)
+    expect(phaseNames(facts)).toEqual(['git', 'connect', 'hook', 'registry'])
+  })
+
+  test('rebuild: a failed hook never reads the registry', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [session({ hookOutput: 'no\n', hookExit: 2 })], [], {
+      registry: fromRegistry({ [REV]: SHA_A })
+    })
+    const error = await rejection(
+      runGate(registrySettings({ mode: 'rebuild' }), w.deps, emptyFacts())
+    )
+    expect(error.failure).toBe('hook-failed')
+    expect(w.registry.calls).toEqual([])
+    expect(w.ssh.closes).toBe(1)
+  })
+
+  test.each<[string, 'verify' | 'rebuild', GateError]>([
+    [
+      'verify: registry-auth',
+      'verify',
+      new GateError('registry-auth', 'registry.example.com refused the credentials (401)')
+    ],
+    [
+      'verify: registry-not-found',
+      'verify',
+      new GateError('registry-not-found', 'registry.example.com has no shop:staging')
+    ],
+    [
+      'verify: registry-error',
+      'verify',
+      new GateError('registry-error', 'registry.example.com answered 500')
+    ],
+    ['rebuild: registry-auth after the hook', 'rebuild', new GateError('registry-auth', 'denied')],
+    [
+      'rebuild: a retryable transport error is not retried',
+      'rebuild',
+      new GateError('registry-error', 'ECONNRESET', true)
+    ]
+  ])('%s propagates unchanged, with registry as the phase', async (_name, mode, thrown) => {
+    const steps = mode === 'rebuild' ? [session({ hookExit: 0 })] : []
+    const w = world([ok(`${SHA_A}\n`)], steps, [], { registry: thrown })
+    const facts = emptyFacts()
+    await expect(runGate(registrySettings({ mode }), w.deps, facts)).rejects.toBe(thrown)
+    expect(w.registry.calls).toHaveLength(1)
+    expect(facts.current).toBe('registry')
+    expect(facts.expectedRevision).toBe(SHA_A)
+    expect(facts.imageId).toBe('')
+    expect(phaseNames(facts)).toContain('registry')
+    expect(w.ssh.closes).toBe(mode === 'rebuild' ? 1 : 0)
+  })
+
+  test('an unexpected registry error keeps registry as the phase for main', async () => {
+    const thrown = new TypeError('fetch failed')
+    const w = world([ok(`${SHA_A}\n`)], [], [], { registry: thrown })
+    const facts = emptyFacts()
+    await expect(runGate(registrySettings(), w.deps, facts)).rejects.toBe(thrown)
+    expect(facts.current).toBe('registry')
+  })
+})
+
+describe('runGate promote mode', () => {
+  const promoteSettings = (overrides: Partial<Settings> = {}): Settings =>
+    sshSettings({
+      mode: 'promote',
+      hook: '',
+      promote: { prodImage: PROD, expectedRevision: '' },
+      ...overrides
+    })
+  const prodWhat = `docker image inspect ${PROD} on ${WHERE}`
+  const tagWhat = `docker tag ${IMAGE_ID} ${PROD} on ${WHERE}`
+  /** The promotion session: the tag, then the prod image read back. */
+  const promoted = (spec: SessionSpec = {}): Step =>
+    session({
+      tagOutput: '',
+      tagExit: 0,
+      inspectOutput: answer({ [REV]: SHA_A }),
+      inspectExit: 0,
+      ...spec
+    })
+
+  test('happy path: verify, tag by id, read back; two sessions on one connection', async () => {
+    const settings = promoteSettings()
+    const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A), promoted()])
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+
+    expect(decision).toEqual({
+      verdict: 'match',
+      reason: `provenance match: 0123456789ab, promoted to ${PROD} as sha256:a3f1c2d4e5b6`,
+      pass: true,
+      failure: ''
+    })
+    expect(w.openSsh).toHaveBeenCalledTimes(1)
+    expect(w.ssh.commands).toEqual([
+      planSession(settings, SHA_A, NONCE),
+      planPromoteSession(settings, IMAGE_ID, NONCE)
+    ])
+    expect(w.ssh.commands[0]).not.toContain(' tag ')
+    // Two bounded quick steps, each with the host's kill grace, plus the slack.
+    expect(w.ssh.options[1]?.timeoutMs).toBe(2 * (45_000 + 10_000) + 15_000)
+    expect(w.ssh.closes).toBe(1)
+    expect(facts.imageId).toBe(IMAGE_ID)
+    expect(facts.prodImageId).toBe(IMAGE_ID)
+    expect(facts.expectedRevision).toBe(SHA_A)
+    expect(facts.imageRevision).toBe(SHA_A)
+    expect(phaseNames(facts)).toEqual(['git', 'connect', 'inspect', 'promote'])
+    expect(w.infos).toContain(`promoting ${IMAGE_ID} to ${PROD} on ${WHERE}`)
+    expect(w.local.commands).toHaveLength(1)
+  })
+
+  test('on this runner (no host) both sessions run locally, closed once', async () => {
+    const settings = promoteSettings({ ssh: undefined })
+    const w = world([ok(`${SHA_A}\n`), verified(SHA_A), promoted()], [])
+    const decision = await runGate(settings, w.deps, emptyFacts())
+    expect(decision.pass).toBe(true)
+    expect(w.local.commands.slice(1)).toEqual([
+      planSession(settings, SHA_A, NONCE),
+      planPromoteSession(settings, IMAGE_ID, NONCE)
+    ])
+    expect(w.local.closes).toBe(1)
+  })
+
+  test.each<[string, Step, FailureClass]>([
+    ['the label is another commit', verified(SHA_B), 'mismatch'],
+    [
+      'the label is missing',
+      session({ inspectOutput: answer(null), inspectExit: 0 }),
+      'missing-label'
+    ],
+    [
+      'the source names another repository',
+      session({
+        inspectOutput: answer({ [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' }),
+        inspectExit: 0
+      }),
+      'wrong-source'
+    ]
+  ])('%s: no tag session at all', async (_name, step, failure) => {
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const decision = await runGate(promoteSettings(), w.deps, facts)
+    expect(decision.pass).toBe(false)
+    expect(decision.failure).toBe(failure)
+    expect(decision.reason).not.toContain('promoted')
+    expect(w.ssh.commands).toHaveLength(1)
+    expect(w.ssh.commands[0]).not.toContain(' tag ')
+    expect(facts.prodImageId).toBe('')
+    expect(phaseNames(facts)).not.toContain('promote')
+  })
+
+  test('expected-revision: no git call at all; the label must equal the input', async () => {
+    const settings = promoteSettings({ promote: { prodImage: PROD, expectedRevision: SHA_B } })
+    const w = world([], [verified(SHA_B), promoted({ inspectOutput: answer({ [REV]: SHA_B }) })])
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+    expect(decision.verdict).toBe('match')
+    expect(decision.reason).toBe(
+      `provenance match: fedcba987654, promoted to ${PROD} as sha256:a3f1c2d4e5b6`
+    )
+    expect(w.local.commands).toEqual([])
+    expect(facts.expectedRevision).toBe(SHA_B)
+    expect(phaseNames(facts)).toEqual(['connect', 'inspect', 'promote'])
+    expect(w.warnings).toEqual([])
+  })
+
+  test('expected-revision: a staging image built from HEAD instead is a mismatch, not promoted', async () => {
+    const settings = promoteSettings({ promote: { prodImage: PROD, expectedRevision: SHA_B } })
+    const w = world([], [verified(SHA_A)])
+    const decision = await runGate(settings, w.deps, emptyFacts())
+    expect(decision.failure).toBe('mismatch')
+    expect(decision.reason).toBe('provenance mismatch: image 0123456789ab != expected fedcba987654')
+    expect(w.local.commands).toEqual([])
+    expect(w.ssh.commands).toHaveLength(1)
+  })
+
+  test('the prod image read back with another id: mismatch, the id is reported', async () => {
+    const w = world(
+      [ok(`${SHA_A}\n`)],
+      [verified(SHA_A), promoted({ inspectOutput: answer({ [REV]: SHA_A }, OTHER_ID) })]
+    )
+    const facts = emptyFacts()
+    const decision = await runGate(promoteSettings(), w.deps, facts)
+    expect(decision).toEqual({
+      verdict: 'fail-closed',
+      reason: `provenance fail-closed: after docker tag, ${PROD} has id sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: something else wrote the tag at the same time`,
+      pass: false,
+      failure: 'mismatch'
+    })
+    expect(facts.prodImageId).toBe(OTHER_ID)
+    expect(facts.imageId).toBe(IMAGE_ID)
+  })
+
+  test('the prod image read back with another revision: mismatch', async () => {
+    const w = world(
+      [ok(`${SHA_A}\n`)],
+      [verified(SHA_A), promoted({ inspectOutput: answer({ [REV]: SHA_B }) })]
+    )
+    const decision = await runGate(promoteSettings(), w.deps, emptyFacts())
+    expect(decision).toEqual({
+      verdict: 'fail-closed',
+      reason: `provenance fail-closed: after docker tag, ${PROD} carries revision "${SHA_B}", not ${SHA_A}`,
+      pass: false,
+      failure: 'mismatch'
+    })
+  })
+
+  test.each<[string, Step, FailureClass, string | string[]]>([
+    [
+      'the tag fails',
+      promoted({
+        tagOutput: 'Error response from daemon: permission denied',
+        tagExit: 1,
+        inspectOutput: undefined,
+        inspectExit: undefined
+      }),
+      'inspect-failed',
+      `${tagWhat} failed (exit code 1): Error response from daemon: permission denied`
+    ],
+    [
+      'the tag is stopped by the host after inspect-timeout',
+      {
+        ...promoted({
+          tagOutput: '',
+          tagExit: 124,
+          inspectOutput: undefined,
+          inspectExit: undefined
+        }),
+        emit: [{ stream: 'stdout', text: `\n${MARK} tag-exit 124\n`, ms: 45_000 }]
+      },
+      'timeout',
+      `${tagWhat} timed out after 45 s (inspect-timeout); the host stopped it`
+    ],
+    [
+      'the connection is lost during the tag',
+      promoted({
+        tagOutput: undefined,
+        tagExit: undefined,
+        inspectOutput: undefined,
+        inspectExit: undefined,
+        exitCode: 255,
+        trailer: 'Broken pipe\n'
+      }),
+      'transport',
+      `ssh connection to ${WHERE} was lost during the tag (Broken pipe)`
+    ],
+    [
+      'the prod image read back fails',
+      promoted({
+        inspectOutput: 'Error: No such image: registry.example.com/shop:prod',
+        inspectExit: 1
+      }),
+      'inspect-failed',
+      `${prodWhat} failed (exit code 1): the image ${PROD} does not exist on the host. Error: No such image: registry.example.com/shop:prod`
+    ],
+    [
+      'the prod image read back answers garbage',
+      promoted({ inspectOutput: 'WARNING: odd', inspectExit: 0 }),
+      'inspect-failed',
+      `${prodWhat} answered "WARNING: odd", not "<image id> <labels>"`
+    ],
+    [
+      'the connection is lost during the read back',
+      promoted({
+        inspectOutput: undefined,
+        inspectExit: undefined,
+        exitCode: 255,
+        trailer: 'Connection reset\n'
+      }),
+      'transport',
+      `ssh connection to ${WHERE} was lost during the inspect (Connection reset)`
+    ],
+    [
+      'the host lost its timeout command between the sessions',
+      session({ noTimeout: true }),
+      'inspect-failed',
+      `${WHERE} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
+    ],
+    [
+      'ssh cannot be started for the second session',
+      { result: spawnFailed('spawn ssh EAGAIN') },
+      'transport',
+      `cannot run commands on ${WHERE}: spawn ssh EAGAIN`
+    ]
+  ])('%s: throws, after a verified staging image', async (_name, step, failure, message) => {
+    const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A), step])
+    const facts = emptyFacts()
+    const error = await rejection(runGate(promoteSettings(), w.deps, facts))
+    expect(error.failure).toBe(failure)
+    if (typeof message === 'string') expect(error.message).toBe(message)
+    else for (const part of message) expect(error.message).toContain(part)
+    expect(error.retryable).toBe(false)
+    expect(w.ssh.commands).toHaveLength(2)
+    expect(w.ssh.closes).toBe(1)
+    expect(facts.imageId).toBe(IMAGE_ID)
+    expect(facts.prodImageId).toBe('')
+    expect(facts.current).toBe('promote')
+  })
+
+  test('a tag that fails because the verified id is gone does not blame the prod tag', async () => {
+    const step = promoted({
+      tagOutput: `Error response from daemon: No such image: ${IMAGE_ID}`,
+      tagExit: 1,
+      inspectOutput: undefined,
+      inspectExit: undefined
+    })
+    const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A), step])
+    const error = await rejection(runGate(promoteSettings(), w.deps, emptyFacts()))
+    expect(error.failure).toBe('inspect-failed')
+    expect(error.message).toContain(`${tagWhat} failed (exit code 1): `)
+    expect(error.message).toContain(`No such image: ${IMAGE_ID}`)
+    // The missing image is the verified id that was to be tagged, not the prod tag being written.
+    expect(error.message).not.toContain(`the image ${PROD} does not exist`)
+  })
+})
+
+describe('runGate origin of the revision', () => {
+  const MERGE_PARENTS = `tree ${'4'.repeat(40)}\nparent ${'5'.repeat(40)}\nparent ${SHA_B}\nauthor GitHub <noreply@github.com> 1700000000 +0000\ncommitter GitHub <noreply@github.com> 1700000000 +0000\n\nMerge ${SHA_B} into ${'5'.repeat(40)}\n`
+  const ONE_PARENT = `tree ${'4'.repeat(40)}\nparent ${'5'.repeat(40)}\nauthor a <a@example.com> 1700000000 +0000\ncommitter a <a@example.com> 1700000000 +0000\n\nfix the thing\n`
+  const catFile = `git -C '/home/runner/work/shop/shop' cat-file -p HEAD`
+  const pr = (eventName = 'pull_request'): EventContext => ({
+    eventName,
+    sha: SHA_A,
+    prHeadSha: SHA_B
+  })
+
+  test('a pull request whose HEAD is the merge commit: one warning, and the gate still decides', async () => {
+    const w = world([ok(`${SHA_A}\n`), ok(MERGE_PARENTS)], [verified(SHA_A)], [], { event: pr() })
+    const facts = emptyFacts()
+    const decision = await runGate(sshSettings({ mode: 'verify' }), w.deps, facts)
+    expect(decision.verdict).toBe('match')
+    expect(w.local.commands).toEqual([
+      `git -C '/home/runner/work/shop/shop' rev-parse HEAD`,
+      catFile
+    ])
+    expect(w.local.options[1]?.timeoutMs).toBe(30_000)
+    expect(w.warnings).toEqual([
+      `HEAD 0123456789ab is the merge commit GitHub made for this pull request, not its head fedcba987654. The gate requires the image to be built from HEAD (what this run tested); a hook that builds the PR head will be reported as a mismatch. Build from GIT_SHA, or check out the head (actions/checkout with ref: \${{ github.event.pull_request.head.sha }}).`
+    ])
+    expect(w.infos).toContain(
+      `event pull_request: GITHUB_SHA ${SHA_A}, pull request head ${SHA_B}, HEAD ${SHA_A}`
+    )
+    // The warning is a log line only: it goes to log.warning, never to info.
+    expect(w.infos.filter(line => line.includes('merge commit'))).toEqual([])
+  })
+
+  test.each<[string, EventContext, (Step | ProcessResult)[], string[]]>([
+    ['push: no merge check', { eventName: 'push', sha: SHA_A, prHeadSha: '' }, [], []],
+    [
+      'a pull request checked out at its head: no merge check',
+      { ...pr(), prHeadSha: SHA_A },
+      [],
+      []
+    ],
+    ['a pull request without a head SHA: no merge check', { ...pr(), prHeadSha: '' }, [], []],
+    ['a pull request whose HEAD has one parent', pr(), [ok(ONE_PARENT)], [catFile]],
+    [
+      'a pull request whose cat-file fails',
+      pr(),
+      [exit(128, 'fatal: bad object HEAD\n', MERGE_PARENTS)],
+      [catFile]
+    ],
+    ['a pull request whose cat-file times out', pr(), [timedOut()], [catFile]],
+    [
+      'a one-parent commit whose message has a line starting with "parent "',
+      pr(),
+      [ok(`${ONE_PARENT}\nparent ${SHA_B} was reverted\nparent of the fix: ${SHA_B}\n`)],
+      [catFile]
+    ],
+    [
+      'pull_request_target: HEAD is the base branch, itself a merge of another branch',
+      pr('pull_request_target'),
+      [
+        ok(
+          `tree ${'4'.repeat(40)}\nparent ${'5'.repeat(40)}\nparent ${'6'.repeat(40)}\n\nMerge pull request #6 from acme/other\n`
+        )
+      ],
+      [catFile]
+    ]
+  ])('%s: no warning', async (_name, event, extraGit, extraCommands) => {
+    const w = world([ok(`${SHA_A}\n`), ...extraGit], [verified(SHA_A)], [], { event })
+    const decision = await runGate(sshSettings({ mode: 'verify' }), w.deps, emptyFacts())
+    expect(decision.verdict).toBe('match')
+    expect(w.warnings).toEqual([])
+    expect(w.local.commands.slice(1)).toEqual(extraCommands)
+  })
+
+  test('the origin line is logged for every event, after the validated revision', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A)])
+    await runGate(sshSettings({ mode: 'verify' }), w.deps, emptyFacts())
+    const validated = w.infos.indexOf(
+      `validated revision: ${SHA_A} (HEAD of /home/runner/work/shop/shop)`
+    )
+    expect(validated).toBeGreaterThanOrEqual(0)
+    expect(w.infos[validated + 1]).toBe(
+      `event push: GITHUB_SHA ${SHA_A}, pull request head (none), HEAD ${SHA_A}`
+    )
+  })
+
+  test('the validated revision is in the facts before anything is logged about it', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A)])
+    const facts = emptyFacts()
+    w.deps.log.info = message => {
+      if (message.startsWith('validated revision')) throw new Error('log broke')
+    }
+    await expect(runGate(sshSettings(), w.deps, facts)).rejects.toThrow('log broke')
+    expect(facts.current).toBe('git')
+    expect(facts.expectedRevision).toBe(SHA_A)
   })
 })

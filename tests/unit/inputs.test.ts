@@ -10,7 +10,8 @@ import {
   type InputName,
   type ReadInput
 } from '../../src/inputs.js'
-import type { RunContext } from '../../src/settings.js'
+import type { RunContext, Settings } from '../../src/settings.js'
+import { SHA_A } from './fixtures.js'
 
 type Inputs = Partial<Record<InputName, string>>
 
@@ -22,7 +23,8 @@ function reader(inputs: Inputs): ReadInput {
 const context: RunContext = {
   repository: 'acme/shop',
   workspace: '/home/runner/work/shop/shop',
-  runnerTemp: '/home/runner/_temp'
+  runnerTemp: '/home/runner/_temp',
+  serverUrl: 'https://github.com'
 }
 
 const KNOWN_HOST_LINE =
@@ -78,7 +80,13 @@ describe('parseSettings defaults', () => {
       staging: { service: 'staging', port: '', composeProfile: 'staging', container: 'staging' },
       revisionLabel: 'org.opencontainers.image.revision',
       docker: 'docker',
-      timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 }
+      timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 },
+      labelSource: 'host',
+      registry: { username: '', password: '', platform: 'linux/amd64' },
+      containerCheck: 'auto',
+      requireSource: false,
+      repositoryUrl: 'https://github.com/acme/shop',
+      promote: undefined
     })
   })
 
@@ -136,11 +144,17 @@ describe('parseSettings defaults', () => {
         'prod-port': '8080',
         'revision-label': 'vcs-ref',
         docker: '/usr/local/bin/docker',
+        'label-source': 'host',
+        'registry-username': 'bot',
+        'registry-password': 'pull-token',
+        platform: 'linux/arm64/v8',
+        'check-container': 'true',
+        'require-source': 'true',
         'git-timeout': '5',
         'inspect-timeout': '7',
         'rebuild-timeout': '86400'
       },
-      { ...context, workspace: '/w' }
+      { ...context, workspace: '/w', serverUrl: 'https://ghe.example.com/' }
     )
     expect(settings).toEqual({
       mode: 'verify',
@@ -155,7 +169,8 @@ describe('parseSettings defaults', () => {
         strictHostKeyChecking: true,
         retries: 5
       },
-      hook: 'hooks/deploy.sh',
+      // The hook only runs in rebuild mode, so it is not kept in verify mode.
+      hook: '',
       hookDir: '/srv/shop',
       buildContext: '/srv/shop/src',
       staging: {
@@ -166,7 +181,44 @@ describe('parseSettings defaults', () => {
       },
       revisionLabel: 'vcs-ref',
       docker: '/usr/local/bin/docker',
-      timeouts: { gitMs: 5_000, inspectMs: 7_000, rebuildMs: 86_400_000 }
+      timeouts: { gitMs: 5_000, inspectMs: 7_000, rebuildMs: 86_400_000 },
+      labelSource: 'host',
+      registry: { username: 'bot', password: 'pull-token', platform: 'linux/arm64/v8' },
+      containerCheck: 'require',
+      requireSource: true,
+      repositoryUrl: 'https://ghe.example.com/acme/shop',
+      promote: undefined
+    })
+  })
+
+  test('every promote input is set explicitly', () => {
+    const settings = parse({
+      mode: 'promote',
+      image: 'localhost:5000/shop:staging',
+      hook: '/srv/shop/hook.sh',
+      'prod-image': 'localhost:5000/shop:prod',
+      'expected-revision': SHA_A,
+      'check-container': 'false',
+      'require-source': 'TRUE'
+    })
+    expect(settings).toEqual({
+      mode: 'promote',
+      checkoutPath: '/home/runner/work/shop/shop',
+      image: 'localhost:5000/shop:staging',
+      ssh: undefined,
+      hook: '',
+      hookDir: '',
+      buildContext: '',
+      staging: { service: 'staging', port: '', composeProfile: 'staging', container: 'staging' },
+      revisionLabel: 'org.opencontainers.image.revision',
+      docker: 'docker',
+      timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 },
+      labelSource: 'host',
+      registry: { username: '', password: '', platform: 'linux/amd64' },
+      containerCheck: 'skip',
+      requireSource: true,
+      repositoryUrl: 'https://github.com/acme/shop',
+      promote: { prodImage: 'localhost:5000/shop:prod', expectedRevision: SHA_A }
     })
   })
 
@@ -353,7 +405,7 @@ describe('parseSettings rejects bad inputs with an InputError naming the input',
 
   test('the error message quotes the rejected value', () => {
     expect(inputError({ ...base, mode: 'deploy' }).message).toBe(
-      'input mode must be "rebuild" or "verify", got "deploy"'
+      'input mode must be "rebuild", "verify" or "promote", got "deploy"'
     )
   })
 
@@ -566,6 +618,316 @@ describe('parseSettings refuses a staging target equal to prod', () => {
   })
 })
 
+describe('parseSettings label-source and registry inputs', () => {
+  test.each<[string, Settings['labelSource']]>([
+    ['', 'host'],
+    ['host', 'host'],
+    ['registry', 'registry'],
+    [' registry\n', 'registry']
+  ])('label-source %j is %s', (raw, labelSource) => {
+    expect(parse({ ...base, 'label-source': raw }).labelSource).toBe(labelSource)
+  })
+
+  test.each(['daemon', 'Registry', 'HOST', 'registry,host'])(
+    'label-source %j is an InputError quoting it',
+    raw => {
+      const error = inputError({ ...base, 'label-source': raw })
+      expect(error.failure).toBe('invalid-input')
+      expect(error.message).toBe(
+        `input label-source must be "host" or "registry", got ${JSON.stringify(raw)}`
+      )
+    }
+  )
+
+  test.each<[string, string]>([
+    ['', 'linux/amd64'],
+    ['linux/amd64', 'linux/amd64'],
+    ['linux/arm64/v8', 'linux/arm64/v8'],
+    ['linux/arm/v7', 'linux/arm/v7'],
+    ['linux/386', 'linux/386'],
+    ['windows/amd64', 'windows/amd64'],
+    ['linux/ppc64le', 'linux/ppc64le'],
+    [' linux/s390x ', 'linux/s390x']
+  ])('platform %j is %s', (raw, platform) => {
+    expect(parse({ ...base, platform: raw }).registry.platform).toBe(platform)
+  })
+
+  test.each([
+    'linux',
+    'amd64',
+    'Linux/amd64',
+    'linux/AMD64',
+    'linux//amd64',
+    '/amd64',
+    'linux/',
+    'linux/amd64/',
+    'linux/arm64/v8/extra',
+    'linux/amd64 linux/arm64',
+    'linux/$(id)',
+    'linux/amd64;id'
+  ])('platform %j is an InputError quoting it', raw => {
+    const error = inputError({ ...base, platform: raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(raw)}`
+    )
+  })
+
+  test.each<[string, string, string]>([
+    ['anonymous', '', ''],
+    ['user and token', 'bot', 'ghp_pullTOKEN'],
+    ['a token with spaces around', ' bot ', ' ghp_pullTOKEN ']
+  ])('registry credentials: %s', (_name, username, password) => {
+    const settings = parse({
+      ...base,
+      'label-source': 'registry',
+      'registry-username': username,
+      'registry-password': password
+    })
+    expect(settings.registry).toEqual({
+      username: username.trim(),
+      password: password.trim(),
+      platform: 'linux/amd64'
+    })
+  })
+
+  test.each<[string, Inputs]>([
+    ['a username without a password', { 'registry-username': 'bot' }],
+    ['a password without a username', { 'registry-password': 'SECRET-token' }],
+    ['a username with a blank password', { 'registry-username': 'bot', 'registry-password': ' ' }]
+  ])('%s is an InputError that never echoes the password', (_name, extra) => {
+    const error = inputError({ ...base, 'label-source': 'registry', ...extra })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      'inputs registry-username and registry-password go together: set both or neither'
+    )
+    expect(error.message).not.toContain('SECRET')
+  })
+
+  test('a NUL byte in registry-password is rejected by name, not by value', () => {
+    const error = inputError({
+      ...base,
+      'registry-username': 'bot',
+      'registry-password': 'SECRET\0x'
+    })
+    expect(error.message).toBe('input registry-password contains a NUL byte')
+  })
+
+  test.each<[string, string, string]>([
+    ['github.com', 'https://github.com', 'https://github.com/acme/shop'],
+    ['a GHES server', 'https://ghe.example.com', 'https://ghe.example.com/acme/shop'],
+    [
+      'a server URL with trailing slashes',
+      'https://ghe.example.com//',
+      'https://ghe.example.com/acme/shop'
+    ]
+  ])('repositoryUrl on %s', (_name, serverUrl, repositoryUrl) => {
+    expect(parse(base, { ...context, serverUrl }).repositoryUrl).toBe(repositoryUrl)
+  })
+
+  test('repositoryUrl is empty when GITHUB_REPOSITORY is unknown', () => {
+    expect(parse(base, { ...context, repository: '' }).repositoryUrl).toBe('')
+  })
+})
+
+describe('parseSettings check-container and require-source', () => {
+  test.each<[string, Inputs, Settings['containerCheck']]>([
+    ['default', {}, 'auto'],
+    ['auto', { 'check-container': 'auto' }, 'auto'],
+    ['true', { 'check-container': 'true' }, 'require'],
+    ['TRUE', { 'check-container': 'TRUE' }, 'require'],
+    ['false', { 'check-container': 'false' }, 'skip'],
+    ['False', { 'check-container': 'False' }, 'skip'],
+    ['Auto', { 'check-container': 'Auto' }, 'auto'],
+    ['true in verify mode', { mode: 'verify', 'check-container': 'true' }, 'require'],
+    ['auto with label-source registry is skipped', { 'label-source': 'registry' }, 'skip'],
+    [
+      'false with label-source registry',
+      { 'label-source': 'registry', 'check-container': 'false' },
+      'skip'
+    ],
+    [
+      'auto in verify mode with label-source registry is skipped',
+      { mode: 'verify', 'label-source': 'registry' },
+      'skip'
+    ],
+    ['auto in promote mode is skipped', { mode: 'promote', 'prod-image': 'shop:prod' }, 'skip']
+  ])('check-container %s → %s', (_name, extra, containerCheck) => {
+    expect(parse({ ...base, ...extra }).containerCheck).toBe(containerCheck)
+  })
+
+  test.each(['yes', 'require', 'skip', 'on', '1', 'always'])(
+    'check-container %j is an InputError',
+    raw => {
+      const error = inputError({ ...base, 'check-container': raw })
+      expect(error.failure).toBe('invalid-input')
+      expect(error.message).toBe(
+        `input check-container must be "auto" or "true" or "false", got ${JSON.stringify(raw)}`
+      )
+    }
+  )
+
+  test.each<[string, Inputs]>([
+    ['with label-source registry', { 'label-source': 'registry' }],
+    ['with label-source registry in verify mode', { mode: 'verify', 'label-source': 'registry' }],
+    ['in promote mode', { mode: 'promote', 'prod-image': 'shop:prod' }]
+  ])('check-container true %s is refused: there is no host inspect', (_name, extra) => {
+    const error = inputError({ ...base, ...extra, 'check-container': 'true' })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      'input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host'
+    )
+  })
+
+  test.each<[string, boolean]>([
+    ['', false],
+    ['false', false],
+    ['False', false],
+    ['true', true],
+    ['True', true],
+    [' TRUE ', true]
+  ])('require-source %j is %s', (raw, requireSource) => {
+    expect(parse({ ...base, 'require-source': raw }).requireSource).toBe(requireSource)
+  })
+
+  test.each(['yes', '1', 'on', 'tRuE'])('require-source %j is an InputError', raw => {
+    const error = inputError({ ...base, 'require-source': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input require-source must be true or false, got ${JSON.stringify(raw)}`
+    )
+  })
+})
+
+describe('parseSettings promote mode', () => {
+  const SHA256 = `${SHA_A}${'0123456789abcdef01234567'}`
+  /** The least a promotion needs: no hook. */
+  const promote: Inputs = {
+    mode: 'promote',
+    image: 'registry.example.com/shop:staging',
+    'prod-image': 'registry.example.com/shop:prod'
+  }
+
+  test('needs no hook and keeps none', () => {
+    const settings = parse({ ...promote, hook: '/srv/shop/hook.sh' })
+    expect(settings.mode).toBe('promote')
+    expect(settings.hook).toBe('')
+    expect(settings.promote).toEqual({
+      prodImage: 'registry.example.com/shop:prod',
+      expectedRevision: ''
+    })
+  })
+
+  test.each<[string, string]>([
+    ['', ''],
+    [SHA_A, SHA_A],
+    [SHA256, SHA256],
+    [` ${SHA_A}\n`, SHA_A]
+  ])('expected-revision %j is %j', (raw, expected) => {
+    expect(parse({ ...promote, 'expected-revision': raw }).promote?.expectedRevision).toBe(expected)
+  })
+
+  test.each<[string, Inputs]>([
+    ['verify', { mode: 'verify' }],
+    ['rebuild', { mode: 'rebuild', hook: '/srv/hook.sh' }]
+  ])(
+    '%s mode refuses prod-image and expected-revision (a forgotten mode: promote)',
+    (_name, extra) => {
+      expect(() => parse({ ...promote, ...extra })).toThrow(
+        'input prod-image is only used in promote mode: set mode: promote, or remove prod-image'
+      )
+      const rest = { ...promote, 'prod-image': '' }
+      expect(() => parse({ ...rest, ...extra, 'expected-revision': SHA_A })).toThrow(
+        'input expected-revision is only used in promote mode'
+      )
+      expect(parse({ ...rest, ...extra }).promote).toBeUndefined()
+    }
+  )
+
+  test.each<[string, Inputs, string]>([
+    [
+      'no prod-image',
+      { 'prod-image': '' },
+      'input prod-image is required in promote mode (the tag to promote to)'
+    ],
+    [
+      'a blank prod-image',
+      { 'prod-image': '  ' },
+      'input prod-image is required in promote mode (the tag to promote to)'
+    ],
+    [
+      'prod-image equal to image',
+      { 'prod-image': 'registry.example.com/shop:staging' },
+      'input prod-image must differ from image: promote retags staging to prod'
+    ],
+    [
+      'prod-image equal to image after trimming',
+      { 'prod-image': ' registry.example.com/shop:staging\n' },
+      'input prod-image must differ from image: promote retags staging to prod'
+    ],
+    [
+      'prod-image in upper case',
+      { 'prod-image': 'Shop:prod' },
+      'input prod-image is not a valid image reference: "Shop:prod"'
+    ],
+    [
+      'prod-image like an option',
+      { 'prod-image': '--force' },
+      'input prod-image is not a valid image reference: "--force"'
+    ],
+    [
+      'prod-image with a substitution',
+      { 'prod-image': 'shop:$(id)' },
+      'input prod-image is not a valid image reference: "shop:$(id)"'
+    ],
+    [
+      'expected-revision abbreviated',
+      { 'expected-revision': SHA_A.slice(0, 12) },
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "${SHA_A.slice(0, 12)}"`
+    ],
+    [
+      'expected-revision in upper case',
+      { 'expected-revision': SHA_A.toUpperCase() },
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "${SHA_A.toUpperCase()}"`
+    ],
+    [
+      'expected-revision of 41 hex digits',
+      { 'expected-revision': `${SHA_A}0` },
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "${SHA_A}0"`
+    ],
+    [
+      'expected-revision HEAD',
+      { 'expected-revision': 'HEAD' },
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "HEAD"`
+    ],
+    [
+      'expected-revision with two revisions',
+      { 'expected-revision': `${SHA_A} ${SHA_A}` },
+      `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "${SHA_A} ${SHA_A.slice(0, 39)}"`
+    ],
+    [
+      'label-source registry',
+      { 'label-source': 'registry' },
+      'mode promote needs label-source host: the retag runs docker on the host'
+    ]
+  ])('%s is an InputError', (_name, extra, message) => {
+    const error = inputError({ ...promote, ...extra })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(message)
+  })
+
+  test('a long expected-revision is quoted cut to 80 characters', () => {
+    const error = inputError({ ...promote, 'expected-revision': 'g'.repeat(200) })
+    expect(error.message).toContain(`got "${'g'.repeat(80)}"`)
+    expect(error.message).not.toContain('g'.repeat(81))
+  })
+
+  test('the staging target is still checked against prod in promote mode', () => {
+    const error = inputError({ ...promote, service: 'shop', 'prod-service': 'shop' })
+    expect(error.failure).toBe('prod-target')
+  })
+})
+
 describe('deriveBuildContext', () => {
   test.each<[string, string, string, string, string, string]>([
     ['explicit wins', '/ctx', '/runner/work=/srv/repos', '/runner/work/app', '/hook', '/ctx'],
@@ -748,18 +1110,32 @@ describe('readRunContext', () => {
     ).toEqual({
       repository: 'acme/shop',
       workspace: '/home/runner/work/shop/shop',
-      runnerTemp: '/home/runner/_temp'
+      runnerTemp: '/home/runner/_temp',
+      serverUrl: 'https://github.com'
     })
+  })
+
+  test('reads the server URL of a GitHub Enterprise Server', () => {
+    expect(
+      readRunContext({
+        GITHUB_REPOSITORY: 'acme/shop',
+        GITHUB_SERVER_URL: 'https://ghe.example.com'
+      }).serverUrl
+    ).toBe('https://ghe.example.com')
   })
 
   test.each<[string, NodeJS.ProcessEnv]>([
     ['absent', {}],
-    ['empty', { GITHUB_REPOSITORY: '', GITHUB_WORKSPACE: '', RUNNER_TEMP: '' }]
+    [
+      'empty',
+      { GITHUB_REPOSITORY: '', GITHUB_WORKSPACE: '', RUNNER_TEMP: '', GITHUB_SERVER_URL: '' }
+    ]
   ])('falls back when the variables are %s', (_name, env) => {
     expect(readRunContext(env)).toEqual({
       repository: '',
       workspace: process.cwd(),
-      runnerTemp: ''
+      runnerTemp: '',
+      serverUrl: 'https://github.com'
     })
   })
 })
@@ -773,5 +1149,9 @@ describe('INPUT_DEFAULTS', () => {
     expect(settings.timeouts.inspectMs).toBe(Number(INPUT_DEFAULTS['inspect-timeout']) * 1000)
     expect(settings.timeouts.rebuildMs).toBe(Number(INPUT_DEFAULTS['rebuild-timeout']) * 1000)
     expect(settings.ssh?.retries).toBe(Number(INPUT_DEFAULTS['ssh-retries']))
+    expect(settings.labelSource).toBe(INPUT_DEFAULTS['label-source'])
+    expect(settings.registry.platform).toBe(INPUT_DEFAULTS.platform)
+    expect(settings.containerCheck).toBe(INPUT_DEFAULTS['check-container'])
+    expect(String(settings.requireSource)).toBe(INPUT_DEFAULTS['require-source'])
   })
 })

@@ -25,6 +25,7 @@ const recorded = {
   failed: [] as string[],
   infos: [] as string[],
   warnings: [] as string[],
+  secrets: [] as string[],
   /** Called for every info line before it is recorded; a test may make it throw. */
   onInfo: (_message: string): void => undefined,
   /** When set, every getInput throws it. */
@@ -36,7 +37,9 @@ jest.unstable_mockModule('@actions/core', () => ({
     if (recorded.inputError) throw recorded.inputError
     return recorded.inputs[name] ?? ''
   },
-  setSecret: (): void => undefined,
+  setSecret: (secret: string): void => {
+    recorded.secrets.push(secret)
+  },
   saveState: (): void => undefined,
   getState: (): string => '',
   setOutput: (name: string, value: unknown): void => {
@@ -64,6 +67,8 @@ let root: string
 let checkout: string
 let head: string
 let docker: string
+/** A second checkout whose HEAD merges a branch, as GitHub's pull request merge commit does. */
+let merged: { checkout: string; head: string; branchHead: string }
 const savedEnv = { ...process.env }
 
 beforeAll(() => {
@@ -89,6 +94,28 @@ beforeAll(() => {
   )
   head = git('rev-parse', 'HEAD')
   docker = path.join(root, 'docker')
+
+  const mergedCheckout = path.join(root, 'merged')
+  fs.mkdirSync(mergedCheckout)
+  const mgit = (...args: string[]): string => {
+    const result = spawnSync(
+      'git',
+      ['-C', mergedCheckout, '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args],
+      { encoding: 'utf8' }
+    )
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+    return result.stdout.trim()
+  }
+  mgit('init', '-q', '-b', 'main')
+  mgit('commit', '-q', '--allow-empty', '-m', 'base')
+  mgit('checkout', '-q', '-b', 'fix')
+  mgit('commit', '-q', '--allow-empty', '-m', 'fix')
+  const branchHead = mgit('rev-parse', 'HEAD')
+  mgit('checkout', '-q', 'main')
+  mgit('commit', '-q', '--allow-empty', '-m', 'main moved on')
+  mgit('merge', '-q', '--no-ff', '-m', 'Merge fix into main', 'fix')
+  merged = { checkout: mergedCheckout, head: mgit('rev-parse', 'HEAD'), branchHead }
 })
 
 afterAll(() => {
@@ -101,22 +128,66 @@ beforeEach(() => {
   recorded.failed = []
   recorded.infos = []
   recorded.warnings = []
+  recorded.secrets = []
   recorded.onInfo = () => undefined
   recorded.inputError = undefined
   process.env.GITHUB_REPOSITORY = 'acme/shop'
   process.env.GITHUB_WORKSPACE = checkout
   process.env.RUNNER_TEMP = root
-  delete process.env.GITHUB_STEP_SUMMARY
+  for (const name of [
+    'GITHUB_STEP_SUMMARY',
+    'GITHUB_EVENT_NAME',
+    'GITHUB_EVENT_PATH',
+    'GITHUB_SHA',
+    'GITHUB_SERVER_URL'
+  ]) {
+    delete process.env[name]
+  }
 })
 
 afterEach(() => {
   process.env = { ...savedEnv }
 })
 
-/** A fake docker that answers the planned inspect with this image's labels. */
-function fakeDocker(labels: Record<string, string> | null): void {
+/**
+ * A fake docker: `image inspect` (of any image) answers with this image's labels, `container
+ * inspect` with the image id the staging container runs (`missing`: no such container), `tag`
+ * succeeds. Every call is appended to `<docker>.calls`.
+ */
+function fakeDocker(
+  labels: Record<string, string> | null,
+  container: string = `sha256:${IMAGE_HEX}`
+): void {
   const answer = `${JSON.stringify(`sha256:${IMAGE_HEX}`)} ${JSON.stringify(labels)}`
-  fs.writeFileSync(docker, `#!/bin/sh\nprintf '%s\\n' '${answer}'\n`, { mode: 0o755 })
+  const running =
+    container === 'missing'
+      ? `echo 'Error response from daemon: No such container: staging' >&2; exit 1`
+      : `printf '%s\\n' '${JSON.stringify(container)}'`
+  fs.writeFileSync(
+    docker,
+    [
+      '#!/bin/sh',
+      `echo "$*" >> '${docker}.calls'`,
+      'case "$1" in',
+      `  image) printf '%s\\n' '${answer}' ;;`,
+      `  container) ${running} ;;`,
+      '  tag) exit 0 ;;',
+      `  *) echo "unexpected docker $*" >&2; exit 2 ;;`,
+      'esac',
+      ''
+    ].join('\n'),
+    { mode: 0o755 }
+  )
+  fs.writeFileSync(`${docker}.calls`, '')
+}
+
+/** The docker subcommands the run called, in order. */
+function dockerCalls(): string[] {
+  return fs
+    .readFileSync(`${docker}.calls`, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(line => line.split(' ').slice(0, 2).join(' '))
 }
 
 /** Inputs of a local verify run against the fake docker. */
@@ -133,11 +204,137 @@ describe('run', () => {
       expected_revision: head,
       image_revision: head,
       image_id: `sha256:${IMAGE_HEX}`,
+      image_digest: '',
+      prod_image_id: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}`,
       failure: ''
     })
     expect(recorded.failed).toEqual([])
+    // check-container auto: the image, then the staging container the service runs.
+    expect(dockerCalls()).toEqual(['image inspect', 'container inspect'])
+  })
+
+  test.each<[string, string, Record<string, string>, string, string]>([
+    [
+      'a staging container running another image',
+      `sha256:${'b'.repeat(64)}`,
+      {},
+      'stale-container',
+      'provenance fail-closed: the staging container staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
+    ],
+    [
+      'no staging container with check-container true',
+      'missing',
+      { 'check-container': 'true' },
+      'stale-container',
+      'provenance fail-closed: the staging container staging does not exist on the host (check-container true)'
+    ],
+    [
+      'no source label with require-source true',
+      `sha256:${IMAGE_HEX}`,
+      { 'require-source': 'true' },
+      'wrong-source',
+      'provenance fail-closed: the image has no org.opencontainers.image.source label and require-source is true'
+    ]
+  ])('%s fails with its class', async (_name, container, extra, failure, reason) => {
+    fakeDocker({ [REV]: head }, container)
+    recorded.inputs = verifyInputs(extra)
+    await run()
+    expect(recorded.outputs.verdict).toBe('fail-closed')
+    expect(recorded.outputs.failure).toBe(failure)
+    expect(recorded.outputs.reason).toBe(reason)
+    expect(recorded.outputs.image_id).toBe(`sha256:${IMAGE_HEX}`)
+    expect(recorded.failed).toEqual([`${reason} [${failure}]`])
+  })
+
+  test('a missing staging container passes with check-container auto, and says so', async () => {
+    fakeDocker({ [REV]: head }, 'missing')
+    recorded.inputs = verifyInputs()
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.failed).toEqual([])
+    expect(recorded.infos).toContain(
+      'no container staging on the host: nothing runs, nothing to compare'
+    )
+  })
+
+  test('check-container false never looks at the container', async () => {
+    fakeDocker({ [REV]: head }, 'missing')
+    recorded.inputs = verifyInputs({ 'check-container': 'false' })
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(dockerCalls()).toEqual(['image inspect'])
+  })
+
+  test('the source label is checked against GITHUB_SERVER_URL/GITHUB_REPOSITORY', async () => {
+    process.env.GITHUB_SERVER_URL = 'https://ghe.example.com'
+    fakeDocker({ [REV]: head, 'org.opencontainers.image.source': 'https://github.com/acme/shop' })
+    recorded.inputs = verifyInputs()
+    await run()
+    expect(recorded.outputs.failure).toBe('wrong-source')
+    expect(recorded.outputs.reason).toBe(
+      'provenance fail-closed: the image was built from "https://github.com/acme/shop", not from https://ghe.example.com/acme/shop'
+    )
+  })
+
+  test('promote mode tags by id and reports the prod image id', async () => {
+    fakeDocker({ [REV]: head })
+    recorded.inputs = {
+      mode: 'promote',
+      image: 'registry.example.com/shop:staging',
+      'prod-image': 'registry.example.com/shop:prod',
+      docker
+    }
+    await run()
+    expect(recorded.outputs).toEqual({
+      expected_revision: head,
+      image_revision: head,
+      image_id: `sha256:${IMAGE_HEX}`,
+      image_digest: '',
+      prod_image_id: `sha256:${IMAGE_HEX}`,
+      verdict: 'match',
+      reason: `provenance match: ${head.slice(0, 12)}, promoted to registry.example.com/shop:prod as sha256:a3f1c2d4e5b6`,
+      failure: ''
+    })
+    expect(recorded.failed).toEqual([])
+    expect(fs.readFileSync(`${docker}.calls`, 'utf8').split('\n').filter(Boolean)).toEqual([
+      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:staging`,
+      `tag sha256:${IMAGE_HEX} registry.example.com/shop:prod`,
+      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:prod`
+    ])
+  })
+
+  test('the registry password is masked the moment it is read', async () => {
+    fakeDocker({ [REV]: head })
+    recorded.inputs = verifyInputs({
+      'registry-username': 'bot',
+      'registry-password': 'first-line\n  second-line  '
+    })
+    await run()
+    expect(recorded.secrets).toEqual(['first-line', 'second-line'])
+  })
+
+  test('a pull request whose HEAD is a merge commit gets a warning, and the gate still runs', async () => {
+    const payload = path.join(root, 'event.json')
+    fs.writeFileSync(
+      payload,
+      JSON.stringify({ pull_request: { head: { sha: merged.branchHead } } })
+    )
+    process.env.GITHUB_EVENT_NAME = 'pull_request'
+    process.env.GITHUB_EVENT_PATH = payload
+    process.env.GITHUB_SHA = merged.head
+    fakeDocker({ [REV]: merged.head })
+    recorded.inputs = verifyInputs({ path: merged.checkout })
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.infos).toContain(
+      `event pull_request: GITHUB_SHA ${merged.head}, pull request head ${merged.branchHead}, HEAD ${merged.head}`
+    )
+    expect(recorded.warnings).toHaveLength(1)
+    expect(recorded.warnings[0]).toContain(
+      `HEAD ${merged.head.slice(0, 12)} is the merge commit GitHub made for this pull request, not its head ${merged.branchHead.slice(0, 12)}`
+    )
   })
 
   test('a mismatch fails the job with the reason, the class not repeated', async () => {
@@ -201,6 +398,8 @@ describe('run', () => {
       expected_revision: '',
       image_revision: '',
       image_id: '',
+      image_digest: '',
+      prod_image_id: '',
       verdict: 'disabled',
       reason: 'provenance gate disabled (enabled: false)',
       failure: ''

@@ -8,8 +8,10 @@ import {
   hookEnvironment,
   parseInspectOutput,
   parseSession,
+  planContainerCommand,
   planHookCommand,
   planInspectCommand,
+  planPromoteSession,
   planSession,
   revisionOf,
   type InspectResult,
@@ -311,9 +313,10 @@ describe('planSession', () => {
     expect(lines[0]).toBe(
       `command -v timeout >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`
     )
+    // The last step reports its status and ends the script; nothing follows it.
     expect(lines.slice(-2)).toEqual([
       `${planInspectCommand(settings)} 2>&1`,
-      `printf '\\n${MARK} inspect-exit %s\\n' "$?"`
+      `pg_rc=$?; printf '\\n${MARK} inspect-exit %s\\n' "$pg_rc"`
     ])
     const hook = lines.slice(1, -2).join('\n')
     expect(hook.split('--build-staging')).toHaveLength(2)
@@ -334,6 +337,137 @@ describe('planSession', () => {
   test.each(['bash', 'sh', 'dash'])('parses as a %s script', shell => {
     const script = planSession(makeSettings({ buildContext: `/srv/${NASTY}` }), SHA_A, NONCE)
     const result = spawnSync(shell, ['-n', '-c', script], { encoding: 'utf8' })
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+  })
+
+  test.each<[string, Settings['mode'], Settings['containerCheck']]>([
+    ['rebuild, check-container auto', 'rebuild', 'auto'],
+    ['verify, check-container auto', 'verify', 'auto'],
+    ['verify, check-container true', 'verify', 'require']
+  ])(
+    '%s: the inspect stops the script on failure, then the container check ends it',
+    (_name, mode, containerCheck) => {
+      const settings = makeSettings({ mode, containerCheck })
+      const lines = planSession(settings, SHA_A, NONCE).split('\n')
+      expect(lines.slice(-4)).toEqual([
+        `${planInspectCommand(settings)} 2>&1`,
+        `pg_rc=$?; printf '\\n${MARK} inspect-exit %s\\n' "$pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`,
+        `${planContainerCommand(settings)} 2>&1`,
+        `pg_rc=$?; printf '\\n${MARK} container-exit %s\\n' "$pg_rc"`
+      ])
+      expect(lines).toHaveLength(mode === 'rebuild' ? 10 : 5)
+    }
+  )
+
+  test('label-source registry with a rebuild: the hook alone, no inspect, no container check', () => {
+    const settings = makeSettings({ labelSource: 'registry' })
+    const script = planSession(settings, SHA_A, NONCE)
+    const lines = script.split('\n')
+    expect(lines.at(-1)).toBe(`echo "${MARK} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`)
+    expect(script).toContain('--build-staging')
+    expect(script).not.toContain('inspect')
+    expect(script).not.toContain(' container ')
+  })
+
+  test.each(['bash', 'sh', 'dash'])('with the container check, parses as a %s script', shell => {
+    const settings = makeSettings({
+      containerCheck: 'auto',
+      staging: { ...makeSettings().staging, container: `c ${NASTY}` }
+    })
+    const result = spawnSync(shell, ['-n', '-c', planSession(settings, SHA_A, NONCE)], {
+      encoding: 'utf8'
+    })
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+  })
+})
+
+describe('planContainerCommand', () => {
+  test.each([
+    [
+      'docker',
+      45_000,
+      'shop-staging',
+      `timeout -k 10 45 'docker' container inspect --format '{{json .Image}}' -- 'shop-staging'`
+    ],
+    [
+      'podman',
+      1_500,
+      "it's",
+      `timeout -k 10 2 'podman' container inspect --format '{{json .Image}}' -- 'it'\\''s'`
+    ]
+  ])('%s, inspect-timeout %d ms, container %j', (docker, inspectMs, container, command) => {
+    const settings = makeSettings({
+      docker,
+      timeouts: { gitMs: 1, inspectMs, rebuildMs: 1 },
+      staging: { ...makeSettings().staging, container }
+    })
+    expect(planContainerCommand(settings)).toBe(command)
+  })
+
+  test.each([`web ${NASTY}`, '-x', '--help', '--format={{.Id}}'])(
+    'the container name %j reaches docker as one operand after --, byte for byte',
+    container => {
+      const dump = path.join(root, 'container-args')
+      const fakeDocker = path.join(root, 'fake-docker-container')
+      fs.writeFileSync(fakeDocker, `#!/usr/bin/env bash\nprintf '%s\\0' "$@" > "$DUMP"\n`, {
+        mode: 0o755
+      })
+      const settings = makeSettings({
+        docker: fakeDocker,
+        staging: { ...makeSettings().staging, container }
+      })
+      const result = spawnSync('bash', ['-c', planContainerCommand(settings)], {
+        env: { ...process.env, DUMP: dump }
+      })
+      expect(result.stderr.toString()).toBe('')
+      expect(result.status).toBe(0)
+      const args = fs.readFileSync(dump, 'utf8').split('\0')
+      expect(args.pop()).toBe('')
+      expect(args).toEqual(['container', 'inspect', '--format', '{{json .Image}}', '--', container])
+    }
+  )
+})
+
+describe('planPromoteSession', () => {
+  const IMAGE_ID = `sha256:${IMAGE_HEX}`
+  const promote = (over: Partial<Settings> = {}): Settings =>
+    makeSettings({
+      mode: 'promote',
+      hook: '',
+      promote: { prodImage: 'registry.example.com/shop:prod', expectedRevision: '' },
+      ...over
+    })
+
+  test('is the timeout check, the tag by id (stopping on failure), then the prod inspect', () => {
+    const settings = promote()
+    expect(planPromoteSession(settings, IMAGE_ID, NONCE).split('\n')).toEqual([
+      `command -v timeout >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`,
+      `timeout -k 10 45 'docker' tag '${IMAGE_ID}' 'registry.example.com/shop:prod' 2>&1`,
+      `pg_rc=$?; printf '\\n${MARK} tag-exit %s\\n' "$pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`,
+      `${planInspectCommand(settings, 'registry.example.com/shop:prod')} 2>&1`,
+      `pg_rc=$?; printf '\\n${MARK} inspect-exit %s\\n' "$pg_rc"`
+    ])
+  })
+
+  test('never names the staging tag: the verified id is what gets the prod tag', () => {
+    const script = planPromoteSession(promote(), IMAGE_ID, NONCE)
+    expect(script).not.toContain('shop:staging')
+    expect(script).not.toContain('--build-staging')
+    expect(script).not.toContain('container inspect')
+  })
+
+  test('needs promote settings', () => {
+    expect(() => planPromoteSession(makeSettings(), IMAGE_ID, NONCE)).toThrow(
+      'planPromoteSession needs promote settings'
+    )
+  })
+
+  test.each(['bash', 'sh', 'dash'])('parses as a %s script', shell => {
+    const result = spawnSync(shell, ['-n', '-c', planPromoteSession(promote(), IMAGE_ID, NONCE)], {
+      encoding: 'utf8'
+    })
     expect(result.stderr).toBe('')
     expect(result.status).toBe(0)
   })
@@ -645,6 +779,244 @@ describe('planSession run by a real shell with fake tools', () => {
   )
 })
 
+/**
+ * The container check and the promotion, run by real shells with fake host tools: `timeout` as
+ * above; `docker` logs its argv to $CALLS and answers per subcommand: `image` with $IMAGE_OUT /
+ * $IMAGE_EXIT, `container` with $CONTAINER_OUT / $CONTAINER_EXIT, `tag` with $TAG_OUT /
+ * $TAG_EXIT (each output on stdout, or on stderr when the exit status is not 0).
+ */
+describe('container check and promote sessions run by a real shell with fake tools', () => {
+  let bins: { tools: string; docker: string; hookDir: string }
+  const IMAGE_ID = `sha256:${IMAGE_HEX}`
+  const PROD = 'registry.example.com/shop:prod'
+
+  beforeAll(() => {
+    const base = path.join(root, 'steps')
+    bins = {
+      tools: path.join(base, 'tools'),
+      docker: path.join(base, 'docker'),
+      hookDir: path.join(base, 'hook')
+    }
+    for (const dir of Object.values(bins)) fs.mkdirSync(dir, { recursive: true })
+    const script = (file: string, body: string): void =>
+      fs.writeFileSync(file, `#!/bin/sh\n${body}`, { mode: 0o755 })
+    script(
+      path.join(bins.tools, 'timeout'),
+      `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
+    )
+    fs.symlinkSync('/bin/bash', path.join(bins.tools, 'bash'))
+    script(
+      path.join(bins.docker, 'docker'),
+      `printf 'docker' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
+        `case "$1" in image) out=$IMAGE_OUT; rc=$IMAGE_EXIT;; container) out=$CONTAINER_OUT; rc=$CONTAINER_EXIT;; tag) out=$TAG_OUT; rc=$TAG_EXIT;; *) exit 99;; esac\n` +
+        `if [ "$rc" -eq 0 ]; then printf '%s' "$out"; else printf '%s' "$out" >&2; fi\nexit "$rc"\n`
+    )
+    fs.writeFileSync(
+      path.join(bins.hookDir, 'hook.sh'),
+      `echo "hook $1" >> "$CALLS"\necho building >&2\nexit "$HOOK_EXIT"\n`
+    )
+  })
+
+  const FORMAT = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
+  const inspectCall = (image: string): string => `docker image inspect --format ${FORMAT} ${image}`
+  const containerCall = 'docker container inspect --format {{json .Image}} -- shop-staging'
+  const tagCall = `docker tag ${IMAGE_ID} ${PROD}`
+  const answer = `${ID_JSON} ${LABELS_JSON}`
+  const fine = {
+    HOOK_EXIT: '0',
+    IMAGE_OUT: `${answer}\n`,
+    IMAGE_EXIT: '0',
+    CONTAINER_OUT: `${ID_JSON}\n`,
+    CONTAINER_EXIT: '0',
+    TAG_OUT: '',
+    TAG_EXIT: '0'
+  }
+  const none: SessionResult = {
+    noTimeout: false,
+    hookExit: undefined,
+    inspectExit: undefined,
+    inspectOutput: '',
+    containerExit: undefined,
+    containerOutput: '',
+    tagExit: undefined,
+    tagOutput: ''
+  }
+
+  interface Row {
+    name: string
+    plan: (settings: Settings) => string
+    settings: Partial<Settings>
+    env: Partial<typeof fine>
+    noTimeout?: boolean
+    stdout: string
+    session: Partial<SessionResult>
+    calls: string[]
+  }
+
+  const check = (settings: Settings): string => planSession(settings, SHA_A, NONCE)
+  const promote = (settings: Settings): string => planPromoteSession(settings, IMAGE_ID, NONCE)
+  const promoteSettings: Partial<Settings> = {
+    mode: 'promote',
+    promote: { prodImage: PROD, expectedRevision: '' }
+  }
+
+  const rows: Row[] = [
+    {
+      name: 'verify with check-container auto: the image, then the container',
+      plan: check,
+      settings: { mode: 'verify', containerCheck: 'auto' },
+      env: {},
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n${ID_JSON}\n\n${MARK} container-exit 0\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 0,
+        containerOutput: ID_JSON
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), containerCall]
+    },
+    {
+      name: 'rebuild with check-container auto: hook, image, container',
+      plan: check,
+      settings: { containerCheck: 'auto' },
+      env: {},
+      stdout: `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n${ID_JSON}\n\n${MARK} container-exit 0\n`,
+      session: {
+        hookExit: 0,
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 0,
+        containerOutput: ID_JSON
+      },
+      calls: [
+        'hook --build-staging',
+        inspectCall('registry.example.com/shop:staging'),
+        containerCall
+      ]
+    },
+    {
+      name: 'no such container: its error and status are reported',
+      plan: check,
+      settings: { mode: 'verify', containerCheck: 'auto' },
+      env: {
+        CONTAINER_OUT: 'Error response from daemon: No such container: shop-staging\n',
+        CONTAINER_EXIT: '1'
+      },
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\nError response from daemon: No such container: shop-staging\n\n${MARK} container-exit 1\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 1,
+        containerOutput: 'Error response from daemon: No such container: shop-staging'
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), containerCall]
+    },
+    {
+      name: 'a failed image inspect stops before the container check',
+      plan: check,
+      settings: { mode: 'verify', containerCheck: 'require' },
+      env: { IMAGE_OUT: 'Error: No such image\n', IMAGE_EXIT: '1' },
+      stdout: `Error: No such image\n\n${MARK} inspect-exit 1\n`,
+      session: { inspectExit: 1, inspectOutput: 'Error: No such image' },
+      calls: [inspectCall('registry.example.com/shop:staging')]
+    },
+    {
+      name: 'a failed hook stops before both checks',
+      plan: check,
+      settings: { containerCheck: 'auto' },
+      env: { HOOK_EXIT: '4' },
+      stdout: `${MARK} hook-exit 4\n`,
+      session: { hookExit: 4 },
+      calls: ['hook --build-staging']
+    },
+    {
+      name: 'label-source registry with a rebuild: the hook and nothing on docker',
+      plan: check,
+      settings: { labelSource: 'registry' },
+      env: {},
+      stdout: `${MARK} hook-exit 0\n`,
+      session: { hookExit: 0 },
+      calls: ['hook --build-staging']
+    },
+    {
+      name: 'promote: tag by id, then the prod image read back',
+      plan: promote,
+      settings: promoteSettings,
+      env: {},
+      stdout: `\n${MARK} tag-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
+      session: { tagExit: 0, inspectExit: 0, inspectOutput: answer },
+      calls: [tagCall, inspectCall(PROD)]
+    },
+    {
+      name: 'promote: a failed tag stops before the read-back',
+      plan: promote,
+      settings: promoteSettings,
+      env: {
+        TAG_OUT: `Error response from daemon: No such image: ${IMAGE_ID}\n`,
+        TAG_EXIT: '1'
+      },
+      stdout: `Error response from daemon: No such image: ${IMAGE_ID}\n\n${MARK} tag-exit 1\n`,
+      session: {
+        tagExit: 1,
+        tagOutput: `Error response from daemon: No such image: ${IMAGE_ID}`
+      },
+      calls: [tagCall]
+    },
+    {
+      name: 'promote: the read-back fails',
+      plan: promote,
+      settings: promoteSettings,
+      env: { IMAGE_OUT: 'Error: No such image\n', IMAGE_EXIT: '1' },
+      stdout: `\n${MARK} tag-exit 0\nError: No such image\n\n${MARK} inspect-exit 1\n`,
+      session: { tagExit: 0, inspectExit: 1, inspectOutput: 'Error: No such image' },
+      calls: [tagCall, inspectCall(PROD)]
+    },
+    {
+      name: 'promote without timeout on the host: nothing runs',
+      plan: promote,
+      settings: promoteSettings,
+      env: {},
+      noTimeout: true,
+      stdout: `${MARK} no-timeout\n`,
+      session: { noTimeout: true },
+      calls: []
+    }
+  ]
+
+  /** bash, and the system sh (dash on Debian). */
+  const shells = [
+    ['bash', '/bin/bash'],
+    ['sh', '/bin/sh']
+  ].filter(([, file]) => fs.existsSync(file ?? ''))
+
+  test.each(
+    shells.flatMap(([shell, file]) => rows.map(row => [shell, row.name, file, row] as const))
+  )('%s: %s', (_shell, _name, file, row) => {
+    const calls = path.join(root, `calls-${Math.random().toString(36).slice(2)}`)
+    fs.writeFileSync(calls, '')
+    const settings = makeSettings({
+      hook: 'hook.sh',
+      hookDir: bins.hookDir,
+      ...row.settings
+    })
+    const result = spawnSync(file ?? '', ['-c', row.plan(settings)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: row.noTimeout ? bins.docker : `${bins.tools}:${bins.docker}`,
+        CALLS: calls,
+        ...fine,
+        ...row.env
+      }
+    })
+    expect(result.status).toBe(0)
+    expect(result.stdout).toBe(row.stdout)
+    expect(parseSession(result.stdout, NONCE)).toEqual({ ...none, ...row.session })
+    const logged = fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean)
+    expect(logged.map(line => line.trim())).toEqual(row.calls)
+  })
+})
+
 describe('parseSession', () => {
   const none: Reported = {
     noTimeout: false,
@@ -744,6 +1116,94 @@ describe('parseSession', () => {
     ]
   ])('%s', (_name, stdout, expected) => {
     expect(reported(stdout, NONCE)).toEqual({ ...none, ...expected })
+  })
+
+  describe('container-exit and tag-exit', () => {
+    const all: SessionResult = {
+      ...none,
+      containerExit: undefined,
+      containerOutput: '',
+      tagExit: undefined,
+      tagOutput: ''
+    }
+    const running = `"sha256:${IMAGE_HEX}"`
+
+    test.each<[string, string, Partial<SessionResult>]>([
+      [
+        'inspect, then the container check',
+        `${answer}\n\n${MARK} inspect-exit 0\n${running}\n\n${MARK} container-exit 0\n`,
+        { inspectExit: 0, inspectOutput: answer, containerExit: 0, containerOutput: running }
+      ],
+      [
+        'hook, inspect and container check',
+        `${MARK} hook-exit 0\n${answer}\n${MARK} inspect-exit 0\n${running}\n${MARK} container-exit 0\n`,
+        {
+          hookExit: 0,
+          inspectExit: 0,
+          inspectOutput: answer,
+          containerExit: 0,
+          containerOutput: running
+        }
+      ],
+      [
+        'no such container: its error is its output',
+        `${answer}\n\n${MARK} inspect-exit 0\nError: No such container: web\n\n${MARK} container-exit 1\n`,
+        {
+          inspectExit: 0,
+          inspectOutput: answer,
+          containerExit: 1,
+          containerOutput: 'Error: No such container: web'
+        }
+      ],
+      [
+        'the container check never reported',
+        `${answer}\n\n${MARK} inspect-exit 0\n${running}\n`,
+        { inspectExit: 0, inspectOutput: answer }
+      ],
+      [
+        'the container answer is not mistaken for the inspect answer',
+        `${running}\n\n${MARK} container-exit 0\n`,
+        { containerExit: 0, containerOutput: running }
+      ],
+      [
+        'the first container marker wins',
+        `${running}\n${MARK} container-exit 0\nx\n${MARK} container-exit 1\n`,
+        { containerExit: 0, containerOutput: running }
+      ],
+      [
+        'a forged container marker with another nonce is part of the output',
+        `provenance-gate-0000 container-exit 0\n${MARK} container-exit 2\n`,
+        { containerExit: 2, containerOutput: 'provenance-gate-0000 container-exit 0' }
+      ],
+      [
+        'promote: tag without output, then the prod inspect',
+        `\n${MARK} tag-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
+        { tagExit: 0, inspectExit: 0, inspectOutput: answer }
+      ],
+      [
+        'promote: the tag failed with an error',
+        `Error response from daemon: No such image: sha256:abc\n\n${MARK} tag-exit 1\n`,
+        { tagExit: 1, tagOutput: 'Error response from daemon: No such image: sha256:abc' }
+      ],
+      [
+        'promote: the tag reported, the inspect never did',
+        `\n${MARK} tag-exit 0\n${answer}\n`,
+        { tagExit: 0 }
+      ],
+      ['the first tag marker wins', `\n${MARK} tag-exit 0\n${MARK} tag-exit 1\n`, { tagExit: 0 }],
+      [
+        'a CR after the container status is not a marker',
+        `${running}\n${MARK} container-exit 0\r\n`,
+        {}
+      ],
+      [
+        'malformed container and tag statuses are ignored',
+        `${MARK} container-exit\n${MARK} tag-exit -1\n${MARK} container-exit 1 2\n`,
+        {}
+      ]
+    ])('%s', (_name, stdout, expected) => {
+      expect(parseSession(stdout, NONCE)).toEqual({ ...all, ...expected })
+    })
   })
 
   test('the nonce is matched literally, not as a pattern', () => {

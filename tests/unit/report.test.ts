@@ -90,10 +90,22 @@ describe('reportOutputs', () => {
       expected_revision: SHA_A,
       image_revision: SHA_B,
       image_id: `sha256:${IMAGE_HEX}`,
+      image_digest: '',
+      prod_image_id: '',
       verdict: 'mismatch',
       reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
       failure: 'mismatch'
     })
+  })
+
+  test('a registry read and a promotion set image_digest and prod_image_id', () => {
+    const digest = `sha256:${'d'.repeat(64)}`
+    const outputs = reportOutputs(
+      makeReport({}, { imageDigest: digest, prodImageId: `sha256:${IMAGE_HEX}` })
+    )
+    expect(outputs.image_digest).toBe(digest)
+    expect(outputs.prod_image_id).toBe(`sha256:${IMAGE_HEX}`)
+    expect(outputs.image_id).toBe(`sha256:${IMAGE_HEX}`)
   })
 
   test.each<[string, Decision['failure']]>([
@@ -125,11 +137,15 @@ describe('reportOutputs', () => {
     expect(Object.keys(outputs).sort()).toEqual([
       'expected_revision',
       'failure',
+      'image_digest',
       'image_id',
       'image_revision',
+      'prod_image_id',
       'reason',
       'verdict'
     ])
+    expect(outputs.image_digest).toBe('')
+    expect(outputs.prod_image_id).toBe('')
     expect(outputs.failure).toBe('invalid-input')
     expect(outputs.expected_revision).toBe('')
     expect(outputs.image_revision).toBe('')
@@ -230,6 +246,40 @@ describe('failureMessage', () => {
 })
 
 describe('renderSummary', () => {
+  test.each<[string, Partial<Facts>, [string, string][]]>([
+    ['neither', {}, []],
+    [
+      'a registry digest',
+      { imageDigest: `sha256:${'d'.repeat(64)}` },
+      [['Image digest', `<code>sha256:${'d'.repeat(64)}</code>`]]
+    ],
+    [
+      'a promotion',
+      { prodImageId: `sha256:${IMAGE_HEX}` },
+      [['Prod image id', `<code>sha256:${IMAGE_HEX}</code>`]]
+    ],
+    [
+      'both',
+      { imageDigest: `sha256:${'d'.repeat(64)}`, prodImageId: `sha256:${IMAGE_HEX}` },
+      [
+        ['Image digest', `<code>sha256:${'d'.repeat(64)}</code>`],
+        ['Prod image id', `<code>sha256:${IMAGE_HEX}</code>`]
+      ]
+    ]
+  ])(
+    'digest and prod id rows (%s) come right after the image id, only when known',
+    (_name, facts, extra) => {
+      const rows = tableRows(renderSummary(makeReport({}, facts)))
+      const names = rows.map(([name]) => name)
+      expect(names).toEqual([
+        ...ROW_NAMES.slice(0, 7),
+        ...extra.map(([name]) => name),
+        ...ROW_NAMES.slice(7)
+      ])
+      expect(rows.slice(7, 7 + extra.length)).toEqual(extra)
+    }
+  )
+
   test.each<[string, Decision, string]>([
     [
       'match',

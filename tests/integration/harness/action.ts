@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
+import { parse } from 'yaml'
 import { fileURLToPath } from 'node:url'
 
 /** The bundle the action ships: integration tests run exactly this file. */
@@ -250,3 +251,9 @@ export function writeScript(dir: string, name: string, body: string): string {
   writeFileSync(file, `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`, { mode: 0o755 })
   return file
 }
+
+/** The outputs action.yml declares: every run must set each of them, on every path. */
+export const OUTPUT_NAMES: string[] = Object.keys(
+  (parse(readFileSync(path.join(process.cwd(), 'action.yml'), 'utf8')) as { outputs: object })
+    .outputs
+).sort()
