@@ -151,8 +151,11 @@ export async function startSshd(
   )
   execFileSync('/usr/sbin/sshd', ['-t', '-f', config])
   execFileSync('/usr/sbin/sshd', ['-f', config, '-E', path.join(dir, 'sshd.log')])
-  await waitFor('sshd pid file', () => existsSync(pidFile), 10000)
-  const pid = Number(readFileSync(pidFile, 'utf8').trim())
+  // sshd creates the pid file before it writes the number: wait for the number itself.
+  const readPid = (): number =>
+    existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || 0 : 0
+  await waitFor('sshd pid file', () => readPid() > 0, 10000)
+  const pid = readPid()
   const hostLine = (pub: string): string => {
     const [type, key] = readFileSync(pub, 'utf8').trim().split(/\s+/)
     return `[127.0.0.1]:${port} ${type} ${key}\n`
