@@ -31712,22 +31712,24 @@ function shortId(id) {
     return id.startsWith('sha256:') ? `sha256:${shortSha(id.slice(7))}` : shortSha(id);
 }
 /**
- * Requires the running staging container to run the verified image: a fresh image next to a
- * container that was never recreated means staging tested old code. `auto` tolerates a missing
- * container (nothing runs, nothing is stale); `require` does not. Returns the failed decision, or
- * `undefined` when the container is fine or was not checked.
+ * Requires every running staging container to run the verified image: a fresh image next to a
+ * container that was never recreated means staging tested old code. `auto` tolerates a missing or
+ * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Returns
+ * the failed decision, or `undefined` when the containers are fine or were not checked.
  */
 function decideContainer(answer, imageId, check, container) {
     if (!answer || check === 'skip')
         return undefined;
-    if (!answer.exists) {
-        return check === 'require'
-            ? failClosed(`provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container')
-            : undefined;
+    const running = answer.exists ? answer.containers.filter(c => c.running) : [];
+    const stale = running.find(c => c.imageId !== imageId);
+    if (stale) {
+        return failClosed(`provenance fail-closed: the staging container ${stale.name} runs image ${shortId(stale.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`, 'stale-container');
     }
-    if (answer.imageId === imageId)
+    if (running.length > 0 || check !== 'require')
         return undefined;
-    return failClosed(`provenance fail-closed: the staging container ${container} runs image ${shortId(answer.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`, 'stale-container');
+    return failClosed(answer.exists
+        ? `provenance fail-closed: the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
+        : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container');
 }
 
 ;// CONCATENATED MODULE: ./src/event-context.ts
@@ -31874,12 +31876,22 @@ function bounded(settings) {
     return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds}`;
 }
 /**
- * The image the staging container runs, by id: compose does not always recreate a container
- * when its tag moves, so a verified image can sit next to a container still running the old one.
+ * The staging containers and the image id each runs, one `<json name> <json image> <running>`
+ * line per container: compose does not always recreate a container when its tag moves, so a
+ * verified image can sit next to a container still running the old one. Without an explicit
+ * staging-container, the compose service's containers are found by their label (compose names
+ * them `<project>-<service>-1`); when there are none, the service name is tried as is.
  */
 function planContainerCommand(settings) {
+    const docker = shellQuote(settings.docker);
+    const { container, service, containerNamed } = settings.staging;
+    const format = shellQuote('{{json .Name}} {{json .Image}} {{json .State.Running}}');
     // `--`: a container name is free text, and the CLI would read a leading dash as a flag.
-    return `${bounded(settings)} ${shellQuote(settings.docker)} container inspect --format ${shellQuote('{{json .Image}}')} -- ${shellQuote(settings.staging.container)}`;
+    const inspect = `${bounded(settings)} ${docker} container inspect --format ${format} -- "$@"`;
+    if (containerNamed)
+        return `set -- ${shellQuote(container)}; ${inspect}`;
+    const filter = shellQuote(`label=com.docker.compose.service=${service}`);
+    return `set -- $(${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter} 2>/dev/null); [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}`;
 }
 /** A step's command with its output on stdout and its exit status in a marker line after it. */
 function step(mark, name, command, last) {
@@ -31904,8 +31916,9 @@ function planSession(settings, revision, nonce) {
         lines.push('pg_rc=0', ...(cd ? [cd] : []), `if [ "$pg_rc" -eq 0 ]; then ${planHookInvocation(settings, revision)} 1>&2 & pg_pid=$!; wait "$pg_pid"; pg_rc=$?; fi`, `case "$pg_rc" in 124|137) kill -9 "-$pg_pid" 2>/dev/null;; esac`, `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`);
     }
     const checks = [];
-    if (settings.labelSource === 'host')
-        checks.push(['inspect', planInspectCommand(settings)]);
+    if (settings.labelSource === 'host') {
+        checks.push(['inspect', planInspectCommand(settings, inspectTarget(settings))]);
+    }
     if (settings.containerCheck !== 'skip')
         checks.push(['container', planContainerCommand(settings)]);
     checks.forEach(([name, command], i) => lines.push(...step(mark, name, command, i === checks.length - 1)));
@@ -31926,6 +31939,13 @@ function planPromoteSession(settings, imageId, nonce) {
         ...step(mark, 'tag', tag, false),
         ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
     ].join('\n');
+}
+/**
+ * What the session inspects: in promote mode with image-id, that exact image (the staging tag may
+ * have moved since the gate ran); else the staging image reference.
+ */
+function inspectTarget(settings) {
+    return settings.promote?.imageId || settings.image;
 }
 function markerOf(nonce) {
     return `provenance-gate-${nonce}`;
@@ -32016,6 +32036,35 @@ function parseInspectOutput(output) {
             strings[key] = value;
     }
     return { imageId: id, labels: strings };
+}
+/**
+ * Parses the container step's `<json name> <json image id> <running>` lines. Podman prints ids
+ * without `sha256:`; names lose docker's leading `/`. `undefined` for anything else.
+ */
+function parseContainerOutput(output) {
+    const lines = output.split(/\r?\n/).filter(line => line !== '');
+    const containers = [];
+    for (const line of lines) {
+        const match = /^("(?:[^"\\]|\\.)*") ("(?:[^"\\]|\\.)*") (true|false)$/.exec(line);
+        if (!match)
+            return undefined;
+        let name;
+        let image;
+        try {
+            name = JSON.parse(match[1]);
+            image = JSON.parse(match[2]);
+        }
+        catch {
+            return undefined;
+        }
+        if (typeof name !== 'string' || typeof image !== 'string')
+            return undefined;
+        const imageId = /^[0-9a-f]{64}$/.test(image) ? `sha256:${image}` : image;
+        if (!/^sha256:[0-9a-f]{64}$/.test(imageId))
+            return undefined;
+        containers.push({ name: name.replace(/^\//, ''), imageId, running: match[3] === 'true' });
+    }
+    return containers.length ? containers : undefined;
 }
 /**
  * The revision an image claims: its label's value, or '' when the label is absent or holds the
@@ -32136,7 +32185,7 @@ async function runGate(settings, deps, facts) {
             facts.labels = answer.inspected.labels;
         }
         facts.imageRevision = revisionOf({ imageId: facts.imageId, labels: facts.labels }, settings.revisionLabel);
-        deps.log.info(`image ${settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+        deps.log.info(`image ${inspectTarget(settings)}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
         facts.current = '';
         const verdict = decideVerdict(revision, facts.imageRevision);
         if (!verdict.pass)
@@ -32369,7 +32418,8 @@ async function runSession(runner, settings, revision, deps, facts) {
     const answer = {};
     const elapsed = deps.now() - inspectStart;
     if (settings.labelSource === 'host') {
-        answer.inspected = checkInspect(session, result, settings, where, elapsed, settings.image);
+        const target = inspectTarget(settings);
+        answer.inspected = checkInspect(session, result, settings, where, elapsed, target);
     }
     if (settings.containerCheck !== 'skip') {
         answer.container = checkContainer(session, result, settings, where, elapsed);
@@ -32387,20 +32437,17 @@ function checkContainer(session, result, settings, where, elapsedMs) {
     if (step.exit !== undefined &&
         step.exit !== 0 &&
         /no such (container|object)/i.test(step.output)) {
-        return { exists: false };
+        // Some named containers are gone (e.g. removed by a concurrent compose up); those that
+        // answered still count, so a stale one among them is never hidden by a missing one.
+        const answered = step.output.split(/\r?\n/).flatMap(line => parseContainerOutput(line) ?? []);
+        return answered.length ? { exists: true, containers: answered } : { exists: false };
     }
     checkStep('container check', step, result, settings, what, elapsedMs, settings.image);
-    let imageId;
-    try {
-        imageId = JSON.parse(step.output);
+    const containers = parseContainerOutput(step.output);
+    if (!containers) {
+        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not "<name> <image id> <running>"`);
     }
-    catch {
-        imageId = undefined;
-    }
-    if (typeof imageId !== 'string' || !/^(sha256:)?[0-9a-f]{64}$/.test(imageId)) {
-        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not an image id`);
-    }
-    return { exists: true, imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}` };
+    return { exists: true, containers };
 }
 const PHASE_ORDER = [
     'git',
@@ -32547,6 +32594,7 @@ const INPUT_DEFAULTS = {
     'require-source': 'false',
     'prod-image': '',
     'expected-revision': '',
+    'image-id': '',
     'git-timeout': '30',
     'inspect-timeout': '30',
     'rebuild-timeout': '1200'
@@ -32606,7 +32654,8 @@ function parseSettings(read, context) {
         service: value('service'),
         port: optionalPort(value('staging-port'), 'staging-port'),
         composeProfile: value('compose-profile'),
-        container: value('staging-container') || value('service')
+        container: value('staging-container') || value('service'),
+        containerNamed: value('staging-container') !== ''
     };
     checkNotProd(staging, value('prod-service'), optionalPort(value('prod-port'), 'prod-port'));
     const revisionLabel = value('revision-label');
@@ -32622,16 +32671,12 @@ function parseSettings(read, context) {
     const ssh = parseSsh(value);
     const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry']);
     const registry = parseRegistry(value);
-    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container').toLowerCase(), 'check-container', [
-        'auto',
-        'true',
-        'false'
-    ])];
+    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'])];
     if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
         throw new InputError('input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host');
     }
     const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined;
-    for (const name of ['prod-image', 'expected-revision']) {
+    for (const name of ['prod-image', 'expected-revision', 'image-id']) {
         if (!promote && value(name)) {
             throw new InputError(`input ${name} is only used in promote mode: set mode: promote, or remove ${name}`);
         }
@@ -32688,7 +32733,11 @@ function parsePromote(value, image, labelSource) {
     if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
         throw new InputError(`input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`);
     }
-    return { prodImage, expectedRevision };
+    const imageId = value('image-id');
+    if (imageId && !/^sha256:[0-9a-f]{64}$/.test(imageId)) {
+        throw new InputError(`input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(imageId.slice(0, 80))}`);
+    }
+    return { prodImage, expectedRevision, imageId };
 }
 function parseRegistry(value) {
     const username = value('registry-username');

@@ -1,8 +1,15 @@
 import type { ContainerCheck } from './settings.js'
 import { failClosed, shortSha, type Decision } from './verdict.js'
 
-/** What the host said about the staging container: absent, or the image id it runs. */
-export type ContainerAnswer = { exists: false } | { exists: true; imageId: string }
+/** One staging container as the host reported it. */
+export interface ContainerState {
+  name: string
+  imageId: string
+  running: boolean
+}
+
+/** What the host said about the staging container(s): none, or each with the image id it runs. */
+export type ContainerAnswer = { exists: false } | { exists: true; containers: ContainerState[] }
 
 /** Short form of an image id for messages: `sha256:` and 12 hex digits. */
 export function shortId(id: string): string {
@@ -10,10 +17,10 @@ export function shortId(id: string): string {
 }
 
 /**
- * Requires the running staging container to run the verified image: a fresh image next to a
- * container that was never recreated means staging tested old code. `auto` tolerates a missing
- * container (nothing runs, nothing is stale); `require` does not. Returns the failed decision, or
- * `undefined` when the container is fine or was not checked.
+ * Requires every running staging container to run the verified image: a fresh image next to a
+ * container that was never recreated means staging tested old code. `auto` tolerates a missing or
+ * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Returns
+ * the failed decision, or `undefined` when the containers are fine or were not checked.
  */
 export function decideContainer(
   answer: ContainerAnswer | undefined,
@@ -22,17 +29,19 @@ export function decideContainer(
   container: string
 ): Decision | undefined {
   if (!answer || check === 'skip') return undefined
-  if (!answer.exists) {
-    return check === 'require'
-      ? failClosed(
-          `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`,
-          'stale-container'
-        )
-      : undefined
+  const running = answer.exists ? answer.containers.filter(c => c.running) : []
+  const stale = running.find(c => c.imageId !== imageId)
+  if (stale) {
+    return failClosed(
+      `provenance fail-closed: the staging container ${stale.name} runs image ${shortId(stale.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`,
+      'stale-container'
+    )
   }
-  if (answer.imageId === imageId) return undefined
+  if (running.length > 0 || check !== 'require') return undefined
   return failClosed(
-    `provenance fail-closed: the staging container ${container} runs image ${shortId(answer.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`,
+    answer.exists
+      ? `provenance fail-closed: the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
+      : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`,
     'stale-container'
   )
 }

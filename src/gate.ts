@@ -6,6 +6,8 @@ import type { RegistryImage, RegistryOptions } from './registry.js'
 import { decideSource } from './source-check.js'
 import {
   HOST_KILL_AFTER_SECONDS,
+  inspectTarget,
+  parseContainerOutput,
   parseInspectOutput,
   parseSession,
   planHookCommand,
@@ -151,7 +153,7 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
       settings.revisionLabel
     )
     deps.log.info(
-      `image ${settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
+      `image ${inspectTarget(settings)}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
     )
     facts.current = ''
 
@@ -446,7 +448,8 @@ async function runSession(
   const answer: SessionAnswer = {}
   const elapsed = deps.now() - inspectStart
   if (settings.labelSource === 'host') {
-    answer.inspected = checkInspect(session, result, settings, where, elapsed, settings.image)
+    const target = inspectTarget(settings)
+    answer.inspected = checkInspect(session, result, settings, where, elapsed, target)
   }
   if (settings.containerCheck !== 'skip') {
     answer.container = checkContainer(session, result, settings, where, elapsed)
@@ -483,22 +486,20 @@ function checkContainer(
     step.exit !== 0 &&
     /no such (container|object)/i.test(step.output)
   ) {
-    return { exists: false }
+    // Some named containers are gone (e.g. removed by a concurrent compose up); those that
+    // answered still count, so a stale one among them is never hidden by a missing one.
+    const answered = step.output.split(/\r?\n/).flatMap(line => parseContainerOutput(line) ?? [])
+    return answered.length ? { exists: true, containers: answered } : { exists: false }
   }
   checkStep('container check', step, result, settings, what, elapsedMs, settings.image)
-  let imageId: unknown
-  try {
-    imageId = JSON.parse(step.output)
-  } catch {
-    imageId = undefined
-  }
-  if (typeof imageId !== 'string' || !/^(sha256:)?[0-9a-f]{64}$/.test(imageId)) {
+  const containers = parseContainerOutput(step.output)
+  if (!containers) {
     throw new GateError(
       'inspect-failed',
-      `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not an image id`
+      `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not "<name> <image id> <running>"`
     )
   }
-  return { exists: true, imageId: imageId.startsWith('sha256:') ? imageId : `sha256:${imageId}` }
+  return { exists: true, containers }
 }
 
 const PHASE_ORDER: PhaseTiming['name'][] = [

@@ -49,6 +49,7 @@ export const INPUT_DEFAULTS = {
   'require-source': 'false',
   'prod-image': '',
   'expected-revision': '',
+  'image-id': '',
   'git-timeout': '30',
   'inspect-timeout': '30',
   'rebuild-timeout': '1200'
@@ -124,7 +125,8 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     service: value('service'),
     port: optionalPort(value('staging-port'), 'staging-port'),
     composeProfile: value('compose-profile'),
-    container: value('staging-container') || value('service')
+    container: value('staging-container') || value('service'),
+    containerNamed: value('staging-container') !== ''
   }
   checkNotProd(staging, value('prod-service'), optionalPort(value('prod-port'), 'prod-port'))
 
@@ -148,11 +150,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry'] as const)
   const registry = parseRegistry(value)
   const containerCheck = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
-    oneOf(value('check-container').toLowerCase(), 'check-container', [
-      'auto',
-      'true',
-      'false'
-    ] as const)
+    oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const)
   ]
   if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
     throw new InputError(
@@ -160,7 +158,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     )
   }
   const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined
-  for (const name of ['prod-image', 'expected-revision'] as const) {
+  for (const name of ['prod-image', 'expected-revision', 'image-id'] as const) {
     if (!promote && value(name)) {
       throw new InputError(
         `input ${name} is only used in promote mode: set mode: promote, or remove ${name}`
@@ -238,7 +236,13 @@ function parsePromote(
       `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`
     )
   }
-  return { prodImage, expectedRevision }
+  const imageId = value('image-id')
+  if (imageId && !/^sha256:[0-9a-f]{64}$/.test(imageId)) {
+    throw new InputError(
+      `input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(imageId.slice(0, 80))}`
+    )
+  }
+  return { prodImage, expectedRevision, imageId }
 }
 
 function parseRegistry(value: (name: InputName) => string): RegistrySettings {

@@ -1,3 +1,4 @@
+import type { ContainerState } from './container-check.js'
 import type { Settings } from './settings.js'
 import { shellQuote } from './shell-quote.js'
 
@@ -68,12 +69,21 @@ function bounded(settings: Settings): string {
 }
 
 /**
- * The image the staging container runs, by id: compose does not always recreate a container
- * when its tag moves, so a verified image can sit next to a container still running the old one.
+ * The staging containers and the image id each runs, one `<json name> <json image> <running>`
+ * line per container: compose does not always recreate a container when its tag moves, so a
+ * verified image can sit next to a container still running the old one. Without an explicit
+ * staging-container, the compose service's containers are found by their label (compose names
+ * them `<project>-<service>-1`); when there are none, the service name is tried as is.
  */
 export function planContainerCommand(settings: Settings): string {
+  const docker = shellQuote(settings.docker)
+  const { container, service, containerNamed } = settings.staging
+  const format = shellQuote('{{json .Name}} {{json .Image}} {{json .State.Running}}')
   // `--`: a container name is free text, and the CLI would read a leading dash as a flag.
-  return `${bounded(settings)} ${shellQuote(settings.docker)} container inspect --format ${shellQuote('{{json .Image}}')} -- ${shellQuote(settings.staging.container)}`
+  const inspect = `${bounded(settings)} ${docker} container inspect --format ${format} -- "$@"`
+  if (containerNamed) return `set -- ${shellQuote(container)}; ${inspect}`
+  const filter = shellQuote(`label=com.docker.compose.service=${service}`)
+  return `set -- $(${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter} 2>/dev/null); [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}`
 }
 
 /** A step's command with its output on stdout and its exit status in a marker line after it. */
@@ -106,7 +116,9 @@ export function planSession(settings: Settings, revision: string, nonce: string)
     )
   }
   const checks: [string, string][] = []
-  if (settings.labelSource === 'host') checks.push(['inspect', planInspectCommand(settings)])
+  if (settings.labelSource === 'host') {
+    checks.push(['inspect', planInspectCommand(settings, inspectTarget(settings))])
+  }
   if (settings.containerCheck !== 'skip') checks.push(['container', planContainerCommand(settings)])
   checks.forEach(([name, command], i) =>
     lines.push(...step(mark, name, command, i === checks.length - 1))
@@ -128,6 +140,14 @@ export function planPromoteSession(settings: Settings, imageId: string, nonce: s
     ...step(mark, 'tag', tag, false),
     ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
   ].join('\n')
+}
+
+/**
+ * What the session inspects: in promote mode with image-id, that exact image (the staging tag may
+ * have moved since the gate ran); else the staging image reference.
+ */
+export function inspectTarget(settings: Settings): string {
+  return settings.promote?.imageId || settings.image
 }
 
 function markerOf(nonce: string): string {
@@ -232,6 +252,32 @@ export function parseInspectOutput(output: string): InspectResult | undefined {
     if (typeof value === 'string') strings[key] = value
   }
   return { imageId: id, labels: strings }
+}
+
+/**
+ * Parses the container step's `<json name> <json image id> <running>` lines. Podman prints ids
+ * without `sha256:`; names lose docker's leading `/`. `undefined` for anything else.
+ */
+export function parseContainerOutput(output: string): ContainerState[] | undefined {
+  const lines = output.split(/\r?\n/).filter(line => line !== '')
+  const containers: ContainerState[] = []
+  for (const line of lines) {
+    const match = /^("(?:[^"\\]|\\.)*") ("(?:[^"\\]|\\.)*") (true|false)$/.exec(line)
+    if (!match) return undefined
+    let name: unknown
+    let image: unknown
+    try {
+      name = JSON.parse(match[1] as string)
+      image = JSON.parse(match[2] as string)
+    } catch {
+      return undefined
+    }
+    if (typeof name !== 'string' || typeof image !== 'string') return undefined
+    const imageId = /^[0-9a-f]{64}$/.test(image) ? `sha256:${image}` : image
+    if (!/^sha256:[0-9a-f]{64}$/.test(imageId)) return undefined
+    containers.push({ name: name.replace(/^\//, ''), imageId, running: match[3] === 'true' })
+  }
+  return containers.length ? containers : undefined
 }
 
 /**

@@ -28,6 +28,11 @@ export interface RegistrySettings {
 /** What a promotion binds: the tag it writes and the one revision it may carry. */
 export interface PromoteSettings {
   prodImage: string
+  /**
+   * The gate job's `image_id`: promote that exact image even if the staging tag has moved since
+   * the gate ran; '' re-reads the staging tag.
+   */
+  imageId: string
   /** Explicit revision from an earlier gate's output; '' means the checkout's HEAD. */
   expectedRevision: string
 }
@@ -59,6 +64,11 @@ export interface StagingTarget {
   port: string
   composeProfile: string
   container: string
+  /**
+   * Whether staging-container was given. Without it the container check looks for the compose
+   * service's containers by label (compose names them `<project>-<service>-1`), then by name.
+   */
+  containerNamed: boolean
 }
 
 /** Validated, typed inputs: everything past `readSettings` can trust these values. */

@@ -63,6 +63,8 @@ const REFERENCE_HOOK = path.resolve(
   '../../hook/deploy-hook.sh'
 )
 const LABEL = 'org.opencontainers.image.revision'
+/** The label compose puts on each container of a service; the check finds them by it. */
+const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service'
 const SOURCE = 'org.opencontainers.image.source'
 const WHERE = String.raw`root@127\.0\.0\.1:\d+`
 /** An image id, as docker and the registry's config digest spell it. */
@@ -291,11 +293,29 @@ function loadImages(specs: ImageSpec[]): string[] {
 /** Containers this file started; each case removes its own (SIGKILL, no 10 s stop wait). */
 const containers: string[] = []
 
-/** `docker run -d --network none --name <name> <image id>`; returns once it is running. */
-function runContainer(name: string, id: string): void {
+/**
+ * `docker run -d --network none [--label com.docker.compose.service=<service>] --name <name>
+ * <image id>`; returns once it is running. With `service`, the container carries the label that
+ * compose puts on a service's containers (the name is then compose's `<project>-<service>-1`).
+ */
+function runContainer(name: string, id: string, service?: string): void {
   containers.push(name)
-  docker(host.dockerHost, 'run', '-d', '--network', 'none', '--name', name, id)
+  const label = service ? ['--label', `${COMPOSE_SERVICE_LABEL}=${service}`] : []
+  docker(host.dockerHost, 'run', '-d', '--network', 'none', ...label, '--name', name, id)
   expect(containerState(name)).toEqual({ image: id, running: 'true' })
+}
+
+/** A container that exists but does not run: started, then killed (no 10 s stop wait). */
+function stoppedContainer(name: string, id: string, service?: string): void {
+  runContainer(name, id, service)
+  docker(host.dockerHost, 'kill', name)
+  expect(containerState(name)).toEqual({ image: id, running: 'false' })
+}
+
+/** A compose service name of its own per call, so no case finds another's containers by label. */
+function serviceName(): string {
+  counter += 1
+  return `svc${process.pid}x${counter}`
 }
 
 function containerState(name: string): { image: string; running: string } {
@@ -460,7 +480,7 @@ describe('the running staging container must run the verified image', () => {
     await expectCleanRun(run)
   })
 
-  test('staging-container empty: the service name is the container checked', async () => {
+  test('staging-container empty and no compose-labelled container: the service name is the container checked', async () => {
     const image = tagged(runnable.head)
     const name = containerName()
     runContainer(name, runnable.stale)
@@ -553,17 +573,152 @@ describe('the running staging container must run the verified image', () => {
     await expectCleanRun(run)
   })
 
-  test('an invalid check-container value is invalid-input before anything remote', async () => {
-    const closed = String(await freePort())
-    const run = await runAction(verify(imageRef(), { port: closed, 'check-container': 'yes' }))
+  test.each(['yes', 'AUTO', 'True', 'Auto'])(
+    'check-container %j is invalid-input before anything remote (no case folding)',
+    async value => {
+      const closed = String(await freePort())
+      const run = await runAction(verify(imageRef(), { port: closed, 'check-container': value }))
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'invalid-input',
+        reason: `provenance fail-closed: input check-container must be "auto" or "true" or "false", got "${value}"`
+      })
+      expect(run.stdout).not.toContain('validated revision')
+      await expectCleanRun(run)
+    }
+  )
+
+  test('auto: a stopped container running an old image passes: it runs nothing', async () => {
+    const name = containerName()
+    stoppedContainer(name, runnable.stale)
+    const run = await runAction(verify(tagged(runnable.head), { 'staging-container': name }))
     expect(outcome(run)).toEqual({
-      exitCode: 1,
-      verdict: 'fail-closed',
-      failure: 'invalid-input',
-      reason:
-        'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "yes"'
+      exitCode: 0,
+      verdict: 'match',
+      failure: '',
+      reason: `provenance match: ${good.head.slice(0, 12)}`
     })
+    expect(run.outputs.image_id).toBe(runnable.head)
     await expectCleanRun(run)
+  })
+
+  test('check-container true: a stopped container is "exists but is not running", even one with the verified image', async () => {
+    for (const id of [runnable.stale, runnable.head]) {
+      const name = containerName()
+      stoppedContainer(name, id)
+      const run = await runAction(
+        verify(tagged(runnable.head), { 'staging-container': name, 'check-container': 'true' })
+      )
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'stale-container',
+        reason: `provenance fail-closed: the staging container ${name} exists but is not running (check-container true)`
+      })
+      await expectCleanRun(run)
+    }
+  })
+
+  describe("without staging-container: compose's containers of the service, found by label", () => {
+    test('a compose container running an old image: stale-container naming it as compose named it', async () => {
+      const service = serviceName()
+      const name = `proj-${service}-1`
+      runContainer(name, runnable.stale, service)
+      const run = await runAction(verify(tagged(runnable.head), { service }))
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'stale-container',
+        reason: `provenance fail-closed: the staging container ${name} runs image ${short(runnable.stale)}, not the verified ${short(runnable.head)}: it was not recreated after the rebuild`
+      })
+      expect(run.outputs.image_id).toBe(runnable.head)
+      await expectCleanRun(run)
+    })
+
+    test('a compose container running the verified image: match', async () => {
+      const service = serviceName()
+      const name = `proj-${service}-1`
+      runContainer(name, runnable.head, service)
+      for (const check of ['auto', 'true']) {
+        const run = await runAction(
+          verify(tagged(runnable.head), { service, 'check-container': check })
+        )
+        expect(outcome(run)).toEqual({
+          exitCode: 0,
+          verdict: 'match',
+          failure: '',
+          reason: `provenance match: ${good.head.slice(0, 12)}`
+        })
+        expect(run.stdout).not.toContain('no container')
+        await expectCleanRun(run)
+      }
+    })
+
+    test('a scaled service: every running replica is checked, the stale one is named', async () => {
+      const service = serviceName()
+      runContainer(`proj-${service}-1`, runnable.head, service)
+      runContainer(`proj-${service}-2`, runnable.stale, service)
+      const run = await runAction(verify(tagged(runnable.head), { service }))
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'stale-container',
+        reason: `provenance fail-closed: the staging container proj-${service}-2 runs image ${short(runnable.stale)}, not the verified ${short(runnable.head)}: it was not recreated after the rebuild`
+      })
+      await expectCleanRun(run)
+    })
+
+    test('a stopped stale replica next to a running fresh one: match', async () => {
+      const service = serviceName()
+      stoppedContainer(`proj-${service}-1`, runnable.stale, service)
+      runContainer(`proj-${service}-2`, runnable.head, service)
+      const run = await runAction(
+        verify(tagged(runnable.head), { service, 'check-container': 'true' })
+      )
+      expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      await expectCleanRun(run)
+    })
+
+    test('only a stopped compose container: match in auto, "exists but is not running" with true', async () => {
+      const service = serviceName()
+      const name = `proj-${service}-1`
+      stoppedContainer(name, runnable.stale, service)
+      const auto = await runAction(verify(tagged(runnable.head), { service }))
+      expect(outcome(auto)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      await expectCleanRun(auto)
+      const required = await runAction(
+        verify(tagged(runnable.head), { service, 'check-container': 'true' })
+      )
+      expect(outcome(required)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'stale-container',
+        reason: `provenance fail-closed: the staging container ${name} exists but is not running (check-container true)`
+      })
+      await expectCleanRun(required)
+    })
+
+    test('a labelled container wins over one merely named like the service: the name is only the fallback', async () => {
+      const service = serviceName()
+      runContainer(service, runnable.stale)
+      runContainer(`proj-${service}-1`, runnable.head, service)
+      const run = await runAction(verify(tagged(runnable.head), { service }))
+      expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      await expectCleanRun(run)
+    })
+
+    test('staging-container given: the label is not looked at, only that container', async () => {
+      const service = serviceName()
+      const name = containerName()
+      runContainer(`proj-${service}-1`, runnable.stale, service)
+      runContainer(name, runnable.head)
+      const run = await runAction(
+        verify(tagged(runnable.head), { service, 'staging-container': name })
+      )
+      expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      await expectCleanRun(run)
+    })
   })
 
   describe('rebuild mode: the hook rebuilds the tag on the host', () => {
@@ -869,6 +1024,124 @@ describe('promote mode over ssh', () => {
     await expectCleanRun(run)
   })
 
+  describe('image-id: exactly the image the gate verified, even after the staging tag moved', () => {
+    /**
+     * The gate job verifies the staging tag (image A, labelled good.head); then, before the
+     * promotion, the tag is moved to image B that carries the same revision label.
+     */
+    async function gateThenMove(): Promise<{ staging: string; gated: string; moved: string }> {
+      const staging = tagged(revisionImage(good.head))
+      const gate = await runAction({
+        ...sshInputs(),
+        mode: 'verify',
+        path: good.dir,
+        image: staging
+      })
+      expect(outcome(gate)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      const gated = gate.outputs.image_id as string
+      expect(gated).toBe(revisionImage(good.head))
+      await expectCleanRun(gate)
+      docker(host.dockerHost, 'tag', runnable.head, staging)
+      const moved = imageId(staging)
+      expect(moved).toBe(runnable.head)
+      expect(moved).not.toBe(gated)
+      return { staging, gated, moved }
+    }
+
+    test('the tag moved to another image with the same label: image-id is what is read and promoted', async () => {
+      const { staging, gated, moved } = await gateThenMove()
+      const prod = imageRef('prod')
+      const run = await runAction(promote(good.dir, staging, prod, { 'image-id': gated }))
+      expect(outcome(run)).toEqual({
+        exitCode: 0,
+        verdict: 'match',
+        failure: '',
+        reason: `provenance match: ${good.head.slice(0, 12)}, promoted to ${prod} as ${short(gated)}`
+      })
+      expect(run.outputs.image_id).toBe(gated)
+      expect(run.outputs.prod_image_id).toBe(gated)
+      expect(imageId(prod)).toBe(gated)
+      // The promotion neither reads nor touches the moved staging tag.
+      expect(imageId(staging)).toBe(moved)
+      expect(run.stdout).toContain(`promoting ${gated} to ${prod}`)
+      await expectCleanRun(run)
+    })
+
+    test('documented: without image-id, the moved staging tag is what gets promoted (its label matches too)', async () => {
+      const { staging, gated, moved } = await gateThenMove()
+      const prod = imageRef('prod')
+      const run = await runAction(promote(good.dir, staging, prod))
+      // The revision label is all a promotion without image-id can bind: B carries the same one,
+      // so B passes and gets the prod tag, although the gate verified A. Pass the gate's
+      // image_id as image-id to promote A.
+      expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
+      expect(run.outputs.image_id).toBe(moved)
+      expect(run.outputs.prod_image_id).toBe(moved)
+      expect(imageId(prod)).toBe(moved)
+      expect(imageId(prod)).not.toBe(gated)
+      await expectCleanRun(run)
+    })
+
+    test('image-id of an image with another revision: mismatch, though the staging tag carries the right one', async () => {
+      const staging = tagged(revisionImage(good.head))
+      const other = revisionImage(OTHER)
+      const prod = imageRef('prod')
+      const run = await runAction(promote(good.dir, staging, prod, { 'image-id': other }))
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'mismatch',
+        failure: 'mismatch',
+        reason: `provenance mismatch: image ${OTHER.slice(0, 12)} != expected ${good.head.slice(0, 12)}`
+      })
+      expect(run.outputs.image_id).toBe(other)
+      expect(run.outputs.prod_image_id).toBe('')
+      expect(tagExists(prod)).toBe(false)
+      await expectCleanRun(run)
+    })
+
+    test('image-id no longer on the host: inspect-failed naming the id, nothing tagged', async () => {
+      const gone = `sha256:${randomBytes(32).toString('hex')}`
+      const prod = imageRef('prod')
+      const run = await runAction(
+        promote(good.dir, tagged(revisionImage(good.head)), prod, { 'image-id': gone })
+      )
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'inspect-failed',
+        reason: expect.stringMatching(
+          new RegExp(
+            `^provenance fail-closed: docker image inspect ${gone} on ${WHERE} failed \\(exit code 1\\): the image ${gone} does not exist on the host\\. `
+          )
+        )
+      })
+      expect(tagExists(prod)).toBe(false)
+      await expectCleanRun(run)
+    })
+
+    test('image-id outside promote mode: invalid-input before anything remote', async () => {
+      const closed = String(await freePort())
+      const run = await runAction({
+        ...sshInputs(),
+        port: closed,
+        mode: 'verify',
+        path: good.dir,
+        image: tagged(revisionImage(good.head)),
+        'image-id': revisionImage(good.head)
+      })
+      expect(outcome(run)).toEqual({
+        exitCode: 1,
+        verdict: 'fail-closed',
+        failure: 'invalid-input',
+        reason:
+          'provenance fail-closed: input image-id is only used in promote mode: set mode: promote, or remove image-id'
+      })
+      expect(run.stdout).not.toContain('validated revision')
+      expect(run.stdout).not.toContain(closed)
+      await expectCleanRun(run)
+    })
+  })
+
   test.each([
     [
       'an invalid prod-image',
@@ -895,6 +1168,16 @@ describe('promote mode over ssh', () => {
       'check-container true',
       { 'check-container': 'true' },
       /input check-container true needs mode rebuild or verify with label-source host/
+    ],
+    [
+      'an image-id without sha256:',
+      { 'image-id': 'a'.repeat(64) },
+      /^provenance fail-closed: input image-id must be an image id sha256:<64 hex> \(the gate's image_id output\), got "a{64}"$/
+    ],
+    [
+      'an image-id that is an image reference',
+      { 'image-id': 'localhost:5000/shop/staging:latest' },
+      /input image-id must be an image id sha256:<64 hex>/
     ]
   ])('%s: invalid-input before anything remote', async (_name, bad, message) => {
     const staging = tagged(revisionImage(good.head))

@@ -35,7 +35,9 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
       service: 'staging',
       port: '8081',
       composeProfile: 'staging',
-      container: 'shop-staging'
+      container: 'shop-staging',
+      // staging-container was given (it differs from the service): the check inspects it by name.
+      containerNamed: true
     },
     revisionLabel: 'org.opencontainers.image.revision',
     docker: 'docker',

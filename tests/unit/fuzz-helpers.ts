@@ -23,6 +23,7 @@ import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSettings, type InputName, type ReadInput } from '../../src/inputs.js'
 import {
+  parseContainerOutput,
   parseInspectOutput,
   parseSession,
   planPromoteSession,
@@ -188,6 +189,29 @@ export const portText = fc.oneof(
   inputText
 )
 
+/** image-id: image ids (the gate's image_id output), almost ids, anything. */
+export const imageIdText = fc.oneof(
+  { weight: 3, arbitrary: hex(64).map(h => `sha256:${h}`) },
+  { weight: 1, arbitrary: hex(64) },
+  { weight: 1, arbitrary: spliced(hex(64).map(h => `sha256:${h}`)) },
+  { weight: 1, arbitrary: inputText }
+)
+
+/** Container ids the fake `docker ps` may answer with (64 hex, as `--no-trunc` prints them). */
+export const FAKE_CONTAINER_IDS = [
+  'c0ffee00'.repeat(8),
+  '0123456789abcdef'.repeat(4),
+  'd15ea5e0'.repeat(8)
+] as const
+
+/** What the fake `docker ps` answers: no compose container, one, or a scaled service. */
+export const psIdsArb: fc.Arbitrary<readonly string[]> = fc.constantFrom<readonly string[]>(
+  [],
+  [],
+  [FAKE_CONTAINER_IDS[0]],
+  FAKE_CONTAINER_IDS
+)
+
 /** What `git rev-parse HEAD` prints: 40 (SHA-1) or 64 (SHA-256) lowercase hex. */
 export const revisionArb = fc.oneof(hex(40), hex(64))
 /** A session nonce, as the gate makes one. */
@@ -269,8 +293,10 @@ export type HookVariable = (typeof HOOK_VARIABLES)[number]
 
 /** The image inspect's Go template, exactly as the host must receive it. */
 export const INSPECT_FORMAT = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
-/** The container inspect's Go template. */
-export const CONTAINER_FORMAT = '{{json .Image}}'
+/** The container inspect's Go template: one `<name> <image id> <running>` line per container. */
+export const CONTAINER_FORMAT = '{{json .Name}} {{json .Image}} {{json .State.Running}}'
+/** The label compose puts on a service's containers; the lookup filters on it. */
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service'
 
 /** A docker step of a session, named as its marker line names it. */
 export type DockerStep = 'inspect' | 'container' | 'tag'
@@ -279,8 +305,12 @@ export type DockerStep = 'inspect' | 'container' | 'tag'
 export type ExpectedCall =
   | { kind: 'cd'; dir: string }
   | { kind: 'hook'; argv: string[]; env: Record<HookVariable, string> }
-  /** `operands`: the values docker must take as operands (never as options). */
-  | { kind: DockerStep; argv: string[]; operands: string[] }
+  /**
+   * `operands`: the values docker must take as operands (never as options), closing the argv.
+   * `endOfOptions`: the argv itself holds `--` right before them, and must be matched exactly.
+   * `ps` is the container check's lookup of compose's containers, inside `$(…)`.
+   */
+  | { kind: DockerStep | 'ps'; argv: string[]; operands: string[]; endOfOptions?: boolean }
 
 /** What the host must see for a set of inputs. */
 export interface Delivery {
@@ -305,13 +335,15 @@ const bound = (inputs: Inputs): string[] => [
 
 /**
  * The oracle for planSession, from the raw inputs alone: the values every call must receive.
- * `mappedContext` is BUILD_CONTEXT when it comes from `path-mapping` (known by construction).
+ * `mappedContext` is BUILD_CONTEXT when it comes from `path-mapping` (known by construction);
+ * `psIds` is what the fake `docker ps` answers (the containers compose's label finds).
  */
 export function expectedDelivery(
   inputs: Inputs,
   revision: string,
   shape: SessionShape,
-  mappedContext?: string
+  mappedContext?: string,
+  psIds: readonly string[] = []
 ): Delivery {
   const hookDir = given(inputs, 'hook-dir')
   const service = given(inputs, 'service')
@@ -322,6 +354,8 @@ export function expectedDelivery(
   }
   const docker = given(inputs, 'docker')
   const image = given(inputs, 'image')
+  // A promotion given the gate's image id reads exactly that image, not the staging tag.
+  const inspected = (given(inputs, 'mode') === 'promote' && given(inputs, 'image-id')) || image
   const calls: ExpectedCall[] = []
   if (given(inputs, 'mode') === 'rebuild') {
     if (hookDir) calls.push({ kind: 'cd', dir: hookDir })
@@ -345,11 +379,31 @@ export function expectedDelivery(
   if (shape.labelSource === 'host') {
     calls.push({
       kind: 'inspect',
-      argv: [...bound(inputs), docker, 'image', 'inspect', '--format', INSPECT_FORMAT, image],
-      operands: [image]
+      argv: [...bound(inputs), docker, 'image', 'inspect', '--format', INSPECT_FORMAT, inspected],
+      operands: [inspected]
     })
   }
   if (shape.containerCheck !== 'skip') {
+    // Without staging-container, compose's containers of the service are looked up by label
+    // (the service byte for byte inside the one filter argument); when there are none, the
+    // service name itself is inspected.
+    const named = given(inputs, 'staging-container') !== ''
+    if (!named) {
+      calls.push({
+        kind: 'ps',
+        argv: [
+          ...bound(inputs),
+          docker,
+          'ps',
+          '-aq',
+          '--no-trunc',
+          '--filter',
+          `label=${COMPOSE_SERVICE_LABEL}=${service}`
+        ],
+        operands: []
+      })
+    }
+    const names = named ? [container] : psIds.length ? [...psIds] : [service]
     calls.push({
       kind: 'container',
       argv: [
@@ -359,9 +413,11 @@ export function expectedDelivery(
         'inspect',
         '--format',
         CONTAINER_FORMAT,
-        container
+        '--',
+        ...names
       ],
-      operands: [container]
+      operands: names,
+      endOfOptions: true
     })
   }
   return { calls, revisionLabel: given(inputs, 'revision-label'), readBack: 'revision' }
@@ -442,12 +498,14 @@ export interface Fakes {
   inspectLine: string
   /** Where the records go: fd 3 (default), or appended to this file (over ssh). */
   recordFile?: string
+  /** What the fake `docker ps` prints, one id a line; none: compose has no such containers. */
+  psIds?: readonly string[]
 }
 
 /** Image id the fake inspects report. */
 export const FAKE_IMAGE_ID = `sha256:${'a3f1c2d4e5b69788'.repeat(4)}`
-/** What the fake container inspect prints: the container runs the verified image. */
-export const CONTAINER_LINE = JSON.stringify(FAKE_IMAGE_ID)
+/** What the fake container inspect prints: one running container with the verified image. */
+export const CONTAINER_LINE = `"/shop-staging-1" ${JSON.stringify(FAKE_IMAGE_ID)} true`
 
 /** What `docker image inspect --format <INSPECT_FORMAT>` prints for an image with `labels`. */
 export function inspectLineFor(labels: Record<string, string>): string {
@@ -473,14 +531,16 @@ function plainQuote(text: string): string {
  *   timeout <argc> <argv…> vars <'=value' or '' per HOOK_VARIABLES> [env <NAME=value…> END]
  * A `timeout` is told apart by its argv, not by a counter (the session may run the hook in a
  * background job, a subshell): `-k N S bash -- …` plays the hook (prints decoy markers on its
- * stdout, exits `hookExit`); `… <docker> image …` prints `inspectLine`, `… <docker> container …`
- * prints CONTAINER_LINE, anything else (`tag`) prints nothing; docker steps exit 0.
+ * stdout, exits `hookExit`); `… <docker> image …` prints `inspectLine`, `… <docker> ps …` prints
+ * `psIds` one a line, `… <docker> container …` prints CONTAINER_LINE, anything else (`tag`)
+ * prints nothing; docker steps exit 0.
  */
 export function recorderPrefix(fakes: Fakes): string {
   const vars = HOOK_VARIABLES.map(name => `"\${${name}+=}\${${name}-}"`).join(' ')
   const sink = fakes.recordFile ? `>>${plainQuote(fakes.recordFile)}` : '>&3'
   const env = fakes.flavour === 'exec' ? `fz_rec env; env -0 ${sink}; fz_rec END` : ':'
   const decoys = decoyLines(fakes.nonce).map(plainQuote).join(' ')
+  const ids = (fakes.psIds ?? []).map(plainQuote).join(' ')
   return [
     `fz_rec() { printf '%s\\0' "$@" ${sink}; }`,
     `cd() { fz_rec cd "$#" "$@"; }`,
@@ -491,6 +551,7 @@ export function recorderPrefix(fakes: Fakes): string {
     '  case "$5" in',
     `    --) printf '%s\\n' ${decoys}; return ${fakes.hookExit} ;;`,
     `    image) printf '%s\\n' ${plainQuote(fakes.inspectLine)} ;;`,
+    `    ps) ${ids ? `printf '%s\\n' ${ids}` : ':'} ;;`,
     `    container) printf '%s\\n' ${plainQuote(CONTAINER_LINE)} ;;`,
     '  esac',
     '}',
@@ -631,6 +692,13 @@ export function deliveryProblems(calls: Call[], expected: Delivery, fakes: Fakes
       }
       return
     }
+    if (wanted.kind !== 'hook' && wanted.endOfOptions) {
+      // `--` is part of what must arrive: every operand after it is data, whatever it holds.
+      if (show(argv) !== show(wanted.argv)) {
+        problems.push(`${wanted.kind} call argv ${show(argv)}, expected ${show(wanted.argv)}`)
+      }
+      return
+    }
     if (wanted.kind !== 'hook') {
       // The operands close the argv; a `--` in front of them (which ends docker's options) is
       // as good as an operand that cannot be read as an option.
@@ -712,6 +780,12 @@ export function sessionProblems(
     }
     if (exit !== 0) problems.push(`${step}-exit ${exit}, expected 0`)
     if (output !== fake) problems.push(`${step} output ${show(output)}, expected ${show(fake)}`)
+  }
+  if (ran.includes('container')) {
+    const containers = parseContainerOutput(session.containerOutput)
+    if (containers?.length !== 1 || containers[0]?.imageId !== FAKE_IMAGE_ID) {
+      problems.push(`the container check read back ${show(containers)}`)
+    }
   }
   if (ran.includes('inspect')) {
     const inspected = parseInspectOutput(session.inspectOutput)
@@ -927,6 +1001,8 @@ export interface Case {
   hookExit: number
   /** BUILD_CONTEXT by construction, when `path-mapping` is set. */
   mappedContext?: string
+  /** What the fake `docker ps` answers (compose's containers of the service); none by default. */
+  psIds?: readonly string[]
 }
 
 /** What happened to one case. */
@@ -965,13 +1041,14 @@ export async function deliverOrRefuse(
     : undefined
   const expected = promote
     ? expectedPromotion(c.inputs, FAKE_IMAGE_ID)
-    : expectedDelivery(c.inputs, c.revision, settings, mapped)
+    : expectedDelivery(c.inputs, c.revision, settings, mapped, c.psIds)
   const fakes: Fakes = {
     flavour: options.flavour,
     hookExit: c.hookExit,
     nonce: c.nonce,
     inspectLine: inspectLineFor({ [expected.revisionLabel]: c.revision, other: 'x y' }),
-    recordFile: options.recordFile
+    recordFile: options.recordFile,
+    psIds: c.psIds
   }
   const plan =
     options.plan ??
@@ -1064,6 +1141,7 @@ export const allInputsCase: fc.Arbitrary<Case> = fc
           { weight: 4, arbitrary: fc.constant('registry.example.com/shop:prod') },
           { weight: 1, arbitrary: imageText }
         ),
+        'image-id': imageIdText,
         'label-source': fc.constantFrom('', 'host', 'registry'),
         'check-container': fc.constantFrom('', 'auto', 'true', 'false'),
         image: fc.oneof({ weight: 4, arbitrary: validImage }, { weight: 1, arbitrary: imageText }),
@@ -1094,15 +1172,20 @@ export const allInputsCase: fc.Arbitrary<Case> = fc
     fc.option(constructedMapping, { freq: 4 }),
     revisionArb,
     nonceArb,
-    hookExitArb
+    hookExitArb,
+    psIdsArb
   )
-  .map(([fields, mapping, revision, nonce, hookExit]) => {
+  .map(([fields, mapping, revision, nonce, hookExit, psIds]) => {
     const inputs: Inputs = { ...fields }
-    // prod-image belongs to promote mode only (elsewhere it is refused as a forgotten mode).
-    if ((fields.mode ?? '').trim() !== 'promote') delete inputs['prod-image']
+    // prod-image and image-id belong to promote mode only (elsewhere they are refused as a
+    // forgotten mode).
+    if ((fields.mode ?? '').trim() !== 'promote') {
+      delete inputs['prod-image']
+      delete inputs['image-id']
+    }
     if (mapping) {
       inputs.path = mapping.path
       inputs['path-mapping'] = mapping.mapping
     }
-    return { inputs, revision, nonce, hookExit, mappedContext: mapping?.buildContext }
+    return { inputs, revision, nonce, hookExit, mappedContext: mapping?.buildContext, psIds }
   })

@@ -36,6 +36,7 @@ import {
   fuzzParameters,
   given,
   hookExitArb,
+  imageIdText,
   imageText,
   inputText,
   labelText,
@@ -108,6 +109,8 @@ const wholeSeconds = (raw: string): boolean => {
  */
 interface Field {
   name: InputName
+  /** The property's name when it is not the input's (the same input on another base). */
+  title?: string
   values: fc.Arbitrary<string>
   runs: number
   accepted?: (value: string) => boolean
@@ -211,6 +214,28 @@ const FIELDS: Field[] = [
     minDelivered: 0.15,
     base: VALID_PROMOTE_INPUTS,
     session: 'promote'
+  },
+  {
+    // Without staging-container the service also reaches the container check: inside the one
+    // `--filter label=com.docker.compose.service=<service>` argument of `docker ps`, and as the
+    // operand after `--` of the container inspect when compose has no such container.
+    name: 'service',
+    title: 'service without staging-container',
+    values: fc.oneof({ weight: 6, arbitrary: inputText }, { weight: 1, arbitrary: prodLike }),
+    runs: 400,
+    accepted: v => !nul(v) && given({ service: v }, 'service') !== PROD_SERVICE,
+    prodTarget: v => !nul(v),
+    minDelivered: 0.7,
+    base: { ...VALID_INPUTS, 'staging-container': '' }
+  },
+  {
+    // A promotion's gate session inspects the image-id (when given) instead of the staging tag.
+    name: 'image-id',
+    values: imageIdText,
+    runs: 300,
+    accepted: v => !nul(v) && (v.trim() === '' || /^sha256:[0-9a-f]{64}$/.test(v.trim())),
+    minDelivered: 0.3,
+    base: VALID_PROMOTE_INPUTS
   }
 ]
 
@@ -250,8 +275,9 @@ async function check(
 describe('(a) a host-bound input is refused or delivered byte for byte (real bash)', () => {
   FIELDS.forEach((field, index) => {
     const params = planned(index, field.runs)
-    const property = `${field.name} (bash)`
-    test.concurrent(`${field.name}: ${field.runs} runs, seed ${params.seed}`, async () => {
+    const title = field.title ?? field.name
+    const property = `${title} (bash)`
+    test.concurrent(`${title}: ${field.runs} runs, seed ${params.seed}`, async () => {
       await withWorker('bash', throughBash =>
         fc.assert(
           fc.asyncProperty(
@@ -516,10 +542,17 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
     'registry-username': ['', 'ci-bot'],
     'registry-password': ['', 'token'],
     platform: ['linux/amd64', 'linux/arm64/v8', 'Linux/AMD64', 'linux'],
-    'check-container': ['auto', 'true', 'false', 'TRUE', 'yes'],
+    'check-container': ['auto', 'true', 'false', 'TRUE', 'Auto', 'yes'],
     'require-source': ['true', 'false', 'maybe'],
     'prod-image': ['registry.example.com/shop:prod', 'registry.example.com/shop:staging', '-x'],
     'expected-revision': ['0123456789abcdef0123456789abcdef01234567', 'HEAD', '0123ABCD'],
+    'image-id': [
+      '',
+      `sha256:${'0123456789abcdef'.repeat(4)}`,
+      '0123456789abcdef'.repeat(4),
+      'sha256:'
+    ],
+    'staging-container': ['', 'shop-staging-1', ' ', '-x'],
     path: ['.', 'sub', '/abs/path', '..'],
     image: ['registry.example.com/shop:staging', 'shop'],
     host: ['127.0.0.1', 'staging.example.com', '[::1]', '-oProxyCommand=x', 'host name'],
@@ -628,9 +661,18 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
           settings.buildContext,
           settings.docker,
           settings.revisionLabel,
-          ...Object.values(settings.staging)
+          settings.staging.service,
+          settings.staging.port,
+          settings.staging.composeProfile,
+          settings.staging.container,
+          settings.promote?.prodImage ?? '',
+          settings.promote?.imageId ?? ''
         ]
         expect(strings.some(nul)).toBe(false)
+        // Named exactly when staging-container was given (the check then skips compose's label).
+        expect(settings.staging.containerNamed).toBe(
+          (inputs['staging-container'] ?? '').trim() !== ''
+        )
         // An accepted configuration always plans: no throw from quoting.
         try {
           planSession(settings, revision, nonce)

@@ -1254,39 +1254,41 @@ describe('runGate container check', () => {
       containerExit,
       ...more
     })
-  const staleReason = `provenance fail-closed: the staging container shop-staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild`
+  /** One line of the container check's answer: `<json name> <json image id> <running>`. */
+  const line = (name: string, id: string, running: boolean): string =>
+    `${JSON.stringify(name)} ${JSON.stringify(id)} ${running}\n`
+  const fresh = line('/shop-staging', IMAGE_ID, true)
+  const staleReasonOf = (name: string): string =>
+    `provenance fail-closed: the staging container ${name} runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild`
+  const staleReason = staleReasonOf('shop-staging')
+  const notRunning = (names: string): string =>
+    `provenance fail-closed: the staging container ${names} exists but is not running (check-container true)`
+  const MATCH = 'provenance match: 0123456789ab'
 
   test.each<
     [string, Settings['containerCheck'], Step, Decision['verdict'], FailureClass | '', string]
   >([
+    ['auto: the container runs the verified id', 'auto', checked(fresh, 0), 'match', '', MATCH],
     [
-      'auto: the container runs the verified id',
-      'auto',
-      checked(`"${IMAGE_ID}"`, 0),
-      'match',
-      '',
-      'provenance match: 0123456789ab'
-    ],
-    [
-      'require: the container runs the verified id',
+      'require: the container runs the verified id (no final newline)',
       'require',
-      checked(`"${IMAGE_ID}"\n`, 0),
+      checked(fresh.trimEnd(), 0),
       'match',
       '',
-      'provenance match: 0123456789ab'
+      MATCH
     ],
     [
-      'auto: a podman id without prefix is the same id',
+      'auto: podman (no / before the name, no sha256: before the id) is the same id',
       'auto',
-      checked(`"${IMAGE_HEX}"`, 0),
+      checked(line('shop-staging', IMAGE_HEX, true), 0),
       'match',
       '',
-      'provenance match: 0123456789ab'
+      MATCH
     ],
     [
       'auto: the container runs another id',
       'auto',
-      checked(`"${OTHER_ID}"`, 0),
+      checked(line('/shop-staging', OTHER_ID, true), 0),
       'fail-closed',
       'stale-container',
       staleReason
@@ -1294,10 +1296,96 @@ describe('runGate container check', () => {
     [
       'require: the container runs another id',
       'require',
-      checked(`"${OTHER_ID}"`, 0),
+      checked(line('/shop-staging', OTHER_ID, true), 0),
       'fail-closed',
       'stale-container',
       staleReason
+    ],
+    [
+      'auto: a podman container running another id (no prefix) is stale',
+      'auto',
+      checked(line('shop-staging', 'b'.repeat(64), true), 0),
+      'fail-closed',
+      'stale-container',
+      staleReason
+    ],
+    [
+      'auto: a stopped container with another id passes (it runs nothing)',
+      'auto',
+      checked(line('/shop-staging', OTHER_ID, false), 0),
+      'match',
+      '',
+      MATCH
+    ],
+    [
+      'require: a stopped container with another id is not running',
+      'require',
+      checked(line('/shop-staging', OTHER_ID, false), 0),
+      'fail-closed',
+      'stale-container',
+      notRunning('shop-staging')
+    ],
+    [
+      'require: a stopped container with the verified id is not running either',
+      'require',
+      checked(line('/shop-staging', IMAGE_ID, false), 0),
+      'fail-closed',
+      'stale-container',
+      notRunning('shop-staging')
+    ],
+    [
+      'auto: two containers, the second running another id: stale, naming it',
+      'auto',
+      checked(`${line('/web-1', IMAGE_ID, true)}${line('/web-2', OTHER_ID, true)}`, 0),
+      'fail-closed',
+      'stale-container',
+      staleReasonOf('web-2')
+    ],
+    [
+      'auto: a stopped stale container next to a running fresh one passes',
+      'auto',
+      checked(`${line('/web-1', OTHER_ID, false)}${line('/web-2', IMAGE_ID, true)}`, 0),
+      'match',
+      '',
+      MATCH
+    ],
+    [
+      'require: a stopped stale container next to a running fresh one passes',
+      'require',
+      checked(`${line('/web-1', OTHER_ID, false)}${line('/web-2', IMAGE_ID, true)}`, 0),
+      'match',
+      '',
+      MATCH
+    ],
+    [
+      'require: two stopped containers, both named',
+      'require',
+      checked(`${line('/web-1', IMAGE_ID, false)}${line('/web-2', OTHER_ID, false)}`, 0),
+      'fail-closed',
+      'stale-container',
+      notRunning('web-1, web-2')
+    ],
+    [
+      'auto: one listed container vanished, the other runs another id: still stale',
+      'auto',
+      checked(
+        `${line('/web-2', OTHER_ID, true)}Error response from daemon: No such container: 0123abcd`,
+        1
+      ),
+      'fail-closed',
+      'stale-container',
+      staleReasonOf('web-2')
+    ],
+    [
+      'auto: one listed container vanished, the other runs the verified id: match',
+      'auto',
+      checked(
+        `${line('/web-2', IMAGE_ID, true)}Error response from daemon: No such container: 0123abcd`,
+        1
+      ),
+      'match',
+      '',
+      MATCH
     ],
     [
       'auto: no such container (docker) passes',
@@ -1337,7 +1425,7 @@ describe('runGate container check', () => {
       session({
         inspectOutput: answer({ [REV]: SHA_B }),
         inspectExit: 0,
-        containerOutput: `"${OTHER_ID}"`,
+        containerOutput: line('/shop-staging', OTHER_ID, true),
         containerExit: 0
       }),
       'mismatch',
@@ -1350,7 +1438,7 @@ describe('runGate container check', () => {
       session({
         inspectOutput: answer({ [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' }),
         inspectExit: 0,
-        containerOutput: `"${OTHER_ID}"`,
+        containerOutput: line('/shop-staging', OTHER_ID, true),
         containerExit: 0
       }),
       'fail-closed',
@@ -1382,7 +1470,7 @@ describe('runGate container check', () => {
   })
 
   test('a running container is not mentioned as missing', async () => {
-    const w = world([ok(`${SHA_A}\n`)], [checked(`"${IMAGE_ID}"`, 0)])
+    const w = world([ok(`${SHA_A}\n`)], [checked(fresh, 0)])
     await runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, emptyFacts())
     expect(w.infos.filter(line => line.startsWith('no container'))).toEqual([])
   })
@@ -1394,7 +1482,7 @@ describe('runGate container check', () => {
       hookExit: 0,
       inspectOutput: answer({ [REV]: SHA_A }),
       inspectExit: 0,
-      containerOutput: `"${IMAGE_ID}"`,
+      containerOutput: fresh,
       containerExit: 0
     })
     const w = world([ok(`${SHA_A}\n`)], [step])
@@ -1405,7 +1493,7 @@ describe('runGate container check', () => {
   })
 
   test('the local bound of a verify session covers both bounded steps, the inspect and the container check', async () => {
-    const w = world([ok(`${SHA_A}\n`)], [checked(`"${IMAGE_ID}"`, 0)])
+    const w = world([ok(`${SHA_A}\n`)], [checked(fresh, 0)])
     await runGate(sshSettings({ mode: 'verify', containerCheck: 'auto' }), w.deps, emptyFacts())
     // Each step may take inspect-timeout plus the host's kill grace before it reports.
     expect(w.ssh.options[0]?.timeoutMs).toBe(2 * (45_000 + 10_000) + 15_000)
@@ -1416,7 +1504,7 @@ describe('runGate container check', () => {
       hookExit: 0,
       inspectOutput: answer({ [REV]: SHA_A }),
       inspectExit: 0,
-      containerOutput: `"${IMAGE_ID}"`,
+      containerOutput: fresh,
       containerExit: 0
     })
     const w = world([ok(`${SHA_A}\n`)], [step])
@@ -1465,19 +1553,37 @@ describe('runGate container check', () => {
       'the container check answered garbage',
       checked('hello', 0),
       'inspect-failed',
-      `${containerWhat} answered "hello", not an image id`
+      `${containerWhat} answered "hello", not "<name> <image id> <running>"`
+    ],
+    [
+      'the container check answered the old format (a bare image id)',
+      checked(`"${IMAGE_ID}"`, 0),
+      'inspect-failed',
+      `${containerWhat} answered ${JSON.stringify(`"${IMAGE_ID}"`)}, not "<name> <image id> <running>"`
     ],
     [
       'the container check answered a short id',
-      checked('"sha256:abc"', 0),
+      checked('"/shop-staging" "sha256:abc" true', 0),
       'inspect-failed',
-      `${containerWhat} answered "\\"sha256:abc\\"", not an image id`
+      `${containerWhat} answered "\\"/shop-staging\\" \\"sha256:abc\\" true", not "<name> <image id> <running>"`
     ],
     [
-      'the container check answered an empty string',
-      checked('""', 0),
+      'the container check answered without the running state',
+      checked(`"/shop-staging" "${IMAGE_ID}"`, 0),
       'inspect-failed',
-      `${containerWhat} answered "\\"\\"", not an image id`
+      `${containerWhat} answered ${JSON.stringify(`"/shop-staging" "${IMAGE_ID}"`)}, not "<name> <image id> <running>"`
+    ],
+    [
+      'the container check answered nothing',
+      checked('', 0),
+      'inspect-failed',
+      `${containerWhat} answered "", not "<name> <image id> <running>"`
+    ],
+    [
+      'one good line, then a line that is not: nothing is trusted',
+      checked(`${fresh}WARNING: something\n`, 0),
+      'inspect-failed',
+      `${containerWhat} answered "WARNING: something", not "<name> <image id> <running>"`
     ]
   ])('%s: throws, the ssh runner closed once', async (_name, step, failure, message) => {
     const w = world([ok(`${SHA_A}\n`)], [step])
@@ -1491,8 +1597,80 @@ describe('runGate container check', () => {
     expect(w.ssh.closes).toBe(1)
     expect(facts.expectedRevision).toBe(SHA_A)
   })
-})
 
+  describe('without staging-container: the compose service containers', () => {
+    const byLabel = (containerCheck: Settings['containerCheck']): Settings =>
+      sshSettings({
+        mode: 'verify',
+        containerCheck,
+        staging: { ...makeSettings().staging, container: 'staging', containerNamed: false }
+      })
+
+    test.each<[string, Settings['containerCheck'], string, number, Decision]>([
+      [
+        'auto: the compose container runs the verified id',
+        'auto',
+        line('/proj-staging-1', IMAGE_ID, true),
+        0,
+        { verdict: 'match', reason: MATCH, pass: true, failure: '' }
+      ],
+      [
+        'auto: the compose container runs another id: stale, named as compose named it',
+        'auto',
+        line('/proj-staging-1', OTHER_ID, true),
+        0,
+        {
+          verdict: 'fail-closed',
+          reason: staleReasonOf('proj-staging-1'),
+          pass: false,
+          failure: 'stale-container'
+        }
+      ],
+      [
+        'auto: a scaled service, one replica stale',
+        'auto',
+        `${line('/proj-staging-1', IMAGE_ID, true)}${line('/proj-staging-2', OTHER_ID, true)}`,
+        0,
+        {
+          verdict: 'fail-closed',
+          reason: staleReasonOf('proj-staging-2'),
+          pass: false,
+          failure: 'stale-container'
+        }
+      ],
+      [
+        'require: nothing found by label nor by name: the service is named as missing',
+        'require',
+        'Error response from daemon: No such container: staging\n',
+        1,
+        {
+          verdict: 'fail-closed',
+          reason:
+            'provenance fail-closed: the staging container staging does not exist on the host (check-container true)',
+          pass: false,
+          failure: 'stale-container'
+        }
+      ]
+    ])('%s', async (_name, containerCheck, output, exit, decision) => {
+      const settings = byLabel(containerCheck)
+      const w = world([ok(`${SHA_A}\n`)], [checked(output, exit)])
+      expect(await runGate(settings, w.deps, emptyFacts())).toEqual(decision)
+      expect(w.ssh.commands).toEqual([planSession(settings, SHA_A, NONCE)])
+      expect(w.ssh.commands[0]).toContain(
+        "ps -aq --no-trunc --filter 'label=com.docker.compose.service=staging'"
+      )
+    })
+
+    test('garbage names the service in what was run', async () => {
+      const w = world([ok(`${SHA_A}\n`)], [checked('hello', 0)])
+      const error = await rejection(runGate(byLabel('auto'), w.deps, emptyFacts()))
+      expect(error.failure).toBe('inspect-failed')
+      expect(error.message).toBe(
+        `docker container inspect staging on ${WHERE} answered "hello", not "<name> <image id> <running>"`
+      )
+    })
+  })
+})
 describe('runGate source check', () => {
   test.each<
     [string, Record<string, string>, boolean, string, Decision['verdict'], FailureClass | '']
@@ -1752,7 +1930,7 @@ describe('runGate promote mode', () => {
     sshSettings({
       mode: 'promote',
       hook: '',
-      promote: { prodImage: PROD, expectedRevision: '' },
+      promote: { prodImage: PROD, expectedRevision: '', imageId: '' },
       ...overrides
     })
   const prodWhat = `docker image inspect ${PROD} on ${WHERE}`
@@ -1838,7 +2016,9 @@ describe('runGate promote mode', () => {
   })
 
   test('expected-revision: no git call at all; the label must equal the input', async () => {
-    const settings = promoteSettings({ promote: { prodImage: PROD, expectedRevision: SHA_B } })
+    const settings = promoteSettings({
+      promote: { prodImage: PROD, expectedRevision: SHA_B, imageId: '' }
+    })
     const w = world([], [verified(SHA_B), promoted({ inspectOutput: answer({ [REV]: SHA_B }) })])
     const facts = emptyFacts()
     const decision = await runGate(settings, w.deps, facts)
@@ -1853,7 +2033,9 @@ describe('runGate promote mode', () => {
   })
 
   test('expected-revision: a staging image built from HEAD instead is a mismatch, not promoted', async () => {
-    const settings = promoteSettings({ promote: { prodImage: PROD, expectedRevision: SHA_B } })
+    const settings = promoteSettings({
+      promote: { prodImage: PROD, expectedRevision: SHA_B, imageId: '' }
+    })
     const w = world([], [verified(SHA_A)])
     const decision = await runGate(settings, w.deps, emptyFacts())
     expect(decision.failure).toBe('mismatch')
@@ -1983,6 +2165,68 @@ describe('runGate promote mode', () => {
     expect(facts.imageId).toBe(IMAGE_ID)
     expect(facts.prodImageId).toBe('')
     expect(facts.current).toBe('promote')
+  })
+
+  describe("image-id: the gate job's image, not whatever the staging tag points at now", () => {
+    const withImageId = (imageId = IMAGE_ID, expectedRevision = ''): Settings =>
+      promoteSettings({ promote: { prodImage: PROD, expectedRevision, imageId } })
+    const imageWhat = `docker image inspect ${IMAGE_ID} on ${WHERE}`
+
+    test('the session inspects the id, never the staging tag; the same id is tagged', async () => {
+      const settings = withImageId()
+      const w = world([ok(`${SHA_A}\n`)], [verified(SHA_A), promoted()])
+      const facts = emptyFacts()
+      const decision = await runGate(settings, w.deps, facts)
+      expect(decision).toEqual({
+        verdict: 'match',
+        reason: `provenance match: 0123456789ab, promoted to ${PROD} as sha256:a3f1c2d4e5b6`,
+        pass: true,
+        failure: ''
+      })
+      expect(w.ssh.commands).toEqual([
+        planSession(settings, SHA_A, NONCE),
+        planPromoteSession(settings, IMAGE_ID, NONCE)
+      ])
+      expect(w.ssh.commands[0]).toContain(` image inspect --format `)
+      expect(w.ssh.commands[0]).toContain(`'${IMAGE_ID}'`)
+      expect(w.ssh.commands[0]).not.toContain('shop:staging')
+      expect(w.ssh.commands[1]).toContain(`tag '${IMAGE_ID}' '${PROD}'`)
+      expect(facts.imageId).toBe(IMAGE_ID)
+      expect(facts.prodImageId).toBe(IMAGE_ID)
+    })
+
+    test('with expected-revision too: no git at all, the id and the revision both bind', async () => {
+      const settings = withImageId(IMAGE_ID, SHA_B)
+      const w = world([], [verified(SHA_B), promoted({ inspectOutput: answer({ [REV]: SHA_B }) })])
+      const facts = emptyFacts()
+      expect((await runGate(settings, w.deps, facts)).verdict).toBe('match')
+      expect(w.local.commands).toEqual([])
+      expect(w.ssh.commands[0]).toContain(`'${IMAGE_ID}'`)
+      expect(facts.prodImageId).toBe(IMAGE_ID)
+    })
+
+    test('the image carries another revision: mismatch, nothing tagged', async () => {
+      const w = world([ok(`${SHA_A}\n`)], [verified(SHA_B)])
+      const facts = emptyFacts()
+      const decision = await runGate(withImageId(), w.deps, facts)
+      expect(decision.failure).toBe('mismatch')
+      expect(w.ssh.commands).toHaveLength(1)
+      expect(facts.prodImageId).toBe('')
+    })
+
+    test('the image is gone from the host: inspect-failed naming the id, nothing tagged', async () => {
+      const step = session({
+        inspectOutput: `Error response from daemon: No such image: ${IMAGE_ID}`,
+        inspectExit: 1
+      })
+      const w = world([ok(`${SHA_A}\n`)], [step])
+      const error = await rejection(runGate(withImageId(), w.deps, emptyFacts()))
+      expect(error.failure).toBe('inspect-failed')
+      expect(error.message).toBe(
+        `${imageWhat} failed (exit code 1): the image ${IMAGE_ID} does not exist on the host. Error response from daemon: No such image: ${IMAGE_ID}`
+      )
+      expect(w.ssh.commands).toHaveLength(1)
+    })
   })
 
   test('a tag that fails because the verified id is gone does not blame the prod tag', async () => {

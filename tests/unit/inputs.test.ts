@@ -11,7 +11,7 @@ import {
   type ReadInput
 } from '../../src/inputs.js'
 import type { RunContext, Settings } from '../../src/settings.js'
-import { SHA_A } from './fixtures.js'
+import { IMAGE_HEX, SHA_A } from './fixtures.js'
 
 type Inputs = Partial<Record<InputName, string>>
 
@@ -77,7 +77,13 @@ describe('parseSettings defaults', () => {
       hook: '/srv/shop/hook.sh',
       hookDir: '',
       buildContext: '',
-      staging: { service: 'staging', port: '', composeProfile: 'staging', container: 'staging' },
+      staging: {
+        service: 'staging',
+        port: '',
+        composeProfile: 'staging',
+        container: 'staging',
+        containerNamed: false
+      },
       revisionLabel: 'org.opencontainers.image.revision',
       docker: 'docker',
       timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 },
@@ -177,7 +183,8 @@ describe('parseSettings defaults', () => {
         service: 'shop-staging',
         port: '8081',
         composeProfile: 'stage',
-        container: 'shop-staging-1'
+        container: 'shop-staging-1',
+        containerNamed: true
       },
       revisionLabel: 'vcs-ref',
       docker: '/usr/local/bin/docker',
@@ -198,6 +205,7 @@ describe('parseSettings defaults', () => {
       hook: '/srv/shop/hook.sh',
       'prod-image': 'localhost:5000/shop:prod',
       'expected-revision': SHA_A,
+      'image-id': `sha256:${IMAGE_HEX}`,
       'check-container': 'false',
       'require-source': 'TRUE'
     })
@@ -209,7 +217,13 @@ describe('parseSettings defaults', () => {
       hook: '',
       hookDir: '',
       buildContext: '',
-      staging: { service: 'staging', port: '', composeProfile: 'staging', container: 'staging' },
+      staging: {
+        service: 'staging',
+        port: '',
+        composeProfile: 'staging',
+        container: 'staging',
+        containerNamed: false
+      },
       revisionLabel: 'org.opencontainers.image.revision',
       docker: 'docker',
       timeouts: { gitMs: 30_000, inspectMs: 30_000, rebuildMs: 1_200_000 },
@@ -218,7 +232,11 @@ describe('parseSettings defaults', () => {
       containerCheck: 'skip',
       requireSource: true,
       repositoryUrl: 'https://github.com/acme/shop',
-      promote: { prodImage: 'localhost:5000/shop:prod', expectedRevision: SHA_A }
+      promote: {
+        prodImage: 'localhost:5000/shop:prod',
+        expectedRevision: SHA_A,
+        imageId: `sha256:${IMAGE_HEX}`
+      }
     })
   })
 
@@ -231,14 +249,22 @@ describe('parseSettings defaults', () => {
     expect(parse({ ...base, path: input }).checkoutPath).toBe(expected)
   })
 
-  test.each([
-    ['', 'shop-staging', 'shop-staging'],
-    ['', '', 'staging'],
-    ['shop-blue', 'shop-staging', 'shop-blue']
-  ])('staging-container %j with service %j gives container %j', (container, service, expected) => {
-    const settings = parse({ ...base, 'staging-container': container, service })
-    expect(settings.staging.container).toBe(expected)
-  })
+  test.each<[string, string, string, boolean]>([
+    ['', 'shop-staging', 'shop-staging', false],
+    ['', '', 'staging', false],
+    ['  ', 'web', 'web', false],
+    ['shop-blue', 'shop-staging', 'shop-blue', true],
+    // Named even when it equals the service: then it is inspected by that name, not by label.
+    ['staging', '', 'staging', true],
+    [' web ', 'web', 'web', true]
+  ])(
+    'staging-container %j with service %j gives container %j, named %s',
+    (container, service, expected, named) => {
+      const settings = parse({ ...base, 'staging-container': container, service })
+      expect(settings.staging.container).toBe(expected)
+      expect(settings.staging.containerNamed).toBe(named)
+    }
+  )
 
   test.each([
     ['1', 1_000],
@@ -735,10 +761,12 @@ describe('parseSettings check-container and require-source', () => {
     ['default', {}, 'auto'],
     ['auto', { 'check-container': 'auto' }, 'auto'],
     ['true', { 'check-container': 'true' }, 'require'],
-    ['TRUE', { 'check-container': 'TRUE' }, 'require'],
     ['false', { 'check-container': 'false' }, 'skip'],
-    ['False', { 'check-container': 'False' }, 'skip'],
-    ['Auto', { 'check-container': 'Auto' }, 'auto'],
+    [
+      'true with surrounding whitespace (every input is trimmed)',
+      { 'check-container': ' true\n' },
+      'require'
+    ],
     ['true in verify mode', { mode: 'verify', 'check-container': 'true' }, 'require'],
     ['auto with label-source registry is skipped', { 'label-source': 'registry' }, 'skip'],
     [
@@ -756,16 +784,29 @@ describe('parseSettings check-container and require-source', () => {
     expect(parse({ ...base, ...extra }).containerCheck).toBe(containerCheck)
   })
 
-  test.each(['yes', 'require', 'skip', 'on', '1', 'always'])(
-    'check-container %j is an InputError',
-    raw => {
-      const error = inputError({ ...base, 'check-container': raw })
-      expect(error.failure).toBe('invalid-input')
-      expect(error.message).toBe(
-        `input check-container must be "auto" or "true" or "false", got ${JSON.stringify(raw)}`
-      )
-    }
-  )
+  test.each([
+    'yes',
+    'Yes',
+    'require',
+    'skip',
+    'on',
+    '1',
+    'always',
+    // Case is not folded: only the three documented words, as written, are accepted.
+    'TRUE',
+    'True',
+    'False',
+    'FALSE',
+    'Auto',
+    'AUTO',
+    'aUto'
+  ])('check-container %j is an InputError', raw => {
+    const error = inputError({ ...base, 'check-container': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input check-container must be "auto" or "true" or "false", got ${JSON.stringify(raw)}`
+    )
+  })
 
   test.each<[string, Inputs]>([
     ['with label-source registry', { 'label-source': 'registry' }],
@@ -814,8 +855,48 @@ describe('parseSettings promote mode', () => {
     expect(settings.hook).toBe('')
     expect(settings.promote).toEqual({
       prodImage: 'registry.example.com/shop:prod',
-      expectedRevision: ''
+      expectedRevision: '',
+      imageId: ''
     })
+  })
+
+  test.each<[string, string]>([
+    ['', ''],
+    [`sha256:${IMAGE_HEX}`, `sha256:${IMAGE_HEX}`],
+    [` sha256:${IMAGE_HEX}\n`, `sha256:${IMAGE_HEX}`],
+    [`sha256:${'0'.repeat(64)}`, `sha256:${'0'.repeat(64)}`]
+  ])('image-id %j is %j', (raw, expected) => {
+    expect(parse({ ...promote, 'image-id': raw }).promote?.imageId).toBe(expected)
+  })
+
+  test.each([
+    IMAGE_HEX,
+    `sha256:${IMAGE_HEX.toUpperCase()}`,
+    `SHA256:${IMAGE_HEX}`,
+    `sha256:${IMAGE_HEX.slice(1)}`,
+    `sha256:${IMAGE_HEX}0`,
+    `sha512:${IMAGE_HEX}`,
+    `sha256:${IMAGE_HEX.slice(0, 12)}`,
+    'sha256:',
+    `sha256: ${IMAGE_HEX}`,
+    `sha256:${IMAGE_HEX} sha256:${IMAGE_HEX}`,
+    `registry.example.com/shop@sha256:${IMAGE_HEX}`,
+    'registry.example.com/shop:staging',
+    '--force',
+    `sha256:${IMAGE_HEX.slice(0, 63)}g`,
+    `sha256:${IMAGE_HEX}$(id)`
+  ])('image-id %j is an InputError', raw => {
+    const error = inputError({ ...promote, 'image-id': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(raw.trim().slice(0, 80))}`
+    )
+  })
+
+  test('a long image-id is quoted cut to 80 characters', () => {
+    const error = inputError({ ...promote, 'image-id': `sha256:${'f'.repeat(200)}` })
+    expect(error.message).toContain(`got "sha256:${'f'.repeat(73)}"`)
+    expect(error.message).not.toContain('f'.repeat(74))
   })
 
   test.each<[string, string]>([
@@ -831,7 +912,7 @@ describe('parseSettings promote mode', () => {
     ['verify', { mode: 'verify' }],
     ['rebuild', { mode: 'rebuild', hook: '/srv/hook.sh' }]
   ])(
-    '%s mode refuses prod-image and expected-revision (a forgotten mode: promote)',
+    '%s mode refuses prod-image, expected-revision and image-id (a forgotten mode: promote)',
     (_name, extra) => {
       expect(() => parse({ ...promote, ...extra })).toThrow(
         'input prod-image is only used in promote mode: set mode: promote, or remove prod-image'
@@ -840,6 +921,14 @@ describe('parseSettings promote mode', () => {
       expect(() => parse({ ...rest, ...extra, 'expected-revision': SHA_A })).toThrow(
         'input expected-revision is only used in promote mode'
       )
+      expect(() => parse({ ...rest, ...extra, 'image-id': `sha256:${IMAGE_HEX}` })).toThrow(
+        'input image-id is only used in promote mode: set mode: promote, or remove image-id'
+      )
+      // Refused as stray even when it is not a valid id: the mode is the mistake to name.
+      expect(() => parse({ ...rest, ...extra, 'image-id': 'nonsense' })).toThrow(
+        'input image-id is only used in promote mode'
+      )
+      expect(parse({ ...rest, ...extra, 'image-id': '  ' }).promote).toBeUndefined()
       expect(parse({ ...rest, ...extra }).promote).toBeUndefined()
     }
   )

@@ -149,20 +149,39 @@ afterEach(() => {
   process.env = { ...savedEnv }
 })
 
+/** A staging container as the fake docker reports it. */
+interface FakeContainer {
+  name: string
+  image: string
+  running: boolean
+}
+
+const RUNNING_FRESH: FakeContainer[] = [
+  { name: '/staging', image: `sha256:${IMAGE_HEX}`, running: true }
+]
+
 /**
- * A fake docker: `image inspect` (of any image) answers with this image's labels, `container
- * inspect` with the image id the staging container runs (`missing`: no such container), `tag`
- * succeeds. Every call is appended to `<docker>.calls`.
+ * A fake docker: `image inspect` (of any image) answers with this image's labels; `ps` prints
+ * one id per container when `labelled` (compose's label found them), else nothing; `container
+ * inspect` prints `<json name> <json image> <running>` per container (`missing`: no such
+ * container); `tag` succeeds. Every call is appended to `<docker>.calls`.
  */
 function fakeDocker(
   labels: Record<string, string> | null,
-  container: string = `sha256:${IMAGE_HEX}`
+  containers: FakeContainer[] | 'missing' = RUNNING_FRESH,
+  labelled = false
 ): void {
   const answer = `${JSON.stringify(`sha256:${IMAGE_HEX}`)} ${JSON.stringify(labels)}`
-  const running =
-    container === 'missing'
+  const lines =
+    containers === 'missing'
+      ? []
+      : containers.map(c => `${JSON.stringify(c.name)} ${JSON.stringify(c.image)} ${c.running}`)
+  const inspect =
+    containers === 'missing'
       ? `echo 'Error response from daemon: No such container: staging' >&2; exit 1`
-      : `printf '%s\\n' '${JSON.stringify(container)}'`
+      : lines.map(line => `printf '%s\\n' '${line}'`).join('; ')
+  const ids =
+    labelled && containers !== 'missing' ? containers.map((_c, i) => `${i}`.repeat(64)) : []
   fs.writeFileSync(
     docker,
     [
@@ -170,7 +189,8 @@ function fakeDocker(
       `echo "$*" >> '${docker}.calls'`,
       'case "$1" in',
       `  image) printf '%s\\n' '${answer}' ;;`,
-      `  container) ${running} ;;`,
+      `  ps) ${ids.length ? `printf '%s\\n' ${ids.join(' ')}` : ':'} ;;`,
+      `  container) ${inspect} ;;`,
       '  tag) exit 0 ;;',
       `  *) echo "unexpected docker $*" >&2; exit 2 ;;`,
       'esac',
@@ -179,6 +199,11 @@ function fakeDocker(
     { mode: 0o755 }
   )
   fs.writeFileSync(`${docker}.calls`, '')
+}
+
+/** Every docker call of the run, whole. */
+function dockerLines(): string[] {
+  return fs.readFileSync(`${docker}.calls`, 'utf8').split('\n').filter(Boolean)
 }
 
 /** The docker subcommands the run called, in order. */
@@ -211,14 +236,19 @@ describe('run', () => {
       failure: ''
     })
     expect(recorded.failed).toEqual([])
-    // check-container auto: the image, then the staging container the service runs.
-    expect(dockerCalls()).toEqual(['image inspect', 'container inspect'])
+    // check-container auto without staging-container: the image, then compose's containers of
+    // the service by label (none here), then the service name as is.
+    expect(dockerCalls()).toEqual(['image inspect', 'ps -aq', 'container inspect'])
+    expect(dockerLines().slice(1)).toEqual([
+      'ps -aq --no-trunc --filter label=com.docker.compose.service=staging',
+      'container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- staging'
+    ])
   })
 
-  test.each<[string, string, Record<string, string>, string, string]>([
+  test.each<[string, FakeContainer[] | 'missing', Record<string, string>, string, string]>([
     [
       'a staging container running another image',
-      `sha256:${'b'.repeat(64)}`,
+      [{ name: '/staging', image: `sha256:${'b'.repeat(64)}`, running: true }],
       {},
       'stale-container',
       'provenance fail-closed: the staging container staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
@@ -231,8 +261,15 @@ describe('run', () => {
       'provenance fail-closed: the staging container staging does not exist on the host (check-container true)'
     ],
     [
+      'a stopped staging container with check-container true',
+      [{ name: '/staging', image: `sha256:${IMAGE_HEX}`, running: false }],
+      { 'check-container': 'true' },
+      'stale-container',
+      'provenance fail-closed: the staging container staging exists but is not running (check-container true)'
+    ],
+    [
       'no source label with require-source true',
-      `sha256:${IMAGE_HEX}`,
+      RUNNING_FRESH,
       { 'require-source': 'true' },
       'wrong-source',
       'provenance fail-closed: the image has no org.opencontainers.image.source label and require-source is true'
@@ -257,6 +294,62 @@ describe('run', () => {
     expect(recorded.infos).toContain(
       'no container staging on the host: nothing runs, nothing to compare'
     )
+  })
+
+  test('a stopped staging container with another image passes with check-container auto', async () => {
+    fakeDocker({ [REV]: head }, [
+      { name: '/staging', image: `sha256:${'b'.repeat(64)}`, running: false }
+    ])
+    recorded.inputs = verifyInputs()
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.failed).toEqual([])
+  })
+
+  test.each<[string, FakeContainer[], string, string]>([
+    [
+      'a compose container found by its label runs the verified image',
+      [{ name: '/proj-staging-1', image: `sha256:${IMAGE_HEX}`, running: true }],
+      'match',
+      ''
+    ],
+    [
+      'a compose container found by its label runs another image',
+      [
+        { name: '/proj-staging-1', image: `sha256:${IMAGE_HEX}`, running: true },
+        { name: '/proj-staging-2', image: `sha256:${'b'.repeat(64)}`, running: true }
+      ],
+      'fail-closed',
+      'stale-container'
+    ]
+  ])('%s: inspected by the ids ps printed', async (_name, containers, verdict, failure) => {
+    fakeDocker({ [REV]: head }, containers, true)
+    recorded.inputs = verifyInputs()
+    await run()
+    expect(recorded.outputs.verdict).toBe(verdict)
+    expect(recorded.outputs.failure).toBe(failure)
+    if (failure) {
+      expect(recorded.outputs.reason).toBe(
+        'provenance fail-closed: the staging container proj-staging-2 runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
+      )
+    }
+    const ids = containers.map((_c, i) => `${i}`.repeat(64)).join(' ')
+    expect(dockerLines().slice(1)).toEqual([
+      'ps -aq --no-trunc --filter label=com.docker.compose.service=staging',
+      `container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- ${ids}`
+    ])
+  })
+
+  test('with staging-container, the container is inspected by that name and ps never runs', async () => {
+    fakeDocker({ [REV]: head }, [
+      { name: '/shop-blue', image: `sha256:${IMAGE_HEX}`, running: true }
+    ])
+    recorded.inputs = verifyInputs({ 'staging-container': 'shop-blue' })
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(dockerLines().slice(1)).toEqual([
+      'container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- shop-blue'
+    ])
   })
 
   test('check-container false never looks at the container', async () => {
@@ -300,6 +393,26 @@ describe('run', () => {
     expect(recorded.failed).toEqual([])
     expect(fs.readFileSync(`${docker}.calls`, 'utf8').split('\n').filter(Boolean)).toEqual([
       `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:staging`,
+      `tag sha256:${IMAGE_HEX} registry.example.com/shop:prod`,
+      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:prod`
+    ])
+  })
+
+  test('promote mode with image-id reads and tags that image, never the staging tag', async () => {
+    fakeDocker({ [REV]: head })
+    recorded.inputs = {
+      mode: 'promote',
+      image: 'registry.example.com/shop:staging',
+      'prod-image': 'registry.example.com/shop:prod',
+      'image-id': `sha256:${IMAGE_HEX}`,
+      docker
+    }
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.outputs.prod_image_id).toBe(`sha256:${IMAGE_HEX}`)
+    expect(recorded.failed).toEqual([])
+    expect(dockerLines()).toEqual([
+      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} sha256:${IMAGE_HEX}`,
       `tag sha256:${IMAGE_HEX} registry.example.com/shop:prod`,
       `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:prod`
     ])
@@ -366,6 +479,18 @@ describe('run', () => {
       { service: 'shop', 'prod-service': 'shop' },
       'prod-target',
       'provenance fail-closed: the staging target equals the prod target: service/staging-container "shop" is prod-service; the gate only ever rebuilds staging'
+    ],
+    [
+      'an image-id outside promote mode',
+      { 'image-id': `sha256:${IMAGE_HEX}` },
+      'invalid-input',
+      'provenance fail-closed: input image-id is only used in promote mode: set mode: promote, or remove image-id'
+    ],
+    [
+      'check-container not in lower case',
+      { 'check-container': 'True' },
+      'invalid-input',
+      'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "True"'
     ],
     [
       'a checkout that is not there',

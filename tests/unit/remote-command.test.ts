@@ -6,6 +6,8 @@ import * as path from 'node:path'
 import {
   HOST_KILL_AFTER_SECONDS,
   hookEnvironment,
+  inspectTarget,
+  parseContainerOutput,
   parseInspectOutput,
   parseSession,
   planContainerCommand,
@@ -17,6 +19,7 @@ import {
   type InspectResult,
   type SessionResult
 } from '../../src/remote-command.js'
+import type { ContainerState } from '../../src/container-check.js'
 import type { Settings } from '../../src/settings.js'
 import { IMAGE_HEX, makeSettings, SHA_A, SHA_B } from './fixtures.js'
 
@@ -110,7 +113,8 @@ describe('planHookCommand in real bash', () => {
           service: `svc ${NASTY}`,
           port: "80'80",
           composeProfile: `profile\n${NASTY}\n`,
-          container: `-container ${NASTY}`
+          container: `-container ${NASTY}`,
+          containerNamed: true
         }
       },
       `${SHA_A}$(id)`
@@ -119,7 +123,13 @@ describe('planHookCommand in real bash', () => {
       'empty values arrive empty, not unset and not inherited',
       {
         buildContext: '',
-        staging: { service: '', port: '', composeProfile: '', container: '' }
+        staging: {
+          service: '',
+          port: '',
+          composeProfile: '',
+          container: '',
+          containerNamed: false
+        }
       },
       ''
     ]
@@ -384,50 +394,243 @@ describe('planSession', () => {
 })
 
 describe('planContainerCommand', () => {
-  test.each([
+  const FORMAT = '{{json .Name}} {{json .Image}} {{json .State.Running}}'
+  const staging = (over: Partial<Settings['staging']>): Settings['staging'] => ({
+    ...makeSettings().staging,
+    ...over
+  })
+
+  test.each<[string, number, Settings['staging'], string]>([
     [
       'docker',
       45_000,
-      'shop-staging',
-      `timeout -k 10 45 'docker' container inspect --format '{{json .Image}}' -- 'shop-staging'`
+      staging({ container: 'shop-staging', containerNamed: true }),
+      `set -- 'shop-staging'; timeout -k 10 45 'docker' container inspect --format '${FORMAT}' -- "$@"`
     ],
     [
       'podman',
       1_500,
-      "it's",
-      `timeout -k 10 2 'podman' container inspect --format '{{json .Image}}' -- 'it'\\''s'`
+      staging({ container: "it's", containerNamed: true }),
+      `set -- 'it'\\''s'; timeout -k 10 2 'podman' container inspect --format '${FORMAT}' -- "$@"`
+    ],
+    [
+      'docker',
+      45_000,
+      staging({ service: 'staging', container: 'staging', containerNamed: false }),
+      `set -- $(timeout -k 10 45 'docker' ps -aq --no-trunc --filter 'label=com.docker.compose.service=staging' 2>/dev/null); ` +
+        `[ "$#" -gt 0 ] || set -- 'staging'; ` +
+        `timeout -k 10 45 'docker' container inspect --format '${FORMAT}' -- "$@"`
+    ],
+    [
+      'podman',
+      1_001,
+      staging({ service: "it's", container: "it's", containerNamed: false }),
+      `set -- $(timeout -k 10 2 'podman' ps -aq --no-trunc --filter 'label=com.docker.compose.service=it'\\''s' 2>/dev/null); ` +
+        `[ "$#" -gt 0 ] || set -- 'it'\\''s'; ` +
+        `timeout -k 10 2 'podman' container inspect --format '${FORMAT}' -- "$@"`
     ]
-  ])('%s, inspect-timeout %d ms, container %j', (docker, inspectMs, container, command) => {
+  ])('%s, inspect-timeout %d ms, staging %j', (docker, inspectMs, target, command) => {
     const settings = makeSettings({
       docker,
       timeouts: { gitMs: 1, inspectMs, rebuildMs: 1 },
-      staging: { ...makeSettings().staging, container }
+      staging: target
     })
     expect(planContainerCommand(settings)).toBe(command)
   })
 
-  test.each([`web ${NASTY}`, '-x', '--help', '--format={{.Id}}'])(
+  test('a named container is never looked up by label: staging-container is taken as given', () => {
+    const command = planContainerCommand(
+      makeSettings({ staging: staging({ service: 'web', container: 'web', containerNamed: true }) })
+    )
+    expect(command).not.toContain(' ps ')
+    expect(command).not.toContain('com.docker.compose')
+  })
+
+  /**
+   * A fake docker that appends each call as `<argc>\0<arg>\0…` to $DUMP and answers `ps` with
+   * $PS_OUT on stdout, $PS_ERR on stderr and exit $PS_EXIT (after $PS_SLEEP seconds).
+   */
+  let fakeDocker: string
+  beforeAll(() => {
+    fakeDocker = path.join(root, 'fake-docker-containers')
+    fs.writeFileSync(
+      fakeDocker,
+      `#!/usr/bin/env bash\nprintf '%s\\0' "$#" "$@" >> "$DUMP"\n` +
+        `if [ "$1" = ps ]; then\n` +
+        `  [ -z "$PS_SLEEP" ] || exec sleep "$PS_SLEEP"\n` +
+        `  printf '%s' "$PS_OUT"; printf '%s' "$PS_ERR" >&2; exit "\${PS_EXIT:-0}"\n` +
+        `fi\n`,
+      { mode: 0o755 }
+    )
+  })
+
+  /** Runs the command in real bash (real GNU timeout on PATH) and returns every docker argv. */
+  function dockerCalls(
+    settings: Settings,
+    env: Record<string, string> = {}
+  ): { calls: string[][]; stderr: string; status: number | null; ms: number } {
+    const dump = path.join(root, `containers-${Math.random().toString(36).slice(2)}`)
+    fs.writeFileSync(dump, '')
+    const started = Date.now()
+    const result = spawnSync('bash', ['-c', planContainerCommand(settings)], {
+      env: { ...process.env, DUMP: dump, PS_OUT: '', PS_ERR: '', PS_SLEEP: '', ...env },
+      timeout: 20_000
+    })
+    const ms = Date.now() - started
+    const fields = fs.readFileSync(dump, 'utf8').split('\0')
+    expect(fields.pop()).toBe('')
+    const calls: string[][] = []
+    while (fields.length) {
+      const argc = Number(fields.shift())
+      calls.push(fields.splice(0, argc))
+    }
+    return { calls, stderr: result.stderr.toString(), status: result.status, ms }
+  }
+
+  const psCall = (service: string): string[] => [
+    'ps',
+    '-aq',
+    '--no-trunc',
+    '--filter',
+    `label=com.docker.compose.service=${service}`
+  ]
+  const inspectCall = (...names: string[]): string[] => [
+    'container',
+    'inspect',
+    '--format',
+    FORMAT,
+    '--',
+    ...names
+  ]
+  const WEIRD = [`web ${NASTY}`, '-x', '--help', '--format={{.Id}}', '*', 'a=b,c', ' padded ']
+
+  test.each(WEIRD)(
     'the container name %j reaches docker as one operand after --, byte for byte',
     container => {
-      const dump = path.join(root, 'container-args')
-      const fakeDocker = path.join(root, 'fake-docker-container')
-      fs.writeFileSync(fakeDocker, `#!/usr/bin/env bash\nprintf '%s\\0' "$@" > "$DUMP"\n`, {
-        mode: 0o755
-      })
-      const settings = makeSettings({
-        docker: fakeDocker,
-        staging: { ...makeSettings().staging, container }
-      })
-      const result = spawnSync('bash', ['-c', planContainerCommand(settings)], {
-        env: { ...process.env, DUMP: dump }
-      })
-      expect(result.stderr.toString()).toBe('')
-      expect(result.status).toBe(0)
-      const args = fs.readFileSync(dump, 'utf8').split('\0')
-      expect(args.pop()).toBe('')
-      expect(args).toEqual(['container', 'inspect', '--format', '{{json .Image}}', '--', container])
+      const { calls, stderr, status } = dockerCalls(
+        makeSettings({ docker: fakeDocker, staging: staging({ container, containerNamed: true }) })
+      )
+      expect(stderr).toBe('')
+      expect(status).toBe(0)
+      expect(calls).toEqual([inspectCall(container)])
     }
   )
+
+  test.each(WEIRD)(
+    'without staging-container, the service %j reaches ps as one filter and the fallback as one operand, byte for byte',
+    service => {
+      const { calls, stderr, status } = dockerCalls(
+        makeSettings({
+          docker: fakeDocker,
+          staging: staging({ service, container: service, containerNamed: false })
+        })
+      )
+      expect(stderr).toBe('')
+      expect(status).toBe(0)
+      expect(calls).toEqual([psCall(service), inspectCall(service)])
+    }
+  )
+
+  const ID_1 = 'a'.repeat(64)
+  const ID_2 = `${'0123456789abcdef'.repeat(4)}`
+  const byLabel = (): Settings =>
+    makeSettings({
+      docker: fakeDocker,
+      staging: staging({ service: 'web', container: 'web', containerNamed: false })
+    })
+
+  test.each<[string, Record<string, string>, string[]]>([
+    ['one container found by its label: inspected by id', { PS_OUT: `${ID_1}\n` }, [ID_1]],
+    [
+      'several containers (scaled, or stopped ones): all inspected, in the order ps printed',
+      { PS_OUT: `${ID_2}\n${ID_1}\n` },
+      [ID_2, ID_1]
+    ],
+    ['an answer without a final newline', { PS_OUT: ID_1 }, [ID_1]],
+    ['no container with the label: the service name as is', { PS_OUT: '' }, ['web']],
+    [
+      'ps fails (daemon down): its error is dropped, the service name is tried',
+      { PS_OUT: '', PS_ERR: 'Cannot connect to the Docker daemon\n', PS_EXIT: '1' },
+      ['web']
+    ],
+    ['ps prints only blank lines: the service name', { PS_OUT: '\n\n' }, ['web']]
+  ])('%s', (_name, env, names) => {
+    const { calls, stderr, status } = dockerCalls(byLabel(), env)
+    expect(stderr).toBe('')
+    expect(status).toBe(0)
+    expect(calls).toEqual([psCall('web'), inspectCall(...names)])
+  })
+
+  test('a hung ps is bounded by inspect-timeout on the host, then the service name is tried', () => {
+    const settings = makeSettings({
+      ...byLabel(),
+      timeouts: { gitMs: 1, inspectMs: 1_000, rebuildMs: 1 }
+    })
+    const { calls, stderr, status, ms } = dockerCalls(settings, { PS_SLEEP: '30' })
+    expect(stderr).toBe('')
+    expect(status).toBe(0)
+    expect(calls).toEqual([psCall('web'), inspectCall('web')])
+    expect(ms).toBeLessThan(8_000)
+  })
+
+  test.each(['bash', 'sh', 'dash'])(
+    'with and without staging-container, parses as a %s script',
+    shell => {
+      for (const containerNamed of [true, false]) {
+        const settings = makeSettings({
+          staging: staging({ service: `s ${NASTY}`, container: `c ${NASTY}`, containerNamed })
+        })
+        const result = spawnSync(shell, ['-n', '-c', planContainerCommand(settings)], {
+          encoding: 'utf8'
+        })
+        expect(result.stderr).toBe('')
+        expect(result.status).toBe(0)
+      }
+    }
+  )
+})
+
+describe('inspectTarget', () => {
+  const IMAGE_ID = `sha256:${IMAGE_HEX}`
+  const promote = (imageId: string): Settings['promote'] => ({
+    prodImage: 'registry.example.com/shop:prod',
+    expectedRevision: '',
+    imageId
+  })
+
+  test.each<[string, Partial<Settings>, string]>([
+    ['rebuild: the staging image', {}, 'registry.example.com/shop:staging'],
+    ['verify: the staging image', { mode: 'verify' }, 'registry.example.com/shop:staging'],
+    [
+      'promote without image-id: the staging tag as it is now',
+      { mode: 'promote', promote: promote('') },
+      'registry.example.com/shop:staging'
+    ],
+    [
+      'promote with image-id: that exact image, not the tag',
+      { mode: 'promote', promote: promote(IMAGE_ID) },
+      IMAGE_ID
+    ]
+  ])('%s', (_name, over, target) => {
+    expect(inspectTarget(makeSettings(over))).toBe(target)
+  })
+
+  test('planSession inspects the image-id in promote mode, and never the staging tag', () => {
+    const settings = makeSettings({ mode: 'promote', hook: '', promote: promote(IMAGE_ID) })
+    const lines = planSession(settings, SHA_A, NONCE).split('\n')
+    expect(lines.slice(1)).toEqual([
+      `${planInspectCommand(settings, IMAGE_ID)} 2>&1`,
+      `pg_rc=$?; printf '\\n${MARK} inspect-exit %s\\n' "$pg_rc"`
+    ])
+    expect(lines.join('\n')).not.toContain('shop:staging')
+  })
+
+  test('planSession inspects the staging tag in promote mode without image-id', () => {
+    const settings = makeSettings({ mode: 'promote', hook: '', promote: promote('') })
+    expect(planSession(settings, SHA_A, NONCE).split('\n')[1]).toBe(
+      `${planInspectCommand(settings, 'registry.example.com/shop:staging')} 2>&1`
+    )
+  })
 })
 
 describe('planPromoteSession', () => {
@@ -436,7 +639,7 @@ describe('planPromoteSession', () => {
     makeSettings({
       mode: 'promote',
       hook: '',
-      promote: { prodImage: 'registry.example.com/shop:prod', expectedRevision: '' },
+      promote: { prodImage: 'registry.example.com/shop:prod', expectedRevision: '', imageId: '' },
       ...over
     })
 
@@ -782,8 +985,9 @@ describe('planSession run by a real shell with fake tools', () => {
 /**
  * The container check and the promotion, run by real shells with fake host tools: `timeout` as
  * above; `docker` logs its argv to $CALLS and answers per subcommand: `image` with $IMAGE_OUT /
- * $IMAGE_EXIT, `container` with $CONTAINER_OUT / $CONTAINER_EXIT, `tag` with $TAG_OUT /
- * $TAG_EXIT (each output on stdout, or on stderr when the exit status is not 0).
+ * $IMAGE_EXIT, `ps` with $PS_OUT / $PS_EXIT, `container` with $CONTAINER_OUT / $CONTAINER_EXIT,
+ * `tag` with $TAG_OUT / $TAG_EXIT (each output on stdout, or on stderr when the exit status is
+ * not 0).
  */
 describe('container check and promote sessions run by a real shell with fake tools', () => {
   let bins: { tools: string; docker: string; hookDir: string }
@@ -808,7 +1012,7 @@ describe('container check and promote sessions run by a real shell with fake too
     script(
       path.join(bins.docker, 'docker'),
       `printf 'docker' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
-        `case "$1" in image) out=$IMAGE_OUT; rc=$IMAGE_EXIT;; container) out=$CONTAINER_OUT; rc=$CONTAINER_EXIT;; tag) out=$TAG_OUT; rc=$TAG_EXIT;; *) exit 99;; esac\n` +
+        `case "$1" in image) out=$IMAGE_OUT; rc=$IMAGE_EXIT;; ps) out=$PS_OUT; rc=$PS_EXIT;; container) out=$CONTAINER_OUT; rc=$CONTAINER_EXIT;; tag) out=$TAG_OUT; rc=$TAG_EXIT;; *) exit 99;; esac\n` +
         `if [ "$rc" -eq 0 ]; then printf '%s' "$out"; else printf '%s' "$out" >&2; fi\nexit "$rc"\n`
     )
     fs.writeFileSync(
@@ -819,14 +1023,22 @@ describe('container check and promote sessions run by a real shell with fake too
 
   const FORMAT = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
   const inspectCall = (image: string): string => `docker image inspect --format ${FORMAT} ${image}`
-  const containerCall = 'docker container inspect --format {{json .Image}} -- shop-staging'
+  const CONTAINER_FORMAT = '{{json .Name}} {{json .Image}} {{json .State.Running}}'
+  const containerCall = (...names: string[]): string =>
+    `docker container inspect --format ${CONTAINER_FORMAT} -- ${names.join(' ')}`
+  const psCall = 'docker ps -aq --no-trunc --filter label=com.docker.compose.service=staging'
   const tagCall = `docker tag ${IMAGE_ID} ${PROD}`
   const answer = `${ID_JSON} ${LABELS_JSON}`
+  const running = `"/shop-staging" ${ID_JSON} true`
+  const ID_1 = 'c'.repeat(64)
+  const ID_2 = 'd'.repeat(64)
   const fine = {
     HOOK_EXIT: '0',
     IMAGE_OUT: `${answer}\n`,
     IMAGE_EXIT: '0',
-    CONTAINER_OUT: `${ID_JSON}\n`,
+    PS_OUT: '',
+    PS_EXIT: '0',
+    CONTAINER_OUT: `${running}\n`,
     CONTAINER_EXIT: '0',
     TAG_OUT: '',
     TAG_EXIT: '0'
@@ -857,7 +1069,12 @@ describe('container check and promote sessions run by a real shell with fake too
   const promote = (settings: Settings): string => planPromoteSession(settings, IMAGE_ID, NONCE)
   const promoteSettings: Partial<Settings> = {
     mode: 'promote',
-    promote: { prodImage: PROD, expectedRevision: '' }
+    promote: { prodImage: PROD, expectedRevision: '', imageId: '' }
+  }
+  const byLabel: Partial<Settings> = {
+    mode: 'verify',
+    containerCheck: 'auto',
+    staging: { ...makeSettings().staging, container: 'staging', containerNamed: false }
   }
 
   const rows: Row[] = [
@@ -866,33 +1083,105 @@ describe('container check and promote sessions run by a real shell with fake too
       plan: check,
       settings: { mode: 'verify', containerCheck: 'auto' },
       env: {},
-      stdout: `${answer}\n\n${MARK} inspect-exit 0\n${ID_JSON}\n\n${MARK} container-exit 0\n`,
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n${running}\n\n${MARK} container-exit 0\n`,
       session: {
         inspectExit: 0,
         inspectOutput: answer,
         containerExit: 0,
-        containerOutput: ID_JSON
+        containerOutput: running
       },
-      calls: [inspectCall('registry.example.com/shop:staging'), containerCall]
+      calls: [inspectCall('registry.example.com/shop:staging'), containerCall('shop-staging')]
     },
     {
       name: 'rebuild with check-container auto: hook, image, container',
       plan: check,
       settings: { containerCheck: 'auto' },
       env: {},
-      stdout: `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n${ID_JSON}\n\n${MARK} container-exit 0\n`,
+      stdout: `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n${running}\n\n${MARK} container-exit 0\n`,
       session: {
         hookExit: 0,
         inspectExit: 0,
         inspectOutput: answer,
         containerExit: 0,
-        containerOutput: ID_JSON
+        containerOutput: running
       },
       calls: [
         'hook --build-staging',
         inspectCall('registry.example.com/shop:staging'),
-        containerCall
+        containerCall('shop-staging')
       ]
+    },
+    {
+      name: 'without staging-container: ps by the compose label, then every container it found',
+      plan: check,
+      settings: byLabel,
+      env: {
+        PS_OUT: `${ID_1}\n${ID_2}\n`,
+        CONTAINER_OUT: `"/proj-staging-1" ${ID_JSON} true\n"/proj-staging-2" ${ID_JSON} false\n`
+      },
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n"/proj-staging-1" ${ID_JSON} true\n"/proj-staging-2" ${ID_JSON} false\n\n${MARK} container-exit 0\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 0,
+        containerOutput: `"/proj-staging-1" ${ID_JSON} true\n"/proj-staging-2" ${ID_JSON} false`
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), psCall, containerCall(ID_1, ID_2)]
+    },
+    {
+      name: 'without staging-container, no labelled container: the service name is inspected',
+      plan: check,
+      settings: byLabel,
+      env: { CONTAINER_OUT: `"/staging" ${ID_JSON} true\n` },
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n"/staging" ${ID_JSON} true\n\n${MARK} container-exit 0\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 0,
+        containerOutput: `"/staging" ${ID_JSON} true`
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), psCall, containerCall('staging')]
+    },
+    {
+      name: 'without staging-container, ps fails: its error is not the answer, the service name is',
+      plan: check,
+      settings: byLabel,
+      env: {
+        PS_OUT: 'Error: permission denied\n',
+        PS_EXIT: '1',
+        CONTAINER_OUT: 'Error response from daemon: No such container: staging\n',
+        CONTAINER_EXIT: '1'
+      },
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\nError response from daemon: No such container: staging\n\n${MARK} container-exit 1\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 1,
+        containerOutput: 'Error response from daemon: No such container: staging'
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), psCall, containerCall('staging')]
+    },
+    {
+      name: 'promote with image-id: that id is inspected, not the staging tag',
+      plan: check,
+      settings: {
+        ...promoteSettings,
+        hook: '',
+        promote: { prodImage: PROD, expectedRevision: '', imageId: IMAGE_ID }
+      },
+      env: {},
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n`,
+      session: { inspectExit: 0, inspectOutput: answer },
+      calls: [inspectCall(IMAGE_ID)]
+    },
+    {
+      name: 'promote without image-id: the staging tag is inspected',
+      plan: check,
+      settings: { ...promoteSettings, hook: '' },
+      env: {},
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n`,
+      session: { inspectExit: 0, inspectOutput: answer },
+      calls: [inspectCall('registry.example.com/shop:staging')]
     },
     {
       name: 'no such container: its error and status are reported',
@@ -909,7 +1198,7 @@ describe('container check and promote sessions run by a real shell with fake too
         containerExit: 1,
         containerOutput: 'Error response from daemon: No such container: shop-staging'
       },
-      calls: [inspectCall('registry.example.com/shop:staging'), containerCall]
+      calls: [inspectCall('registry.example.com/shop:staging'), containerCall('shop-staging')]
     },
     {
       name: 'a failed image inspect stops before the container check',
@@ -1126,7 +1415,8 @@ describe('parseSession', () => {
       tagExit: undefined,
       tagOutput: ''
     }
-    const running = `"sha256:${IMAGE_HEX}"`
+    const running = `"/shop-staging" "sha256:${IMAGE_HEX}" true`
+    const two = `"/web-1" "sha256:${IMAGE_HEX}" true\n"/web-2" "sha256:${IMAGE_HEX}" false`
 
     test.each<[string, string, Partial<SessionResult>]>([
       [
@@ -1144,6 +1434,11 @@ describe('parseSession', () => {
           containerExit: 0,
           containerOutput: running
         }
+      ],
+      [
+        'several containers: one line each, kept whole',
+        `${answer}\n\n${MARK} inspect-exit 0\n${two}\n\n${MARK} container-exit 0\n`,
+        { inspectExit: 0, inspectOutput: answer, containerExit: 0, containerOutput: two }
       ],
       [
         'no such container: its error is its output',
@@ -1297,6 +1592,81 @@ describe('parseInspectOutput', () => {
     const parsed = parseInspectOutput(output)
     expect(parsed).toEqual(expected)
     if (parsed) expect(Object.getPrototypeOf(parsed.labels)).toBe(Object.prototype)
+  })
+})
+
+describe('parseContainerOutput', () => {
+  const id = `sha256:${IMAGE_HEX}`
+  const other = `sha256:${'b'.repeat(64)}`
+  const c = (name: string, imageId: string, running: boolean): ContainerState => ({
+    name,
+    imageId,
+    running
+  })
+  test.each<[string, string, ContainerState[] | undefined]>([
+    [
+      'docker: one running container',
+      `"/shop-staging" "${id}" true\n`,
+      [c('shop-staging', id, true)]
+    ],
+    ['a stopped container', `"/shop-staging" "${id}" false\n`, [c('shop-staging', id, false)]],
+    ['without a final newline', `"/shop-staging" "${id}" true`, [c('shop-staging', id, true)]],
+    [
+      'CRLF line ends',
+      `"/a" "${id}" true\r\n"/b" "${other}" false\r\n`,
+      [c('a', id, true), c('b', other, false)]
+    ],
+    [
+      'several containers, in the host order',
+      `"/proj-web-2" "${other}" true\n"/proj-web-1" "${id}" false\n`,
+      [c('proj-web-2', other, true), c('proj-web-1', id, false)]
+    ],
+    [
+      'blank lines between are skipped',
+      `\n"/a" "${id}" true\n\n"/b" "${id}" true\n\n`,
+      [c('a', id, true), c('b', id, true)]
+    ],
+    [
+      'podman: name without /, id without sha256:',
+      `"shop-staging" "${IMAGE_HEX}" true\n`,
+      [c('shop-staging', id, true)]
+    ],
+    ['only one leading / is dropped', `"//x" "${id}" true\n`, [c('/x', id, true)]],
+    ['a / inside the name is kept', `"/a/b" "${id}" true\n`, [c('a/b', id, true)]],
+    [
+      'JSON escapes in the name are decoded',
+      `"/we\\"ird\\u00e9 \\\\ x" "${id}" true\n`,
+      [c('we"irdé \\ x', id, true)]
+    ],
+    ['an empty name is a name', `"" "${id}" true\n`, [c('', id, true)]],
+    ['empty output', '', undefined],
+    ['only newlines', '\n\n', undefined],
+    ['the old format (bare image id)', `"${id}"\n`, undefined],
+    ['docker error text', 'Error response from daemon: No such container: web\n', undefined],
+    [
+      'one good line and an error line: nothing is trusted',
+      `"/a" "${id}" true\nError: No such container: b\n`,
+      undefined
+    ],
+    ['running not a boolean', `"/a" "${id}" "true"\n`, undefined],
+    ['running in upper case', `"/a" "${id}" True\n`, undefined],
+    ['running missing', `"/a" "${id}"\n`, undefined],
+    ['running null (no State)', `"/a" "${id}" null\n`, undefined],
+    ['two spaces between fields', `"/a"  "${id}" true\n`, undefined],
+    ['a trailing space', `"/a" "${id}" true \n`, undefined],
+    ['a leading space', ` "/a" "${id}" true\n`, undefined],
+    ['fields in another order', `"${id}" "/a" true\n`, undefined],
+    ['name not a string', `42 "${id}" true\n`, undefined],
+    ['name unquoted', `/a "${id}" true\n`, undefined],
+    ['image id too short', `"/a" "sha256:${IMAGE_HEX.slice(1)}" true\n`, undefined],
+    ['image id in upper case', `"/a" "sha256:${IMAGE_HEX.toUpperCase()}" true\n`, undefined],
+    ['other digest algorithm', `"/a" "sha512:${IMAGE_HEX}" true\n`, undefined],
+    ['an image reference, not an id', `"/a" "registry.example.com/shop:staging" true\n`, undefined],
+    ['image null', `"/a" null true\n`, undefined],
+    ['an invalid JSON escape in the name', `"/a\\x" "${id}" true\n`, undefined],
+    ['template not expanded', '{{json .Name}} {{json .Image}} {{json .State.Running}}\n', undefined]
+  ])('%s', (_name, output, expected) => {
+    expect(parseContainerOutput(output)).toEqual(expected)
   })
 })
 
