@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import * as core from './actions-core.js'
 import * as path from 'node:path'
 import { parseRepositoryList } from './applicability.js'
 import { InputError } from './errors.js'

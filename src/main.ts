@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import * as core from './actions-core.js'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'

@@ -32,7 +32,7 @@ const recorded = {
   inputError: undefined as Error | undefined
 }
 
-jest.unstable_mockModule('@actions/core', () => ({
+jest.unstable_mockModule('../../src/actions-core.js', () => ({
   getInput: (name: string): string => {
     if (recorded.inputError) throw recorded.inputError
     return recorded.inputs[name] ?? ''
