@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests and the demo need, from Debian's packages, when missing:
 # a real OpenSSH server, Docker engine, git and shellcheck, and a real OCI registry with
-# htpasswd and TLS (docker-registry, apache2-utils, openssl). Needs root (the CI machine is root).
+# htpasswd and TLS (docker-registry, apache2-utils, openssl). `provision.sh bench` also installs
+# skopeo, the registry client the benchmark compares against. Needs root (the CI machine is root).
 set -euo pipefail
 
 need=()
@@ -14,6 +15,9 @@ command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ "${1:-}" = bench ]; then
+  command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+fi
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "provision: installing ${need[*]}" >&2
