@@ -14,13 +14,13 @@ import {
   buildImage,
   makeRepo,
   peakMemoryKb,
-  processesMentioning,
   runAction,
   scratchDir,
   writeScript,
   type ActionRun,
   OUTPUT_NAMES
 } from './harness/action.js'
+import { expectCleanRun, outcome, secretLines, sshInputs } from './harness/expect-run.js'
 import { freePort, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
 
@@ -734,31 +734,6 @@ const FAULTS: Fault[] = [
  */
 const PEAK_MEMORY_BOUND_KB = 128 * 1024
 
-/** The lines of every private key a run saw, apart from the BEGIN/END armour. */
-function secretLines(...keys: string[]): string[] {
-  return keys
-    .flatMap(key => key.split(/\r?\n/))
-    .map(line => line.trim())
-    .filter(line => line && !line.startsWith('-----'))
-}
-
-/** Asserts nothing secret or private outlived the run: no files, no ssh process, no key text. */
-async function expectNoTraces(run: ActionRun, keys: string[]): Promise<void> {
-  expect(run.leftInRunnerTemp).toEqual([])
-  // A client cut off by a closed master takes a moment to notice; give it one second at most.
-  await until(() => processesMentioning(run.runnerTemp).length === 0, 1000)
-  expect(processesMentioning(run.runnerTemp)).toEqual([])
-  // `::add-mask::` lines are consumed by the runner (they register the secret); nothing else may
-  // carry a line of the key.
-  const shown = [
-    ...run.stdout.split('\n').filter(line => !line.startsWith('::add-mask::')),
-    run.stderr,
-    run.summary,
-    JSON.stringify(run.outputs)
-  ].join('\n')
-  for (const line of secretLines(...keys)) expect(shown).not.toContain(line)
-}
-
 describe('fault matrix (real sshd, dockerd, git, bash)', () => {
   test.each(FAULTS)(
     '$name → $failure',
@@ -779,11 +754,7 @@ describe('fault matrix (real sshd, dockerd, git, bash)', () => {
         base: {}
       }
       ctx.base = {
-        host: '127.0.0.1',
-        user: 'root',
-        port: String(host.sshPort),
-        'private-key': host.privateKey,
-        'known-hosts': host.knownHosts,
+        ...sshInputs(host),
         path: good.dir,
         image: good.image,
         hook: ctx.hook(),
@@ -806,12 +777,7 @@ describe('fault matrix (real sshd, dockerd, git, bash)', () => {
       }
       const ms = Date.now() - started
 
-      expect({
-        exitCode: run.exitCode,
-        verdict: run.outputs.verdict,
-        failure: run.outputs.failure,
-        reason: run.outputs.reason
-      }).toEqual({
+      expect(outcome(run)).toEqual({
         exitCode: 1,
         verdict: fault.verdict,
         failure: fault.failure,
@@ -828,7 +794,7 @@ describe('fault matrix (real sshd, dockerd, git, bash)', () => {
       expect(run.summary).toContain(`| Verdict | **${fault.verdict}** |`)
       expect(run.summary).toContain(`| Failure | ${fault.failure} |`)
       expect(existsSync(marker)).toBe(fault.hookRuns)
-      await expectNoTraces(run, [host.privateKey, spec.inputs['private-key'] ?? ''])
+      await expectCleanRun(run, host, { keys: [spec.inputs['private-key'] ?? ''] })
       await spec.check?.(run, ms)
     },
     CASE_TIMEOUT_MS
@@ -839,11 +805,7 @@ describe('§6 secrets on the passing paths', () => {
   function passingInputs(): Record<string, string> {
     const dir = scratchDir('pass-')
     return {
-      host: '127.0.0.1',
-      user: 'root',
-      port: String(host.sshPort),
-      'private-key': host.privateKey,
-      'known-hosts': host.knownHosts,
+      ...sshInputs(host),
       path: good.dir,
       image: good.image,
       hook: writeScript(dir, 'hook.sh', 'echo "rebuilt $TARGET_IMAGE at $GIT_SHA"'),
@@ -866,7 +828,7 @@ describe('§6 secrets on the passing paths', () => {
         .filter(line => line.startsWith('::add-mask::'))
         .map(line => line.slice('::add-mask::'.length))
       expect(masked).toEqual(expect.arrayContaining(secretLines(host.privateKey)))
-      await expectNoTraces(run, [host.privateKey])
+      await expectCleanRun(run, host)
     },
     CASE_TIMEOUT_MS
   )
@@ -888,7 +850,7 @@ describe('§6 secrets on the passing paths', () => {
         expect(
           run.stdout.match(/^::warning::strict-host-key-checking is false: .*$/gm)
         ).toHaveLength(1)
-        await expectNoTraces(run, [host.privateKey])
+        await expectCleanRun(run, host)
       }
     },
     CASE_TIMEOUT_MS

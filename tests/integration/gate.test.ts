@@ -8,12 +8,11 @@ import {
   commit,
   docker,
   makeRepo,
-  processesMentioning,
   runAction,
   writeScript,
-  type ActionRun,
   OUTPUT_NAMES
 } from './harness/action.js'
+import { expectCleanRun, outcome, sshInputs } from './harness/expect-run.js'
 import { freePort, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
 
@@ -39,47 +38,6 @@ function imageBuiltFrom(revision: string): string {
   const image = imageRef()
   buildImage(host.dockerHost, image, { [LABEL]: revision })
   return image
-}
-
-/** Inputs that reach the loopback sshd as root with the pinned host key. */
-function sshInputs(): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    user: 'root',
-    port: String(host.sshPort),
-    'private-key': host.privateKey,
-    'known-hosts': host.knownHosts
-  }
-}
-
-/** The three facts most assertions start with; a failing diff shows the reason. */
-function outcome(run: ActionRun): {
-  exitCode: number | null
-  verdict?: string
-  failure?: string
-  reason?: string
-} {
-  const { verdict, failure, reason } = run.outputs
-  return { exitCode: run.exitCode, verdict, failure, reason }
-}
-
-/** Asserts nothing secret or private outlived the run: no files, no ssh master, no key text. */
-async function expectCleanRun(run: ActionRun): Promise<void> {
-  expect(run.leftInRunnerTemp).toEqual([])
-  // A client cut off by a closed master takes a moment to notice; give it one second at most.
-  for (let i = 0; i < 20 && processesMentioning(run.runnerTemp).length; i++) {
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  expect(processesMentioning(run.runnerTemp)).toEqual([])
-  // `::add-mask::` lines are commands the runner consumes (and never shows): they register the
-  // key's lines as secrets. Everything else must not hold a line of the key.
-  const shown = (run.stdout + run.stderr)
-    .split('\n')
-    .filter(line => !line.startsWith('::add-mask::'))
-    .join('\n')
-  for (const line of host.privateKey.split('\n').filter(l => l && !l.startsWith('-----'))) {
-    expect(shown + run.summary + JSON.stringify(run.outputs)).not.toContain(line)
-  }
 }
 
 beforeAll(() => {
@@ -116,7 +74,7 @@ describe('rebuild mode over ssh', () => {
     const repo = makeRepo()
     const image = imageRef()
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       path: repo.dir,
       image,
       hook: REFERENCE_HOOK,
@@ -141,7 +99,7 @@ describe('rebuild mode over ssh', () => {
     expect(run.summary).toMatch(
       /\| Time \| git \d+ ms · connect .* · hook .* · inspect .* · total /
     )
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a hook that exits 0 without rebuilding leaves a stale label: mismatch', async () => {
@@ -151,7 +109,7 @@ describe('rebuild mode over ssh', () => {
     const image = imageRef()
     buildImage(host.dockerHost, image, { [LABEL]: old })
     const { hook, record } = recordingHook('stale')
-    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    const run = await runAction({ ...sshInputs(host), path: repo.dir, image, hook })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'mismatch',
@@ -166,7 +124,7 @@ describe('rebuild mode over ssh', () => {
       `::error::provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
     ])
     expect(run.summary).toMatch(/^### ❌ mismatch\n\nprovenance mismatch: /)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('an image without the revision label fails closed', async () => {
@@ -174,7 +132,7 @@ describe('rebuild mode over ssh', () => {
     const image = imageRef()
     const id = buildImage(host.dockerHost, image, { other: 'x' })
     const { hook } = recordingHook('unlabelled')
-    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    const run = await runAction({ ...sshInputs(host), path: repo.dir, image, hook })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
@@ -183,7 +141,7 @@ describe('rebuild mode over ssh', () => {
     })
     expect(run.outputs.image_id).toBe(id)
     expect(run.outputs.image_revision).toBe('')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('an image with no labels at all (null Labels) fails closed as unlabelled', async () => {
@@ -193,7 +151,7 @@ describe('rebuild mode over ssh', () => {
     expect(
       docker(host.dockerHost, 'image', 'inspect', '--format', '{{json .Config.Labels}}', image)
     ).toBe('null')
-    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    const run = await runAction({ ...sshInputs(host), mode: 'verify', path: repo.dir, image })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
@@ -206,7 +164,7 @@ describe('rebuild mode over ssh', () => {
   test('an image that does not exist on the host fails closed naming the inspect', async () => {
     const repo = makeRepo()
     const image = imageRef()
-    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    const run = await runAction({ ...sshInputs(host), mode: 'verify', path: repo.dir, image })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
@@ -217,7 +175,7 @@ describe('rebuild mode over ssh', () => {
         )
       )
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a failing hook fails closed with its exit code and the tail of its output', async () => {
@@ -227,7 +185,7 @@ describe('rebuild mode over ssh', () => {
       'failing',
       'echo "docker build: no space left on device" >&2\nexit 3'
     )
-    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    const run = await runAction({ ...sshInputs(host), path: repo.dir, image, hook })
     expect(run.exitCode).toBe(1)
     expect(run.outputs.verdict).toBe('fail-closed')
     expect(run.outputs.reason).toMatch(
@@ -235,7 +193,7 @@ describe('rebuild mode over ssh', () => {
     )
     // The image was fine, but a failed rebuild never reaches the inspect: no verdict on faith.
     expect(run.outputs.image_revision).toBe('')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a hook over rebuild-timeout is stopped and fails closed', async () => {
@@ -243,7 +201,7 @@ describe('rebuild mode over ssh', () => {
     const { hook } = recordingHook('hanging', 'sleep 5')
     const started = Date.now()
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       path: repo.dir,
       image: imageRef(),
       hook,
@@ -256,7 +214,7 @@ describe('rebuild mode over ssh', () => {
       reason: expect.stringMatching(/hook timed out after 1 s \(rebuild-timeout\)/)
     })
     expect(Date.now() - started).toBeLessThan(4500)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('an unreachable host fails closed before any hook runs', async () => {
@@ -264,7 +222,7 @@ describe('rebuild mode over ssh', () => {
     const { hook, record } = recordingHook('unreachable')
     const closedPort = String(await freePort())
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       port: closedPort,
       path: repo.dir,
       image: imageRef(),
@@ -282,14 +240,14 @@ describe('rebuild mode over ssh', () => {
     })
     expect(run.outputs.expected_revision).toBe(repo.head)
     expect(existsSync(record)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a host key that does not match the pinned one stops the run before the hook', async () => {
     const repo = makeRepo()
     const { hook, record } = recordingHook('wrong-key')
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       'known-hosts': host.wrongKnownHosts,
       path: repo.dir,
       image: imageRef(),
@@ -304,7 +262,7 @@ describe('rebuild mode over ssh', () => {
       )
     })
     expect(existsSync(record)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('hook output cannot forge workflow commands: it is shown between stop-commands markers', async () => {
@@ -314,7 +272,7 @@ describe('rebuild mode over ssh', () => {
       'forging',
       'echo "::error::forged by the hook"\necho "::add-mask::${GIT_SHA}"\nprintf "no newline at the end"'
     )
-    const run = await runAction({ ...sshInputs(), path: repo.dir, image, hook })
+    const run = await runAction({ ...sshInputs(host), path: repo.dir, image, hook })
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
@@ -327,27 +285,27 @@ describe('rebuild mode over ssh', () => {
     const outside = run.stdout.replace(block?.[0] ?? '', '')
     expect(outside).not.toContain('forged')
     expect(outside).not.toContain(`::add-mask::${repo.head}`)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a run cancelled mid-hook (main step killed) is cleaned up by the post step', async () => {
     const repo = makeRepo()
     const { hook, record } = recordingHook('cancelled', 'sleep 3')
     const run = await runAction(
-      { ...sshInputs(), path: repo.dir, image: imageRef(), hook },
+      { ...sshInputs(host), path: repo.dir, image: imageRef(), hook },
       {},
       { killMainWhen: () => existsSync(record) }
     )
     expect(run.exitCode).toBeNull()
     expect(existsSync(record)).toBe(true)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('strict-host-key-checking false accepts an unpinned host and warns on the run', async () => {
     const repo = makeRepo()
     const image = imageBuiltFrom(repo.head)
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       'known-hosts': '',
       'strict-host-key-checking': 'false',
       mode: 'verify',
@@ -361,7 +319,7 @@ describe('rebuild mode over ssh', () => {
       reason: expect.any(String)
     })
     expect(run.stdout).toMatch(/^::warning::strict-host-key-checking is false: /m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('path-mapping turns the runner checkout path into the host path for BUILD_CONTEXT', async () => {
@@ -371,7 +329,7 @@ describe('rebuild mode over ssh', () => {
     symlinkSync(runnerPrefix, hostPrefix)
     const image = imageRef()
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       'path-mapping': `${runnerPrefix}=${hostPrefix}`,
       path: repo.dir,
       image,
@@ -386,7 +344,7 @@ describe('rebuild mode over ssh', () => {
     const hostPath = path.join(hostPrefix, path.basename(repo.dir))
     expect(run.stdout).toContain(`BUILD_CONTEXT='${hostPath}'`)
     expect(run.stdout).toContain(`[deploy-hook] building ${image} from ${hostPath} at ${repo.head}`)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('every value reaches the hook byte for byte, shell metacharacters included', async () => {
@@ -403,7 +361,7 @@ describe('rebuild mode over ssh', () => {
       'staging-port': '8501'
     }
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       ...nasty,
       path: repo.dir,
       image,
@@ -428,7 +386,7 @@ describe('rebuild mode over ssh', () => {
       '--build-staging'
     ])
     expect(existsSync(pwned)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a SHA-256 repository: the 64-hex revision is built, read back and matched', async () => {
@@ -436,7 +394,7 @@ describe('rebuild mode over ssh', () => {
     expect(repo.head).toMatch(/^[0-9a-f]{64}$/)
     const image = imageRef()
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       path: repo.dir,
       image,
       hook: REFERENCE_HOOK,
@@ -449,7 +407,7 @@ describe('rebuild mode over ssh', () => {
       reason: `provenance match: ${repo.head.slice(0, 12)}`
     })
     expect(run.outputs.image_revision).toBe(repo.head)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 })
 
@@ -469,14 +427,14 @@ describe('other modes and switches', () => {
     })
     expect(run.stdout).toContain('running the hook on local:')
     expect(run.summary).toContain('| Host | local |')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('verify mode reads the label without running any hook', async () => {
     const repo = makeRepo()
     const image = imageRef()
     const id = buildImage(host.dockerHost, image, { [LABEL]: repo.head })
-    const run = await runAction({ ...sshInputs(), mode: 'verify', path: repo.dir, image })
+    const run = await runAction({ ...sshInputs(host), mode: 'verify', path: repo.dir, image })
     expect(outcome(run)).toEqual({
       exitCode: 0,
       verdict: 'match',
@@ -486,7 +444,7 @@ describe('other modes and switches', () => {
     expect(run.outputs.image_id).toBe(id)
     expect(run.stdout).not.toContain('running the hook')
     expect(run.summary).not.toContain('hook ')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('verify mode with a custom revision label and a stale image: mismatch', async () => {
@@ -496,7 +454,7 @@ describe('other modes and switches', () => {
     const image = imageRef()
     buildImage(host.dockerHost, image, { 'com.example.commit': old, [LABEL]: 'ignored' })
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       mode: 'verify',
       path: repo.dir,
       image,
@@ -517,14 +475,14 @@ describe('other modes and switches', () => {
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
     expect(run.outputs.expected_revision).toBe('')
     expect(run.stdout).not.toContain('validated revision')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('not-applicable: a repository outside the allowlist passes without touching anything', async () => {
     const repo = makeRepo()
     const { hook, record } = recordingHook('not-applicable')
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       repositories: 'acme/billing, warehouse',
       path: repo.dir,
       image: imageRef(),
@@ -544,7 +502,7 @@ describe('other modes and switches', () => {
     const repo = makeRepo()
     const image = imageBuiltFrom(repo.head)
     const run = await runAction({
-      ...sshInputs(),
+      ...sshInputs(host),
       repositories: 'billing\nSHOP',
       mode: 'verify',
       path: repo.dir,
@@ -587,7 +545,13 @@ describe('bad input and a bad checkout fail before anything remote', () => {
   ])('%s', async (_name, bad, message) => {
     const repo = makeRepo()
     const { hook, record } = recordingHook(`bad-${_name.replace(/ /g, '-')}`)
-    const run = await runAction({ ...sshInputs(), path: repo.dir, image: imageRef(), hook, ...bad })
+    const run = await runAction({
+      ...sshInputs(host),
+      path: repo.dir,
+      image: imageRef(),
+      hook,
+      ...bad
+    })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
@@ -597,13 +561,13 @@ describe('bad input and a bad checkout fail before anything remote', () => {
     expect(Object.keys(run.outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
     expect(run.outputs.expected_revision).toBe('')
     expect(existsSync(record)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 
   test('a checkout that is not a git repository fails closed naming git, nothing remote runs', async () => {
     const notRepo = mkdtempSync(path.join(scratch, 'not-a-repo-'))
     const { hook, record } = recordingHook('not-a-repo')
-    const run = await runAction({ ...sshInputs(), path: notRepo, image: imageRef(), hook })
+    const run = await runAction({ ...sshInputs(host), path: notRepo, image: imageRef(), hook })
     expect(outcome(run)).toEqual({
       exitCode: 1,
       verdict: 'fail-closed',
@@ -613,6 +577,6 @@ describe('bad input and a bad checkout fail before anything remote', () => {
       )
     })
     expect(existsSync(record)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host)
   })
 })

@@ -41,13 +41,12 @@ import {
   commit,
   docker,
   makeRepo,
-  OUTPUT_NAMES,
-  processesMentioning,
   runAction,
   scratchDir,
   writeScript,
   type ActionRun
 } from './harness/action.js'
+import { expectCleanRun, outcome, shown, sshInputs } from './harness/expect-run.js'
 import {
   pushImage,
   pushIndex,
@@ -102,59 +101,9 @@ function containerName(): string {
   return `pg-staging-${process.pid}-${counter}`
 }
 
-function sshInputs(): Record<string, string> {
-  return {
-    host: '127.0.0.1',
-    user: 'root',
-    port: String(host.sshPort),
-    'private-key': host.privateKey,
-    'known-hosts': host.knownHosts
-  }
-}
-
-function outcome(run: ActionRun): {
-  exitCode: number | null
-  verdict?: string
-  failure?: string
-  reason?: string
-} {
-  const { verdict, failure, reason } = run.outputs
-  return { exitCode: run.exitCode, verdict, failure, reason }
-}
-
 /** `sha256:` and 12 hex digits, as the reasons name image ids. */
 function short(id: string): string {
   return id.slice(0, 'sha256:'.length + 12)
-}
-
-/** What the run printed, without the `::add-mask::` commands (the runner never shows those). */
-function shown(run: ActionRun): string {
-  return (run.stdout + run.stderr)
-    .split('\n')
-    .filter(line => !line.startsWith('::add-mask::'))
-    .join('\n')
-}
-
-/**
- * Nothing outlived the run (no file in RUNNER_TEMP, no ssh master), every output is set, one
- * error annotation on a failure (`<reason> [<failure>]`) and none on a pass, and neither the ssh
- * key nor any of `secrets` shows up in what was printed, the summary or the outputs.
- */
-async function expectCleanRun(run: ActionRun, secrets: string[] = []): Promise<void> {
-  expect(run.leftInRunnerTemp).toEqual([])
-  for (let i = 0; i < 20 && processesMentioning(run.runnerTemp).length; i++) {
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  expect(processesMentioning(run.runnerTemp)).toEqual([])
-  expect(Object.keys(run.outputs).sort()).toEqual(OUTPUT_NAMES)
-  const { failure, verdict, reason } = run.outputs
-  const annotation = failure && failure !== verdict ? `${reason} [${failure}]` : reason
-  expect(run.stdout.match(/^::error::.*$/gm) ?? []).toEqual(
-    failure ? [`::error::${annotation}`] : []
-  )
-  const visible = shown(run) + run.summary + JSON.stringify(run.outputs)
-  const keyLines = host.privateKey.split('\n').filter(l => l && !l.startsWith('-----'))
-  for (const secret of [...keyLines, ...secrets]) expect(visible).not.toContain(secret)
 }
 
 /** git with the harness's fixed identity, for the commits these cases make themselves. */
@@ -436,7 +385,7 @@ afterEach(() => {
 describe('the running staging container must run the verified image', () => {
   /** Inputs of a verify run over ssh of the good checkout against `image`. */
   const verify = (image: string, extra: Record<string, string> = {}): Record<string, string> => ({
-    ...sshInputs(),
+    ...sshInputs(host),
     mode: 'verify',
     path: good.dir,
     image,
@@ -458,7 +407,7 @@ describe('the running staging container must run the verified image', () => {
     expect(run.outputs.prod_image_id).toBe('')
     expect(run.outputs.image_digest).toBe('')
     expect(run.stdout).not.toContain(`no container ${name}`)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('auto: the tag moved to a correctly labelled image, the container still runs the old one: stale-container naming both ids', async () => {
@@ -477,7 +426,7 @@ describe('the running staging container must run the verified image', () => {
     expect(run.outputs.image_id).toBe(runnable.head)
     expect(run.outputs.image_revision).toBe(good.head)
     expect(run.summary).toMatch(/^### ❌ fail-closed · stale-container\n/)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('staging-container empty and no compose-labelled container: the service name is the container checked', async () => {
@@ -493,7 +442,7 @@ describe('the running staging container must run the verified image', () => {
         `the staging container ${name} runs image ${short(runnable.stale)}, not the verified ${short(runnable.head)}`
       )
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('check-container true: a container running the verified image passes', async () => {
@@ -509,7 +458,7 @@ describe('the running staging container must run the verified image', () => {
       failure: '',
       reason: `provenance match: ${good.head.slice(0, 12)}`
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('auto: no such container on the host passes, and the log says nothing was compared', async () => {
@@ -524,7 +473,7 @@ describe('the running staging container must run the verified image', () => {
     expect(run.stdout).toContain(
       `no container ${name} on the host: nothing runs, nothing to compare`
     )
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('check-container true: no such container is stale-container', async () => {
@@ -538,7 +487,7 @@ describe('the running staging container must run the verified image', () => {
       failure: 'stale-container',
       reason: `provenance fail-closed: the staging container ${name} does not exist on the host (check-container true)`
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('check-container false: a stale container is never looked at', async () => {
@@ -556,7 +505,7 @@ describe('the running staging container must run the verified image', () => {
     })
     expect(run.outputs.image_id).toBe(runnable.head)
     expect(run.stdout).not.toContain(name)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('a wrong revision is reported as mismatch even when the container is stale too', async () => {
@@ -570,7 +519,7 @@ describe('the running staging container must run the verified image', () => {
       failure: 'mismatch',
       reason: `provenance mismatch: image ${OTHER.slice(0, 12)} != expected ${good.head.slice(0, 12)}`
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test.each(['yes', 'AUTO', 'True', 'Auto'])(
@@ -585,7 +534,7 @@ describe('the running staging container must run the verified image', () => {
         reason: `provenance fail-closed: input check-container must be "auto" or "true" or "false", got "${value}"`
       })
       expect(run.stdout).not.toContain('validated revision')
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     }
   )
 
@@ -600,7 +549,7 @@ describe('the running staging container must run the verified image', () => {
       reason: `provenance match: ${good.head.slice(0, 12)}`
     })
     expect(run.outputs.image_id).toBe(runnable.head)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('check-container true: a stopped container is "exists but is not running", even one with the verified image', async () => {
@@ -616,7 +565,7 @@ describe('the running staging container must run the verified image', () => {
         failure: 'stale-container',
         reason: `provenance fail-closed: the staging container ${name} exists but is not running (check-container true)`
       })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     }
   })
 
@@ -633,7 +582,7 @@ describe('the running staging container must run the verified image', () => {
         reason: `provenance fail-closed: the staging container ${name} runs image ${short(runnable.stale)}, not the verified ${short(runnable.head)}: it was not recreated after the rebuild`
       })
       expect(run.outputs.image_id).toBe(runnable.head)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('a compose container running the verified image: match', async () => {
@@ -651,7 +600,7 @@ describe('the running staging container must run the verified image', () => {
           reason: `provenance match: ${good.head.slice(0, 12)}`
         })
         expect(run.stdout).not.toContain('no container')
-        await expectCleanRun(run)
+        await expectCleanRun(run, host, { complete: true })
       }
     })
 
@@ -666,7 +615,7 @@ describe('the running staging container must run the verified image', () => {
         failure: 'stale-container',
         reason: `provenance fail-closed: the staging container proj-${service}-2 runs image ${short(runnable.stale)}, not the verified ${short(runnable.head)}: it was not recreated after the rebuild`
       })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('a stopped stale replica next to a running fresh one: match', async () => {
@@ -677,7 +626,7 @@ describe('the running staging container must run the verified image', () => {
         verify(tagged(runnable.head), { service, 'check-container': 'true' })
       )
       expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('only a stopped compose container: match in auto, "exists but is not running" with true', async () => {
@@ -686,7 +635,7 @@ describe('the running staging container must run the verified image', () => {
       stoppedContainer(name, runnable.stale, service)
       const auto = await runAction(verify(tagged(runnable.head), { service }))
       expect(outcome(auto)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-      await expectCleanRun(auto)
+      await expectCleanRun(auto, host, { complete: true })
       const required = await runAction(
         verify(tagged(runnable.head), { service, 'check-container': 'true' })
       )
@@ -696,7 +645,7 @@ describe('the running staging container must run the verified image', () => {
         failure: 'stale-container',
         reason: `provenance fail-closed: the staging container ${name} exists but is not running (check-container true)`
       })
-      await expectCleanRun(required)
+      await expectCleanRun(required, host, { complete: true })
     })
 
     test('a labelled container wins over one merely named like the service: the name is only the fallback', async () => {
@@ -705,7 +654,7 @@ describe('the running staging container must run the verified image', () => {
       runContainer(`proj-${service}-1`, runnable.head, service)
       const run = await runAction(verify(tagged(runnable.head), { service }))
       expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('staging-container given: the label is not looked at, only that container', async () => {
@@ -717,7 +666,7 @@ describe('the running staging container must run the verified image', () => {
         verify(tagged(runnable.head), { service, 'staging-container': name })
       )
       expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
   })
 
@@ -737,7 +686,7 @@ describe('the running staging container must run the verified image', () => {
     test('the reference hook with SKIP_COMPOSE=1 (nothing recreates the container): stale-container', async () => {
       const { repo, image, name } = staleStaging()
       const run = await runAction({
-        ...sshInputs(),
+        ...sshInputs(host),
         path: repo.dir,
         image,
         hook: REFERENCE_HOOK,
@@ -755,7 +704,7 @@ describe('the running staging container must run the verified image', () => {
       expect(run.stdout).toContain('[deploy-hook] SKIP_COMPOSE=1: not recreating')
       expect(run.outputs.image_id).toBe(rebuilt)
       expect(run.outputs.image_revision).toBe(repo.head)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('a hook that also recreates the container: match, and the container runs image_id', async () => {
@@ -770,7 +719,7 @@ describe('the running staging container must run the verified image', () => {
         ].join('\n')
       )
       const run = await runAction({
-        ...sshInputs(),
+        ...sshInputs(host),
         path: repo.dir,
         image,
         hook,
@@ -785,7 +734,7 @@ describe('the running staging container must run the verified image', () => {
       })
       expect(run.outputs.image_id).toBe(imageId(image))
       expect(containerState(name)).toEqual({ image: run.outputs.image_id, running: 'true' })
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
   })
 })
@@ -794,7 +743,7 @@ describe('the running staging container must run the verified image', () => {
 
 describe('the source label must name this repository', () => {
   const verify = (image: string, extra: Record<string, string> = {}): Record<string, string> => ({
-    ...sshInputs(),
+    ...sshInputs(host),
     mode: 'verify',
     path: good.dir,
     image,
@@ -822,13 +771,13 @@ describe('the source label must name this repository', () => {
       failure: '',
       reason: `provenance match: ${good.head.slice(0, 12)}`
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('no source label, require-source false (the default): match', async () => {
     const run = await runAction(verify(tagged(revisionImage(good.head))))
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test.each([
@@ -853,7 +802,7 @@ describe('the source label must name this repository', () => {
     // The revision itself matched: what was read is still reported.
     expect(run.outputs.image_revision).toBe(good.head)
     expect(run.outputs.image_id).toBe(id)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test.each([
@@ -867,7 +816,7 @@ describe('the source label must name this repository', () => {
       failure: 'wrong-source',
       reason: `provenance fail-closed: the image has no ${SOURCE} label and require-source is true`
     })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('the exact source URL with require-source true: match', async () => {
@@ -875,7 +824,7 @@ describe('the source label must name this repository', () => {
       verify(tagged(sourceImage('https://github.com/acme/shop')), { 'require-source': 'true' })
     )
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 })
 
@@ -888,7 +837,7 @@ describe('promote mode over ssh', () => {
     prod: string,
     extra: Record<string, string> = {}
   ): Record<string, string> => ({
-    ...sshInputs(),
+    ...sshInputs(host),
     mode: 'promote',
     path: checkout,
     image,
@@ -927,7 +876,7 @@ describe('promote mode over ssh', () => {
     expect(run.summary).toMatch(
       /\| Time \| git \d+ ms · connect \d+ ms · inspect \d+ ms · promote \d+ ms · total /
     )
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('an existing prod tag is moved to the verified id', async () => {
@@ -937,7 +886,7 @@ describe('promote mode over ssh', () => {
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
     expect(imageId(prod)).toBe(id)
     expect(run.outputs.prod_image_id).toBe(id)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('expected-revision given: it, not HEAD, is what the staging label must equal', async () => {
@@ -955,7 +904,7 @@ describe('promote mode over ssh', () => {
     expect(run.outputs.expected_revision).toBe(behind.old)
     expect(run.outputs.prod_image_id).toBe(id)
     expect(imageId(prod)).toBe(id)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('staging label != expected-revision: mismatch, and the prod tag is not created', async () => {
@@ -972,7 +921,7 @@ describe('promote mode over ssh', () => {
     expect(run.outputs.prod_image_id).toBe('')
     expect(tagExists(prod)).toBe(false)
     expect(run.stdout).not.toContain('promoting')
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('expected-revision defaults to HEAD: a staging image one commit behind is a mismatch, the prod tag stays', async () => {
@@ -988,7 +937,7 @@ describe('promote mode over ssh', () => {
     expect(run.outputs.expected_revision).toBe(behind.head)
     expect(run.outputs.prod_image_id).toBe('')
     expect(imageId(prod)).toBe(prodBefore)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('a staging image with the wrong source is not promoted', async () => {
@@ -1003,7 +952,7 @@ describe('promote mode over ssh', () => {
     })
     expect(run.outputs.prod_image_id).toBe('')
     expect(tagExists(prod)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('a staging image missing on the host: inspect-failed, nothing tagged', async () => {
@@ -1021,7 +970,7 @@ describe('promote mode over ssh', () => {
       )
     })
     expect(tagExists(prod)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   describe('image-id: exactly the image the gate verified, even after the staging tag moved', () => {
@@ -1032,7 +981,7 @@ describe('promote mode over ssh', () => {
     async function gateThenMove(): Promise<{ staging: string; gated: string; moved: string }> {
       const staging = tagged(revisionImage(good.head))
       const gate = await runAction({
-        ...sshInputs(),
+        ...sshInputs(host),
         mode: 'verify',
         path: good.dir,
         image: staging
@@ -1040,7 +989,7 @@ describe('promote mode over ssh', () => {
       expect(outcome(gate)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
       const gated = gate.outputs.image_id as string
       expect(gated).toBe(revisionImage(good.head))
-      await expectCleanRun(gate)
+      await expectCleanRun(gate, host, { complete: true })
       docker(host.dockerHost, 'tag', runnable.head, staging)
       const moved = imageId(staging)
       expect(moved).toBe(runnable.head)
@@ -1064,7 +1013,7 @@ describe('promote mode over ssh', () => {
       // The promotion neither reads nor touches the moved staging tag.
       expect(imageId(staging)).toBe(moved)
       expect(run.stdout).toContain(`promoting ${gated} to ${prod}`)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('documented: without image-id, the moved staging tag is what gets promoted (its label matches too)', async () => {
@@ -1079,7 +1028,7 @@ describe('promote mode over ssh', () => {
       expect(run.outputs.prod_image_id).toBe(moved)
       expect(imageId(prod)).toBe(moved)
       expect(imageId(prod)).not.toBe(gated)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('image-id of an image with another revision: mismatch, though the staging tag carries the right one', async () => {
@@ -1096,7 +1045,7 @@ describe('promote mode over ssh', () => {
       expect(run.outputs.image_id).toBe(other)
       expect(run.outputs.prod_image_id).toBe('')
       expect(tagExists(prod)).toBe(false)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('image-id no longer on the host: inspect-failed naming the id, nothing tagged', async () => {
@@ -1116,13 +1065,13 @@ describe('promote mode over ssh', () => {
         )
       })
       expect(tagExists(prod)).toBe(false)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
 
     test('image-id outside promote mode: invalid-input before anything remote', async () => {
       const closed = String(await freePort())
       const run = await runAction({
-        ...sshInputs(),
+        ...sshInputs(host),
         port: closed,
         mode: 'verify',
         path: good.dir,
@@ -1138,7 +1087,7 @@ describe('promote mode over ssh', () => {
       })
       expect(run.stdout).not.toContain('validated revision')
       expect(run.stdout).not.toContain(closed)
-      await expectCleanRun(run)
+      await expectCleanRun(run, host, { complete: true })
     })
   })
 
@@ -1197,7 +1146,7 @@ describe('promote mode over ssh', () => {
     expect(run.stdout).not.toContain('validated revision')
     expect(run.stdout).not.toContain(closed)
     expect(tagExists(prod)).toBe(false)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 })
 
@@ -1271,7 +1220,7 @@ describe('label-source registry: the labels come from the registry, bound to dig
   /** The password is registered as a secret and never printed, summarised or output. */
   async function expectRegistryRun(run: ActionRun, password = reg.password): Promise<void> {
     expect(run.stdout).toContain(`::add-mask::${password}\n`)
-    await expectCleanRun(run, [password])
+    await expectCleanRun(run, host, { secrets: [password], complete: true })
   }
 
   test('single-platform: match; image_id is the config digest, image_digest the manifest digest', async () => {
@@ -1407,7 +1356,7 @@ describe('label-source registry: the labels come from the registry, bound to dig
       failure: 'registry-auth',
       reason: expect.stringMatching(/requires credentials .*\(401, Basic\) and none were given/)
     })
-    await expectCleanRun(run, [reg.password])
+    await expectCleanRun(run, host, { secrets: [reg.password], complete: true })
   })
 
   test('an unknown tag: registry-not-found', async () => {
@@ -1470,7 +1419,7 @@ describe('label-source registry: the labels come from the registry, bound to dig
     }
     const closed = String(await freePort())
     const run = await runAction(
-      { ...registryInputs(`${reg.host}/shop/app:staging`), ...sshInputs(), port: closed },
+      { ...registryInputs(`${reg.host}/shop/app:staging`), ...sshInputs(host), port: closed },
       { ...trusted(), PATH: bin }
     )
     expect(outcome(run)).toEqual({
@@ -1676,7 +1625,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
   }
 
   const verify = (checkout: string, revision: string): Record<string, string> => ({
-    ...sshInputs(),
+    ...sshInputs(host),
     mode: 'verify',
     path: checkout,
     image: tagged(revisionImage(revision))
@@ -1706,7 +1655,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       `\nevent pull_request: GITHUB_SHA ${merged.merge}, pull request head ${merged.prHead}, HEAD ${merged.merge}\n`
     )
     expect(run.stdout.match(/^::warning::.*$/gm)).toEqual([mergeWarning()])
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('pull_request, the image was built from the PR head instead: mismatch, and the warning says why', async () => {
@@ -1718,7 +1667,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       reason: `provenance mismatch: image ${merged.prHead.slice(0, 12)} != expected ${merged.merge.slice(0, 12)}`
     })
     expect(run.stdout.match(/^::warning::.*$/gm)).toEqual([mergeWarning()])
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('pull_request_target: the same warning', async () => {
@@ -1731,7 +1680,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       `event pull_request_target: GITHUB_SHA ${merged.base}, pull request head ${merged.prHead}, HEAD ${merged.merge}\n`
     )
     expect(run.stdout.match(/^::warning::.*$/gm)).toEqual([mergeWarning()])
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('pull_request with the PR head checked out (HEAD == head sha): no warning', async () => {
@@ -1744,7 +1693,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       `event pull_request: GITHUB_SHA ${merged.merge}, pull request head ${merged.prHead}, HEAD ${merged.prHead}\n`
     )
     expect(run.stdout).not.toMatch(/^::warning::/m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('pull_request where HEAD differs from the head but is not a merge commit: no warning', async () => {
@@ -1756,7 +1705,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
     expect(run.stdout).toContain(`pull request head ${behind.old}, HEAD ${behind.head}\n`)
     expect(run.stdout).not.toMatch(/^::warning::/m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('push (even with HEAD a merge commit): no warning; the line names event, GITHUB_SHA, head and HEAD', async () => {
@@ -1774,7 +1723,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       `\nevent push: GITHUB_SHA ${merged.merge}, pull request head (none), HEAD ${merged.merge}\n`
     )
     expect(run.stdout).not.toMatch(/^::warning::/m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('no event at all (a local run): the line says so, no warning', async () => {
@@ -1784,7 +1733,7 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
       `\nevent (none): GITHUB_SHA (unset), pull request head (none), HEAD ${good.head}\n`
     )
     expect(run.stdout).not.toMatch(/^::warning::/m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 
   test('an unreadable event payload only costs the head in the log line', async () => {
@@ -1798,6 +1747,6 @@ describe('event, GITHUB_SHA, pull request head and HEAD', () => {
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
     expect(run.stdout).toContain(`pull request head (none), HEAD ${merged.merge}\n`)
     expect(run.stdout).not.toMatch(/^::warning::/m)
-    await expectCleanRun(run)
+    await expectCleanRun(run, host, { complete: true })
   })
 })
