@@ -140,6 +140,10 @@ function decideApplicability(enabled, allowlist, repository) {
 ;// CONCATENATED MODULE: ./src/action-log.ts
 
 
+/** Folds line breaks into ` ⏎ `, so a message is exactly one log line. */
+function oneLine(text) {
+    return text.replace(/\r\n|\r|\n/g, ' ⏎ ');
+}
 /**
  * The gate's log on a GitHub runner. A program's raw output is shown in a collapsed group between
  * `stop-commands` markers, so a line it prints such as `::add-mask::` or `::set-output` is only text.
@@ -148,7 +152,8 @@ function actionLog(out = process.stdout) {
     let token = '';
     let atLineStart = true;
     return {
-        info: message => info(message),
+        // One line each: a value with a newline must not start a line the runner reads as a command.
+        info: message => info(oneLine(message)),
         warning: message => warning(message),
         openRaw: title => {
             startGroup(title);
@@ -200,6 +205,123 @@ function describeError(error) {
     if (error instanceof Error)
         return error.message || error.name;
     return String(error);
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/tail-buffer.ts
+/**
+ * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
+ * while the end of its output, where errors usually are, stays available for the verdict.
+ */
+class TailBuffer {
+    limit;
+    chunks = [];
+    size = 0;
+    /** Bytes seen in all, to tell the user how much was dropped. */
+    total = 0;
+    constructor(limit) {
+        this.limit = limit;
+    }
+    push(chunk) {
+        this.total += chunk.length;
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
+            this.size -= this.chunks.shift()?.length ?? 0;
+        }
+    }
+    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
+    text() {
+        const all = Buffer.concat(this.chunks);
+        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+    }
+}
+/** The last few non-empty lines of some output, folded into one line for a reason or message. */
+function lastLines(text, count = 3, width = 200) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '')
+        .slice(-count)
+        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
+        .join(' ⏎ ');
+}
+
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+/** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
+const KEEP_BYTES = 64 * 1024;
+/** After SIGTERM a process gets this long before SIGKILL. */
+const KILL_GRACE_MS = 3000;
+/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
+const PIPE_GRACE_MS = 500;
+/**
+ * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
+ * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
+ * Never rejects: every way of ending is described in the result.
+ */
+function runProcess(file, args, options) {
+    return new Promise(resolve => {
+        const stdout = new TailBuffer(KEEP_BYTES);
+        const combined = new TailBuffer(KEEP_BYTES);
+        let timedOut = false;
+        let settled = false;
+        const timers = [];
+        // stdin is /dev/null: nothing may wait for input (ssh's BatchMode covers its own prompts).
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        const finish = (exitCode, spawnError) => {
+            if (settled)
+                return;
+            settled = true;
+            timers.forEach(clearTimeout);
+            child.stdout?.destroy();
+            child.stderr?.destroy();
+            resolve({
+                exitCode,
+                timedOut,
+                spawnError,
+                stdout: stdout.text(),
+                ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
+                outputTail: combined.text()
+            });
+        };
+        const killGroup = (signal) => {
+            try {
+                if (child.pid !== undefined)
+                    process.kill(-child.pid, signal);
+            }
+            catch {
+                // The group is already gone.
+            }
+        };
+        child.stdout?.on('data', (chunk) => {
+            stdout.push(chunk);
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stdout');
+        });
+        child.stderr?.on('data', (chunk) => {
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stderr');
+        });
+        child.on('error', error => finish(null, error.message));
+        child.on('exit', code => {
+            clearTimeout(deadline);
+            // Whatever the timed-out program left in its group goes now, not after the grace period.
+            if (timedOut)
+                killGroup('SIGKILL');
+            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
+            child.on('close', () => finish(code));
+            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
+        });
+        const deadline = setTimeout(() => {
+            timedOut = true;
+            killGroup('SIGTERM');
+            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+        }, options.timeoutMs);
+        timers.push(deadline);
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/verdict.ts
@@ -432,7 +554,12 @@ function planContainerCommand(settings) {
     if (containerNamed)
         return `set -- ${shellQuote(container)}; ${inspect}`;
     const filter = shellQuote(`label=com.docker.compose.service=${service}`);
-    return `set -- $(${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter} 2>/dev/null); [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}`;
+    // A failed or timed-out `ps` fails the step: falling back to the bare name would let a missed
+    // compose container pass as absent.
+    const ps = `${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter}`;
+    // Only 64-hex words are ids: a warning ps prints on stderr must not become container names.
+    const ids = 'set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w" ;; esac; done; set +f';
+    return `if pg_ids=$(${ps} 2>&1); then ${ids}; [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}; else pg_rc=$?; printf '%s\\n' "$pg_ids"; (exit "$pg_rc"); fi`;
 }
 /** A step's command with its output on stdout and its exit status in a marker line after it. */
 function step(mark, name, command, last) {
@@ -447,7 +574,7 @@ function step(mark, name, command, last) {
  */
 function planSession(settings, revision, nonce) {
     const mark = markerOf(nonce);
-    const lines = [`command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`];
+    const lines = [preflight(mark)];
     if (settings.mode === 'rebuild') {
         // `timeout` leads its own process group and stops the hook's group on expiry, but a child
         // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
@@ -476,7 +603,7 @@ function planPromoteSession(settings, imageId, nonce) {
     const { prodImage } = settings.promote;
     const tag = `${bounded(settings)} ${shellQuote(settings.docker)} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`;
     return [
-        `command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`,
+        preflight(mark),
         ...step(mark, 'tag', tag, false),
         ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
     ].join('\n');
@@ -487,6 +614,14 @@ function planPromoteSession(settings, imageId, nonce) {
  */
 function inspectTarget(settings) {
     return settings.promote?.imageId || settings.image;
+}
+/**
+ * The session's first line: a `begin` marker (whatever a chatty login shell printed before it is
+ * not an answer), then the check for GNU `timeout`, whose process group the hook's bound relies on
+ * (busybox's execs the command in place and has no group to stop).
+ */
+function preflight(mark) {
+    return `echo '${mark} begin'; timeout --version >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`;
 }
 function markerOf(nonce) {
     return `provenance-gate-${nonce}`;
@@ -512,7 +647,10 @@ function parseSession(stdout, nonce) {
         const step = line.startsWith(mark)
             ? /^([a-z]+)-exit ([0-9]+)$/.exec(line.slice(mark.length))
             : null;
-        if (line === `${mark}no-timeout`) {
+        if (line === `${mark}begin`) {
+            // Anything before it came from the login shell, not from a step.
+        }
+        else if (line === `${mark}no-timeout`) {
             result.noTimeout = true;
         }
         else if (!step) {
@@ -616,46 +754,8 @@ function revisionOf(inspected, label) {
     return value === '<no value>' ? '' : value;
 }
 
-;// CONCATENATED MODULE: ./src/tail-buffer.ts
-/**
- * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
- * while the end of its output, where errors usually are, stays available for the verdict.
- */
-class TailBuffer {
-    limit;
-    chunks = [];
-    size = 0;
-    /** Bytes seen in all, to tell the user how much was dropped. */
-    total = 0;
-    constructor(limit) {
-        this.limit = limit;
-    }
-    push(chunk) {
-        this.total += chunk.length;
-        this.chunks.push(chunk);
-        this.size += chunk.length;
-        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
-            this.size -= this.chunks.shift()?.length ?? 0;
-        }
-    }
-    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
-    text() {
-        const all = Buffer.concat(this.chunks);
-        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
-    }
-}
-/** The last few non-empty lines of some output, folded into one line for a reason or message. */
-function lastLines(text, count = 3, width = 200) {
-    return text
-        .split(/\r\n|\r|\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '')
-        .slice(-count)
-        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
-        .join(' ⏎ ');
-}
-
 ;// CONCATENATED MODULE: ./src/gate.ts
+
 
 
 
@@ -679,6 +779,7 @@ function emptyFacts() {
 }
 /** SHA-1 and SHA-256 object names, as `git rev-parse` prints them. */
 const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const KEEP_KIB = KEEP_BYTES / 1024;
 /** Slack on top of the host's own bounds before the local side gives up on the session. */
 const SESSION_MARGIN_MS = 15_000;
 /** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
@@ -754,7 +855,10 @@ async function runGate(settings, deps, facts) {
         return verdict;
     }
     finally {
-        await runner?.close();
+        // Cleanup trouble must not replace the verdict; the post step retries what is left.
+        await runner?.close().catch((error) => {
+            deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`);
+        });
     }
 }
 /**
@@ -809,6 +913,8 @@ async function promote(runner, settings, revision, deps, facts) {
     if (result.spawnError) {
         throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
     }
+    if (result.stdoutTruncated)
+        throw tooLong(where);
     if (session.noTimeout)
         throw noTimeoutError(where, 'inspect-failed');
     checkStep('tag', { exit: session.tagExit, output: session.tagOutput }, result, settings, `${settings.docker} tag ${facts.imageId} ${prodImage} on ${where}`, deps.now() - start, facts.imageId);
@@ -879,7 +985,10 @@ async function runSession(runner, settings, revision, deps, facts) {
     const { rebuildMs, inspectMs } = settings.timeouts;
     const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
     // Every quick step (inspect, container check) has its own host-side bound.
-    const quickSteps = (settings.labelSource === 'host' ? 1 : 0) + (settings.containerCheck === 'skip' ? 0 : 1);
+    // (the container check is two: `ps` for a compose service's containers, then the inspect).
+    const containerSteps = settings.staging.containerNamed ? 1 : 2;
+    const quickSteps = (settings.labelSource === 'host' ? 1 : 0) +
+        (settings.containerCheck === 'skip' ? 0 : containerSteps);
     const boundMs = (rebuild ? rebuildMs + hostKillMs : 0) +
         quickSteps * (inspectMs + hostKillMs) +
         SESSION_MARGIN_MS;
@@ -938,6 +1047,8 @@ async function runSession(runner, settings, revision, deps, facts) {
         endHook();
     const inspectStart = hookEnd ?? start;
     const session = parseSession(result.stdout, nonce);
+    if (result.stdoutTruncated)
+        throw tooLong(runner.where);
     // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
     const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip';
     if (inspected &&
@@ -967,8 +1078,11 @@ async function runSession(runner, settings, revision, deps, facts) {
     }
     return answer;
 }
+function tooLong(where) {
+    return new GateError('inspect-failed', `the answer from ${where} exceeded ${KEEP_KIB} KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`);
+}
 function noTimeoutError(where, failure) {
-    return new GateError(failure, `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`);
+    return new GateError(failure, `${where} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`);
 }
 /** The staging container's image id, or that it does not exist. */
 function checkContainer(session, result, settings, where, elapsedMs) {
@@ -1007,7 +1121,7 @@ function checkHook(hookExit, result, settings, where, elapsedMs, tail) {
             throw new GateError('timeout', `hook on ${where} did not finish within ${bound} and its host-side bound did not answer either; the session was stopped`);
         }
         if (result.exitCode === 255) {
-            throw new GateError('transport', `ssh connection to ${where} was lost while the hook was running (${lastLines(result.outputTail, 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`);
+            throw new GateError('transport', `ssh connection to ${where} was lost while the hook was running (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`);
         }
         throw new GateError('hook-failed', `hook on ${where} ended without reporting a result (${exitText(result)}): ${output}`);
     }
@@ -1043,9 +1157,9 @@ function checkStep(name, step, result, settings, what, elapsedMs, image) {
             throw new GateError('timeout', `${what} did not answer within ${bound}; the session was stopped`);
         }
         if (result.exitCode === 255) {
-            throw new GateError('transport', `ssh connection to ${where} was lost during the ${name} (${lastLines(result.outputTail, 1) || 'exit 255'})`);
+            throw new GateError('transport', `ssh connection to ${where} was lost during the ${name} (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'})`);
         }
-        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`);
+        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(withoutMarkers(result.outputTail)) || 'no output'}`);
     }
     if (step.exit !== 0) {
         if (TIMEOUT_EXITS.includes(step.exit) && elapsedMs >= settings.timeouts.inspectMs) {
@@ -1084,6 +1198,10 @@ function gitProblem(output) {
         return `git is not on this runner's PATH. ${detail}`;
     return detail;
 }
+/** Output without the session's marker lines, which mean nothing to a reader. */
+function withoutMarkers(output) {
+    return output.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '');
+}
 function exitText(result) {
     if (result.spawnError)
         return 'could not start';
@@ -1092,446 +1210,6 @@ function exitText(result) {
 
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/inputs.ts
-
-
-
-
-/**
- * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
- * Defaults are applied here too, because an input passed as an empty expression (`${{ vars.X }}`)
- * reaches the action as '' and must not silently mean something else than the documented default.
- */
-const INPUT_DEFAULTS = {
-    mode: 'rebuild',
-    path: '.',
-    image: '',
-    host: '',
-    user: '',
-    port: '22',
-    'private-key': '',
-    'known-hosts': '',
-    'strict-host-key-checking': 'true',
-    'ssh-retries': '2',
-    hook: '',
-    'hook-dir': '',
-    'build-context': '',
-    'path-mapping': '',
-    service: 'staging',
-    'staging-port': '',
-    'compose-profile': 'staging',
-    'staging-container': '',
-    'prod-service': '',
-    'prod-port': '',
-    enabled: 'true',
-    repositories: '',
-    'revision-label': 'org.opencontainers.image.revision',
-    docker: 'docker',
-    'label-source': 'host',
-    'registry-username': '',
-    'registry-password': '',
-    platform: 'linux/amd64',
-    'check-container': 'auto',
-    'require-source': 'false',
-    'prod-image': '',
-    'expected-revision': '',
-    'image-id': '',
-    'git-timeout': '30',
-    'inspect-timeout': '30',
-    'rebuild-timeout': '1200'
-};
-/** Upper bound for any timeout input: a day is longer than any sane rebuild. */
-const MAX_TIMEOUT_SECONDS = 86_400;
-/** Upper bound for ssh-retries: with backoff capped at 8 s, ten retries wait about a minute. */
-const MAX_SSH_RETRIES = 10;
-/** Reads inputs from the runner, masking the private key the moment it is read. */
-function readInputsFromRunner() {
-    return name => {
-        const value = getInput(name);
-        if (name === 'private-key' || name === 'registry-password')
-            maskLines(value);
-        return value;
-    };
-}
-/** Reads the runner's context from its environment, with sane fallbacks for local runs. */
-function readRunContext(env = process.env) {
-    return {
-        repository: env.GITHUB_REPOSITORY ?? '',
-        workspace: env.GITHUB_WORKSPACE || process.cwd(),
-        runnerTemp: env.RUNNER_TEMP || '',
-        serverUrl: env.GITHUB_SERVER_URL || 'https://github.com'
-    };
-}
-/** The kill switch and allowlist, read apart from the rest so they work when the rest is broken. */
-function parseSwitch(read) {
-    return {
-        enabled: parseBoolean(read, 'enabled'),
-        allowlist: parseRepositoryList(read('repositories'))
-    };
-}
-/** Validates every input and returns typed settings, or throws an InputError naming the input. */
-function parseSettings(read, context) {
-    const value = (name) => {
-        const raw = read(name);
-        if (raw.includes('\0'))
-            throw new InputError(`input ${name} contains a NUL byte`);
-        return raw.trim() || INPUT_DEFAULTS[name];
-    };
-    const mode = value('mode');
-    if (mode !== 'rebuild' && mode !== 'verify' && mode !== 'promote') {
-        throw new InputError(`input mode must be "rebuild", "verify" or "promote", got ${JSON.stringify(mode)}`);
-    }
-    const image = value('image');
-    if (!image)
-        throw new InputError('input image is required (the staging image reference)');
-    if (!isImageReference(image)) {
-        throw new InputError(`input image is not a valid image reference: ${JSON.stringify(image)} (expected e.g. registry.example.com/app:staging)`);
-    }
-    const hook = mode === 'rebuild' ? value('hook') : '';
-    if (mode === 'rebuild' && !hook) {
-        throw new InputError('input hook is required in rebuild mode (the hook script on the host)');
-    }
-    const staging = {
-        service: value('service'),
-        port: optionalPort(value('staging-port'), 'staging-port'),
-        composeProfile: value('compose-profile'),
-        container: value('staging-container') || value('service'),
-        containerNamed: value('staging-container') !== ''
-    };
-    checkNotProd(staging, value('prod-service'), optionalPort(value('prod-port'), 'prod-port'));
-    const revisionLabel = value('revision-label');
-    if (!/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/.test(revisionLabel)) {
-        throw new InputError(`input revision-label must be a label key such as org.opencontainers.image.revision, got ${JSON.stringify(revisionLabel)}`);
-    }
-    const docker = value('docker');
-    if (!/^[A-Za-z0-9_./+-]+$/.test(docker) || docker.startsWith('-')) {
-        throw new InputError(`input docker must be a command name or path such as docker or podman, got ${JSON.stringify(docker)}`);
-    }
-    const checkoutPath = external_node_path_namespaceObject.resolve(context.workspace, value('path'));
-    const hookDir = value('hook-dir');
-    const ssh = parseSsh(value);
-    const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry']);
-    const registry = parseRegistry(value);
-    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'])];
-    if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
-        throw new InputError('input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host');
-    }
-    const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined;
-    for (const name of ['prod-image', 'expected-revision', 'image-id']) {
-        if (!promote && value(name)) {
-            throw new InputError(`input ${name} is only used in promote mode: set mode: promote, or remove ${name}`);
-        }
-    }
-    const repository = context.repository;
-    return {
-        mode,
-        checkoutPath,
-        image,
-        ssh,
-        hook,
-        hookDir,
-        buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
-        staging,
-        revisionLabel,
-        docker,
-        timeouts: {
-            gitMs: timeoutMs(value('git-timeout'), 'git-timeout'),
-            inspectMs: timeoutMs(value('inspect-timeout'), 'inspect-timeout'),
-            rebuildMs: timeoutMs(value('rebuild-timeout'), 'rebuild-timeout')
-        },
-        labelSource,
-        registry,
-        containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
-        requireSource: parseBoolean(value, 'require-source'),
-        repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
-        promote
-    };
-}
-function oneOf(raw, name, allowed) {
-    const found = allowed.find(option => option === raw);
-    if (found === undefined) {
-        throw new InputError(`input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`);
-    }
-    return found;
-}
-/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
-const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-function parsePromote(value, image, labelSource) {
-    if (labelSource === 'registry') {
-        throw new InputError('mode promote needs label-source host: the retag runs docker on the host');
-    }
-    const prodImage = value('prod-image');
-    if (!prodImage) {
-        throw new InputError('input prod-image is required in promote mode (the tag to promote to)');
-    }
-    if (!isImageReference(prodImage)) {
-        throw new InputError(`input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`);
-    }
-    if (prodImage === image) {
-        throw new InputError('input prod-image must differ from image: promote retags staging to prod');
-    }
-    const expectedRevision = value('expected-revision');
-    if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
-        throw new InputError(`input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`);
-    }
-    const imageId = value('image-id');
-    if (imageId && !/^sha256:[0-9a-f]{64}$/.test(imageId)) {
-        throw new InputError(`input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(imageId.slice(0, 80))}`);
-    }
-    return { prodImage, expectedRevision, imageId };
-}
-function parseRegistry(value) {
-    const username = value('registry-username');
-    const password = value('registry-password');
-    const platform = value('platform');
-    if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
-        throw new InputError(`input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`);
-    }
-    if (!!username !== !!password) {
-        throw new InputError('inputs registry-username and registry-password go together: set both or neither');
-    }
-    return { username, password, platform };
-}
-/**
- * BUILD_CONTEXT as the host sees it: explicit wins; else the checkout path translated through
- * `path-mapping` (a runner container that mounts the host's repositories); else `hook-dir`.
- */
-function deriveBuildContext(explicit, mapping, checkoutPath, hookDir) {
-    if (explicit)
-        return explicit;
-    if (!mapping)
-        return hookDir;
-    const eq = mapping.indexOf('=');
-    const from = trimSlashes(mapping.slice(0, eq));
-    const to = trimSlashes(mapping.slice(eq + 1));
-    if (eq < 1 || !from.startsWith('/') || !to.startsWith('/')) {
-        throw new InputError(`input path-mapping must be <runner-prefix>=<host-prefix> with two absolute paths, got ${JSON.stringify(mapping)}`);
-    }
-    const inside = from === '/' || checkoutPath === from || checkoutPath.startsWith(`${from}/`);
-    if (!inside) {
-        throw new InputError(`input path-mapping: the checkout ${checkoutPath} is not under the runner prefix ${from}`);
-    }
-    const rest = checkoutPath.slice(from.length);
-    return external_node_path_namespaceObject.posix.join(to, rest);
-}
-/**
- * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
- * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
- */
-function isImageReference(ref) {
-    if (ref.length > 512)
-        return false;
-    const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-    const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`;
-    const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-    const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
-    const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
-    const reference = new RegExp(`^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`);
-    return reference.test(ref);
-}
-function parseSsh(value) {
-    const host = value('host');
-    if (!host)
-        return undefined;
-    if (host.startsWith('-') || !/^[A-Za-z0-9._:%[\]-]+$/.test(host)) {
-        throw new InputError(`input host must be a host name or address, got ${JSON.stringify(host)}`);
-    }
-    const user = value('user');
-    if (user && (user.startsWith('-') || !/^[A-Za-z0-9._][A-Za-z0-9._-]*\$?$/.test(user))) {
-        throw new InputError(`input user must be a login name, got ${JSON.stringify(user)}`);
-    }
-    const port = parsePort(value('port'), 'port');
-    const strictHostKeyChecking = parseBoolean(value, 'strict-host-key-checking');
-    const knownHosts = value('known-hosts')
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '' && !line.startsWith('#'));
-    if (strictHostKeyChecking && knownHosts.length === 0) {
-        throw new InputError(`input known-hosts is required when host is set: pin the staging host's key, e.g. the output of \`ssh-keyscan -p ${port} ${host}\`, stored as a secret or variable`);
-    }
-    const badLine = knownHosts.find(line => line.split(/\s+/).length < 3);
-    if (badLine !== undefined) {
-        throw new InputError('input known-hosts has a line that is not "<host> <key-type> <key>" (use the output of ssh-keyscan)');
-    }
-    return {
-        host,
-        user,
-        port,
-        privateKey: normalizePrivateKey(value('private-key')),
-        knownHosts: knownHosts.length ? `${knownHosts.join('\n')}\n` : '',
-        strictHostKeyChecking,
-        retries: wholeNumber(value('ssh-retries'), 'ssh-retries', 0, MAX_SSH_RETRIES)
-    };
-}
-/** Private keys pasted into secrets often carry CRLF or lose the final newline; ssh needs both fixed. */
-function normalizePrivateKey(raw) {
-    if (!raw)
-        return '';
-    const key = raw.replace(/\r\n?/g, '\n').trim();
-    if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----$/.test(key)) {
-        throw new InputError('input private-key does not look like a private key (expected the whole file, from "-----BEGIN … PRIVATE KEY-----" to its END line)');
-    }
-    return `${key}\n`;
-}
-function checkNotProd(staging, prodService, prodPort) {
-    if (prodService && (staging.service === prodService || staging.container === prodService)) {
-        throw new InputError(`the staging target equals the prod target: service/staging-container ${JSON.stringify(prodService)} is prod-service; the gate only ever rebuilds staging`, 'prod-target');
-    }
-    if (prodPort && staging.port === prodPort) {
-        throw new InputError(`the staging target equals the prod target: staging-port ${prodPort} is prod-port; the gate only ever rebuilds staging`, 'prod-target');
-    }
-}
-function parseBoolean(read, name) {
-    const raw = read(name).trim() || INPUT_DEFAULTS[name];
-    if (['true', 'True', 'TRUE'].includes(raw))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(raw))
-        return false;
-    throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`);
-}
-function parsePort(raw, name) {
-    const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
-    if (!(port >= 1 && port <= 65535)) {
-        throw new InputError(`input ${name} must be a TCP port from 1 to 65535, got ${JSON.stringify(raw)}`);
-    }
-    return port;
-}
-function optionalPort(raw, name) {
-    return raw ? String(parsePort(raw, name)) : '';
-}
-function timeoutMs(raw, name) {
-    return wholeNumber(raw, name, 1, MAX_TIMEOUT_SECONDS, ' of seconds') * 1000;
-}
-function wholeNumber(raw, name, min, max, unit = '') {
-    const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN;
-    if (!(n >= min && n <= max)) {
-        throw new InputError(`input ${name} must be a whole number${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    }
-    return n;
-}
-function trimSlashes(p) {
-    const trimmed = p.trim().replace(/\/+$/, '');
-    return trimmed || (p.trim().startsWith('/') ? '/' : '');
-}
-/** The runner masks line by line, so a multi-line secret is registered one line at a time. */
-function maskLines(secret) {
-    for (const line of secret.split(/\r?\n/)) {
-        if (line.trim())
-            setSecret(line.trim());
-    }
-}
-
-;// CONCATENATED MODULE: ./src/failure-help.ts
-/**
- * For each failure class, the first thing a deploy engineer should do. Shown in the summary next
- * to the cause, and the README's failure table is checked against it, so the two never drift.
- */
-const FAILURE_HELP = {
-    'invalid-input': 'Fix the named input. Nothing ran on the host.',
-    'prod-target': 'Point service, staging-container and staging-port at staging: they equal the prod target. Nothing ran on the host.',
-    'git-failed': 'Check out the validated commit first (actions/checkout) and point path at it; the runner needs git.',
-    'empty-revision': 'The checkout gave no revision: check that path is the checkout of this run.',
-    'host-key': "Compare the fingerprint the host offered with the host's own key; if it is the host's, pin the given line in known-hosts. Otherwise treat it as an attack.",
-    transport: 'Check that the runner can reach host:port and log in as user with private-key (authorized_keys). Connection failures before the hook are retried (ssh-retries).',
-    'hook-failed': 'Read the hook output group in the log: the hook failed on the host.',
-    timeout: 'The named bound expired and the work was stopped on the host. Raise that timeout or find what hangs.',
-    'inspect-failed': 'Check the container engine on the host, the docker input and that the image exists there.',
-    'missing-label': 'Build the image with --label org.opencontainers.image.revision=$GIT_SHA (or set revision-label).',
-    mismatch: 'Do not promote: the image was not built from the validated commit. Make the hook rebuild from GIT_SHA.',
-    'stale-container': 'The running staging container runs another image than the verified one: recreate it (compose up --force-recreate).',
-    'wrong-source': 'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
-    'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
-    'registry-not-found': 'Check the image reference, its tag and the platform input.',
-    'registry-error': 'The registry answered with an error or could not be reached; for a private CA set NODE_EXTRA_CA_CERTS.'
-};
-
-;// CONCATENATED MODULE: ./src/report.ts
-
-/** Output names, exactly as action.yml declares them; every one is set on every path. */
-function reportOutputs(report) {
-    const { decision, facts } = report;
-    return {
-        expected_revision: facts.expectedRevision,
-        image_revision: facts.imageRevision,
-        image_id: facts.imageId,
-        image_digest: facts.imageDigest,
-        prod_image_id: facts.prodImageId,
-        verdict: decision.verdict,
-        reason: decision.reason,
-        failure: decision.failure
-    };
-}
-/** Milliseconds for people: `850 ms`, `1.2 s`, `3 min 5 s`. */
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${Math.round(ms)} ms`;
-    if (ms < 60_000)
-        return `${(ms / 1000).toFixed(1)} s`;
-    const seconds = Math.round(ms / 1000);
-    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-}
-/** The failure annotation: the reason with its class, so a log reader can act on one line. */
-function failureMessage(decision) {
-    const { failure, verdict, reason } = decision;
-    return failure && failure !== verdict ? `${reason} [${failure}]` : reason;
-}
-/**
- * The job summary as GitHub-flavoured Markdown: a short verdict line (with the failure class),
- * the reason, then the table, with what to do first when the gate failed.
- */
-function renderSummary(report) {
-    const { decision, facts } = report;
-    const icon = decision.pass ? '✅' : '❌';
-    const { failure, verdict } = decision;
-    const headline = !failure
-        ? decision.reason
-        : failure === verdict
-            ? verdict
-            : `${verdict} · ${failure}`;
-    const code = (value) => (value ? `<code>${escapeCell(value)}</code>` : '—');
-    const text = (value) => (value ? escapeCell(value) : '—');
-    const times = [
-        ...facts.phases.map(phase => `${phase.name} ${formatDuration(phase.ms)}`),
-        `total ${formatDuration(report.totalMs)}`
-    ].join(' · ');
-    const rows = [
-        ['Repository', text(report.repository)],
-        ['Mode', text(report.mode)],
-        ['Host', text(report.where)],
-        ['Image', code(report.image)],
-        ['Expected revision', code(facts.expectedRevision)],
-        ['Image revision', code(facts.imageRevision)],
-        ['Image id', code(facts.imageId)],
-        ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)]] : []),
-        ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)]] : []),
-        ['Verdict', `**${decision.verdict}**`],
-        ['Failure', text(decision.failure)],
-        ...(decision.failure
-            ? [['What to do', escapeCell(FAILURE_HELP[decision.failure])]]
-            : []),
-        ['Time', escapeCell(times)]
-    ];
-    return [
-        `### ${icon} ${escapeCell(headline)}`,
-        '',
-        ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
-        '| provenance-gate | |',
-        '| --- | --- |',
-        ...rows.map(([name, value]) => `| ${name} | ${value} |`),
-        ''
-    ].join('\n');
-}
-/** Makes any text safe inside one table cell: no HTML, no column breaks, no line breaks. */
-function escapeCell(value) {
-    return value
-        .replace(/&/g, '&amp;')
-        .replace(/</g, '&lt;')
-        .replace(/>/g, '&gt;')
-        .replace(/\|/g, '&#124;')
-        .replace(/[`*_~[\]\\]/g, match => `\\${match}`)
-        .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
-}
-
 ;// CONCATENATED MODULE: ./src/registry.ts
 
 
@@ -2133,81 +1811,467 @@ async function statusText(response) {
     return `the registry answered ${status}${hint}${await errorDetail(response)}`;
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/process.ts
+;// CONCATENATED MODULE: ./src/inputs.ts
 
 
-/** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
-const KEEP_BYTES = 64 * 1024;
-/** After SIGTERM a process gets this long before SIGKILL. */
-const KILL_GRACE_MS = 3000;
-/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
-const PIPE_GRACE_MS = 500;
+
+
+
 /**
- * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
- * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
- * Never rejects: every way of ending is described in the result.
+ * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
+ * Defaults are applied here too, because an input passed as an empty expression (`${{ vars.X }}`)
+ * reaches the action as '' and must not silently mean something else than the documented default.
  */
-function runProcess(file, args, options) {
-    return new Promise(resolve => {
-        const stdout = new TailBuffer(KEEP_BYTES);
-        const combined = new TailBuffer(KEEP_BYTES);
-        let timedOut = false;
-        let settled = false;
-        const timers = [];
-        // stdin is /dev/null: nothing may wait for input (ssh's BatchMode covers its own prompts).
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-        const finish = (exitCode, spawnError) => {
-            if (settled)
-                return;
-            settled = true;
-            timers.forEach(clearTimeout);
-            child.stdout?.destroy();
-            child.stderr?.destroy();
-            resolve({
-                exitCode,
-                timedOut,
-                spawnError,
-                stdout: stdout.text(),
-                outputTail: combined.text()
-            });
-        };
-        const killGroup = (signal) => {
-            try {
-                if (child.pid !== undefined)
-                    process.kill(-child.pid, signal);
-            }
-            catch {
-                // The group is already gone.
-            }
-        };
-        child.stdout?.on('data', (chunk) => {
-            stdout.push(chunk);
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stdout');
-        });
-        child.stderr?.on('data', (chunk) => {
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stderr');
-        });
-        child.on('error', error => finish(null, error.message));
-        child.on('exit', code => {
-            clearTimeout(deadline);
-            // Whatever the timed-out program left in its group goes now, not after the grace period.
-            if (timedOut)
-                killGroup('SIGKILL');
-            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
-            child.on('close', () => finish(code));
-            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
-        });
-        const deadline = setTimeout(() => {
-            timedOut = true;
-            killGroup('SIGTERM');
-            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-        }, options.timeoutMs);
-        timers.push(deadline);
-    });
+const INPUT_DEFAULTS = {
+    mode: 'rebuild',
+    path: '.',
+    image: '',
+    host: '',
+    user: '',
+    port: '22',
+    'private-key': '',
+    'known-hosts': '',
+    'strict-host-key-checking': 'true',
+    'ssh-retries': '2',
+    hook: '',
+    'hook-dir': '',
+    'build-context': '',
+    'path-mapping': '',
+    service: 'staging',
+    'staging-port': '',
+    'compose-profile': 'staging',
+    'staging-container': '',
+    'prod-service': '',
+    'prod-port': '',
+    enabled: 'true',
+    repositories: '',
+    'revision-label': 'org.opencontainers.image.revision',
+    docker: 'docker',
+    'label-source': 'host',
+    'registry-username': '',
+    'registry-password': '',
+    platform: 'linux/amd64',
+    'check-container': 'auto',
+    'require-source': 'false',
+    'prod-image': '',
+    'expected-revision': '',
+    'image-id': '',
+    'git-timeout': '30',
+    'inspect-timeout': '30',
+    'rebuild-timeout': '1200'
+};
+/** Upper bound for any timeout input: a day is longer than any sane rebuild. */
+const MAX_TIMEOUT_SECONDS = 86_400;
+/** Upper bound for ssh-retries: with backoff capped at 8 s, ten retries wait about a minute. */
+const MAX_SSH_RETRIES = 10;
+/** Reads inputs from the runner, masking the private key the moment it is read. */
+function readInputsFromRunner() {
+    return name => {
+        const value = getInput(name);
+        if (name === 'private-key' || name === 'registry-password')
+            maskLines(value);
+        return value;
+    };
+}
+/** Reads the runner's context from its environment, with sane fallbacks for local runs. */
+function readRunContext(env = process.env) {
+    return {
+        repository: env.GITHUB_REPOSITORY ?? '',
+        workspace: env.GITHUB_WORKSPACE || process.cwd(),
+        runnerTemp: env.RUNNER_TEMP || '',
+        serverUrl: env.GITHUB_SERVER_URL || 'https://github.com'
+    };
+}
+/** The kill switch and allowlist, read apart from the rest so they work when the rest is broken. */
+function parseSwitch(read) {
+    const enabled = parseBoolean(read, 'enabled');
+    return {
+        enabled,
+        // Off means off: a broken allowlist must not fail a run that the switch disabled.
+        allowlist: enabled ? checkedAllowlist(parseRepositoryList(read('repositories'))) : []
+    };
+}
+/**
+ * Allowlist entries must be `owner/name` or a bare `name`: a URL or a typo would otherwise make
+ * the gate `not-applicable`, which passes, on every run without a word.
+ */
+function checkedAllowlist(entries) {
+    const bad = entries.find(entry => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(entry));
+    if (bad !== undefined) {
+        throw new InputError(`input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`);
+    }
+    return entries;
+}
+/** Validates every input and returns typed settings, or throws an InputError naming the input. */
+function parseSettings(read, context) {
+    const value = (name) => {
+        const raw = read(name);
+        if (raw.includes('\0'))
+            throw new InputError(`input ${name} contains a NUL byte`);
+        return raw.trim() || INPUT_DEFAULTS[name];
+    };
+    const mode = value('mode');
+    if (mode !== 'rebuild' && mode !== 'verify' && mode !== 'promote') {
+        throw new InputError(`input mode must be "rebuild", "verify" or "promote", got ${JSON.stringify(mode)}`);
+    }
+    const image = value('image');
+    if (!image)
+        throw new InputError('input image is required (the staging image reference)');
+    if (!isImageReference(image)) {
+        throw new InputError(`input image is not a valid image reference: ${JSON.stringify(image)} (expected e.g. registry.example.com/app:staging)`);
+    }
+    const hook = mode === 'rebuild' ? value('hook') : '';
+    if (mode === 'rebuild' && !hook) {
+        throw new InputError('input hook is required in rebuild mode (the hook script on the host)');
+    }
+    const staging = {
+        service: value('service'),
+        port: optionalPort(value('staging-port'), 'staging-port'),
+        composeProfile: value('compose-profile'),
+        container: value('staging-container') || value('service'),
+        containerNamed: value('staging-container') !== ''
+    };
+    checkNotProd(staging, value('prod-service'), optionalPort(value('prod-port'), 'prod-port'));
+    const revisionLabel = value('revision-label');
+    if (!/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/.test(revisionLabel)) {
+        throw new InputError(`input revision-label must be a label key such as org.opencontainers.image.revision, got ${JSON.stringify(revisionLabel)}`);
+    }
+    const docker = value('docker');
+    if (!/^[A-Za-z0-9_./+-]+$/.test(docker) || docker.startsWith('-')) {
+        throw new InputError(`input docker must be a command name or path such as docker or podman, got ${JSON.stringify(docker)}`);
+    }
+    const checkoutPath = external_node_path_namespaceObject.resolve(context.workspace, value('path'));
+    const hookDir = value('hook-dir');
+    const ssh = parseSsh(value);
+    const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry']);
+    const registry = parseRegistry(value);
+    if (labelSource === 'registry') {
+        // The registry's own reading of the reference, now: after the hook it would be too late.
+        try {
+            parseImageReference(image);
+        }
+        catch (error) {
+            throw new InputError(`input image cannot be read from a registry: ${describeError(error)}`);
+        }
+    }
+    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'])];
+    if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
+        throw new InputError('input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host');
+    }
+    const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined;
+    for (const name of ['prod-image', 'expected-revision', 'image-id']) {
+        if (!promote && value(name)) {
+            throw new InputError(`input ${name} is only used in promote mode: set mode: promote, or remove ${name}`);
+        }
+    }
+    const repository = context.repository;
+    return {
+        mode,
+        checkoutPath,
+        image,
+        ssh,
+        hook,
+        hookDir,
+        buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
+        staging,
+        revisionLabel,
+        docker,
+        timeouts: {
+            gitMs: timeoutMs(value('git-timeout'), 'git-timeout'),
+            inspectMs: timeoutMs(value('inspect-timeout'), 'inspect-timeout'),
+            rebuildMs: timeoutMs(value('rebuild-timeout'), 'rebuild-timeout')
+        },
+        labelSource,
+        registry,
+        containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
+        requireSource: parseBoolean(value, 'require-source'),
+        repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
+        promote
+    };
+}
+function oneOf(raw, name, allowed) {
+    const found = allowed.find(option => option === raw);
+    if (found === undefined) {
+        throw new InputError(`input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`);
+    }
+    return found;
+}
+/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+function parsePromote(value, image, labelSource) {
+    if (labelSource === 'registry') {
+        throw new InputError('mode promote needs label-source host: the retag runs docker on the host');
+    }
+    const prodImage = value('prod-image');
+    if (!prodImage) {
+        throw new InputError('input prod-image is required in promote mode (the tag to promote to)');
+    }
+    if (!isImageReference(prodImage)) {
+        throw new InputError(`input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`);
+    }
+    if (prodImage === image) {
+        throw new InputError('input prod-image must differ from image: promote retags staging to prod');
+    }
+    const expectedRevision = value('expected-revision');
+    if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
+        throw new InputError(`input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got ${JSON.stringify(expectedRevision.slice(0, 80))}`);
+    }
+    const imageId = value('image-id');
+    if (imageId && !/^sha256:[0-9a-f]{64}$/.test(imageId)) {
+        throw new InputError(`input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(imageId.slice(0, 80))}`);
+    }
+    return { prodImage, expectedRevision, imageId };
+}
+function parseRegistry(value) {
+    const username = value('registry-username');
+    const password = value('registry-password');
+    const platform = value('platform');
+    if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
+        throw new InputError(`input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`);
+    }
+    if (!!username !== !!password) {
+        throw new InputError('inputs registry-username and registry-password go together: set both or neither');
+    }
+    return { username, password, platform };
+}
+/**
+ * BUILD_CONTEXT as the host sees it: explicit wins; else the checkout path translated through
+ * `path-mapping` (a runner container that mounts the host's repositories); else `hook-dir`.
+ */
+function deriveBuildContext(explicit, mapping, checkoutPath, hookDir) {
+    if (explicit)
+        return explicit;
+    if (!mapping)
+        return hookDir;
+    const eq = mapping.indexOf('=');
+    const from = trimSlashes(mapping.slice(0, eq));
+    const to = trimSlashes(mapping.slice(eq + 1));
+    if (eq < 1 || !from.startsWith('/') || !to.startsWith('/')) {
+        throw new InputError(`input path-mapping must be <runner-prefix>=<host-prefix> with two absolute paths, got ${JSON.stringify(mapping)}`);
+    }
+    const inside = from === '/' || checkoutPath === from || checkoutPath.startsWith(`${from}/`);
+    if (!inside) {
+        throw new InputError(`input path-mapping: the checkout ${checkoutPath} is not under the runner prefix ${from}`);
+    }
+    const rest = checkoutPath.slice(from.length);
+    return external_node_path_namespaceObject.posix.join(to, rest);
+}
+/**
+ * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
+ * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
+ */
+function isImageReference(ref) {
+    if (ref.length > 512)
+        return false;
+    const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+    const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`;
+    const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+    const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+    const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+    const reference = new RegExp(`^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`);
+    return reference.test(ref);
+}
+function parseSsh(value) {
+    const host = value('host');
+    if (!host)
+        return undefined;
+    if (host.startsWith('-') || !/^[A-Za-z0-9._:%[\]-]+$/.test(host)) {
+        throw new InputError(`input host must be a host name or address, got ${JSON.stringify(host)}`);
+    }
+    const user = value('user');
+    if (user && (user.startsWith('-') || !/^[A-Za-z0-9._][A-Za-z0-9._-]*\$?$/.test(user))) {
+        throw new InputError(`input user must be a login name, got ${JSON.stringify(user)}`);
+    }
+    const port = parsePort(value('port'), 'port');
+    const strictHostKeyChecking = parseBoolean(value, 'strict-host-key-checking');
+    const knownHosts = value('known-hosts')
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '' && !line.startsWith('#'));
+    if (strictHostKeyChecking && knownHosts.length === 0) {
+        throw new InputError(`input known-hosts is required when host is set: pin the staging host's key, e.g. the output of \`ssh-keyscan -p ${port} ${host}\`, stored as a secret or variable`);
+    }
+    const badLine = knownHosts.find(line => line.split(/\s+/).length < 3);
+    if (badLine !== undefined) {
+        throw new InputError('input known-hosts has a line that is not "<host> <key-type> <key>" (use the output of ssh-keyscan)');
+    }
+    return {
+        host,
+        user,
+        port,
+        privateKey: normalizePrivateKey(value('private-key')),
+        knownHosts: knownHosts.length ? `${knownHosts.join('\n')}\n` : '',
+        strictHostKeyChecking,
+        retries: wholeNumber(value('ssh-retries'), 'ssh-retries', 0, MAX_SSH_RETRIES)
+    };
+}
+/** Private keys pasted into secrets often carry CRLF or lose the final newline; ssh needs both fixed. */
+function normalizePrivateKey(raw) {
+    if (!raw)
+        return '';
+    const key = raw.replace(/\r\n?/g, '\n').trim();
+    if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\n[\s\S]+\n-----END [A-Z0-9 ]*PRIVATE KEY-----$/.test(key)) {
+        throw new InputError('input private-key does not look like a private key (expected the whole file, from "-----BEGIN … PRIVATE KEY-----" to its END line)');
+    }
+    return `${key}\n`;
+}
+function checkNotProd(staging, prodService, prodPort) {
+    if (prodService && (staging.service === prodService || staging.container === prodService)) {
+        throw new InputError(`the staging target equals the prod target: service/staging-container ${JSON.stringify(prodService)} is prod-service; the gate only ever rebuilds staging`, 'prod-target');
+    }
+    if (prodPort && staging.port === prodPort) {
+        throw new InputError(`the staging target equals the prod target: staging-port ${prodPort} is prod-port; the gate only ever rebuilds staging`, 'prod-target');
+    }
+}
+function parseBoolean(read, name) {
+    const raw = read(name).trim() || INPUT_DEFAULTS[name];
+    if (['true', 'True', 'TRUE'].includes(raw))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(raw))
+        return false;
+    throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+function parsePort(raw, name) {
+    const port = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
+    if (!(port >= 1 && port <= 65535)) {
+        throw new InputError(`input ${name} must be a TCP port from 1 to 65535, got ${JSON.stringify(raw)}`);
+    }
+    return port;
+}
+function optionalPort(raw, name) {
+    return raw ? String(parsePort(raw, name)) : '';
+}
+function timeoutMs(raw, name) {
+    return wholeNumber(raw, name, 1, MAX_TIMEOUT_SECONDS, ' of seconds') * 1000;
+}
+function wholeNumber(raw, name, min, max, unit = '') {
+    const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : NaN;
+    if (!(n >= min && n <= max)) {
+        throw new InputError(`input ${name} must be a whole number${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+}
+function trimSlashes(p) {
+    const trimmed = p.trim().replace(/\/+$/, '');
+    return trimmed || (p.trim().startsWith('/') ? '/' : '');
+}
+/** The runner masks line by line, so a multi-line secret is registered one line at a time. */
+function maskLines(secret) {
+    for (const line of secret.split(/\r?\n/)) {
+        if (line.trim())
+            setSecret(line.trim());
+    }
+}
+
+;// CONCATENATED MODULE: ./src/failure-help.ts
+/**
+ * For each failure class, the first thing a deploy engineer should do. Shown in the summary next
+ * to the cause, and the README's failure table is checked against it, so the two never drift.
+ */
+const FAILURE_HELP = {
+    'invalid-input': 'Fix the named input. Nothing ran on the host.',
+    'prod-target': 'Point service, staging-container and staging-port at staging: they equal the prod target. Nothing ran on the host.',
+    'git-failed': 'Check out the validated commit first (actions/checkout) and point path at it; the runner needs git.',
+    'empty-revision': 'The checkout gave no revision: check that path is the checkout of this run.',
+    'host-key': "Compare the fingerprint the host offered with the host's own key; if it is the host's, pin the given line in known-hosts. Otherwise treat it as an attack.",
+    transport: 'Check that the runner can reach host:port and log in as user with private-key (authorized_keys). Connection failures before the hook are retried (ssh-retries).',
+    'hook-failed': 'Read the hook output group in the log: the hook failed on the host.',
+    timeout: 'The named bound expired and the work was stopped on the host. Raise that timeout or find what hangs.',
+    'inspect-failed': 'Check the container engine on the host, the docker input and that the image exists there.',
+    'missing-label': 'Build the image with --label org.opencontainers.image.revision=$GIT_SHA (or set revision-label).',
+    mismatch: 'Do not promote: the image was not built from the validated commit. Make the hook rebuild from GIT_SHA.',
+    'stale-container': 'The running staging container runs another image than the verified one: recreate it (compose up --force-recreate).',
+    'wrong-source': 'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
+    'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
+    'registry-not-found': 'Check the image reference, its tag and the platform input.',
+    'registry-error': 'The registry answered with an error or could not be reached; for a private CA set NODE_EXTRA_CA_CERTS.'
+};
+
+;// CONCATENATED MODULE: ./src/report.ts
+
+/** Output names, exactly as action.yml declares them; every one is set on every path. */
+function reportOutputs(report) {
+    const { decision, facts } = report;
+    return {
+        expected_revision: facts.expectedRevision,
+        image_revision: facts.imageRevision,
+        image_id: facts.imageId,
+        image_digest: facts.imageDigest,
+        prod_image_id: facts.prodImageId,
+        verdict: decision.verdict,
+        reason: decision.reason,
+        failure: decision.failure
+    };
+}
+/** Milliseconds for people: `850 ms`, `1.2 s`, `3 min 5 s`. */
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)} ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(1)} s`;
+    const seconds = Math.round(ms / 1000);
+    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+}
+/** The failure annotation: the reason with its class, so a log reader can act on one line. */
+function failureMessage(decision) {
+    const { failure, verdict, reason } = decision;
+    return failure && failure !== verdict ? `${reason} [${failure}]` : reason;
+}
+/**
+ * The job summary as GitHub-flavoured Markdown: a short verdict line (with the failure class),
+ * the reason, then the table, with what to do first when the gate failed.
+ */
+function renderSummary(report) {
+    const { decision, facts } = report;
+    const icon = decision.pass ? '✅' : '❌';
+    const { failure, verdict } = decision;
+    const headline = !failure
+        ? decision.reason
+        : failure === verdict
+            ? verdict
+            : `${verdict} · ${failure}`;
+    const code = (value) => (value ? `<code>${escapeCell(value)}</code>` : '—');
+    const text = (value) => (value ? escapeCell(value) : '—');
+    const times = [
+        ...facts.phases.map(phase => `${phase.name} ${formatDuration(phase.ms)}`),
+        `total ${formatDuration(report.totalMs)}`
+    ].join(' · ');
+    const rows = [
+        ['Repository', text(report.repository)],
+        ['Mode', text(report.mode)],
+        ['Host', text(report.where)],
+        ['Image', code(report.image)],
+        ['Expected revision', code(facts.expectedRevision)],
+        ['Image revision', code(facts.imageRevision)],
+        ['Image id', code(facts.imageId)],
+        ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)]] : []),
+        ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)]] : []),
+        ['Verdict', `**${decision.verdict}**`],
+        ['Failure', text(decision.failure)],
+        ...(decision.failure
+            ? [['What to do', escapeCell(FAILURE_HELP[decision.failure])]]
+            : []),
+        ['Time', escapeCell(times)]
+    ];
+    return [
+        `### ${icon} ${escapeCell(headline)}`,
+        '',
+        ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
+        '| provenance-gate | |',
+        '| --- | --- |',
+        ...rows.map(([name, value]) => `| ${name} | ${value} |`),
+        ''
+    ].join('\n');
+}
+/** Makes any text safe inside one table cell: no HTML, no column breaks, no line breaks. */
+function escapeCell(value) {
+    return value
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/\|/g, '&#124;')
+        .replace(/[`*_~[\]\\]/g, match => `\\${match}`)
+        .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
 }
 
 ;// CONCATENATED MODULE: ./src/runner.ts
@@ -2536,7 +2600,7 @@ const PHASE_FAILURE = {
 async function publish(report) {
     for (const [name, value] of Object.entries(reportOutputs(report)))
         setOutput(name, value);
-    info(report.decision.reason);
+    info(oneLine(report.decision.reason));
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
     try {

@@ -2,6 +2,11 @@ import * as core from './actions-core.js'
 import { randomUUID } from 'node:crypto'
 import type { GateLog } from './gate.js'
 
+/** Folds line breaks into ` ⏎ `, so a message is exactly one log line. */
+export function oneLine(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, ' ⏎ ')
+}
+
 /**
  * The gate's log on a GitHub runner. A program's raw output is shown in a collapsed group between
  * `stop-commands` markers, so a line it prints such as `::add-mask::` or `::set-output` is only text.
@@ -10,7 +15,8 @@ export function actionLog(out: NodeJS.WritableStream = process.stdout): GateLog 
   let token = ''
   let atLineStart = true
   return {
-    info: message => core.info(message),
+    // One line each: a value with a newline must not start a line the runner reads as a command.
+    info: message => core.info(oneLine(message)),
     warning: message => core.warning(message),
     openRaw: title => {
       core.startGroup(title)

@@ -1,5 +1,5 @@
-import { GateError } from './errors.js'
-import type { ProcessResult } from './process.js'
+import { describeError, GateError } from './errors.js'
+import { KEEP_BYTES, type ProcessResult } from './process.js'
 import { decideContainer, shortId, type ContainerAnswer } from './container-check.js'
 import { describeOrigin, needsMergeCheck, type EventContext } from './event-context.js'
 import type { RegistryImage, RegistryOptions } from './registry.js'
@@ -96,6 +96,8 @@ export function emptyFacts(): Facts {
 /** SHA-1 and SHA-256 object names, as `git rev-parse` prints them. */
 const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
 
+const KEEP_KIB = KEEP_BYTES / 1024
+
 /** Slack on top of the host's own bounds before the local side gives up on the session. */
 const SESSION_MARGIN_MS = 15_000
 
@@ -187,7 +189,10 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
     }
     return verdict
   } finally {
-    await runner?.close()
+    // Cleanup trouble must not replace the verdict; the post step retries what is left.
+    await runner?.close().catch((error: unknown) => {
+      deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`)
+    })
   }
 }
 
@@ -257,6 +262,7 @@ async function promote(
   if (result.spawnError) {
     throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
   }
+  if (result.stdoutTruncated) throw tooLong(where)
   if (session.noTimeout) throw noTimeoutError(where, 'inspect-failed')
   checkStep(
     'tag',
@@ -364,8 +370,11 @@ async function runSession(
   const { rebuildMs, inspectMs } = settings.timeouts
   const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000
   // Every quick step (inspect, container check) has its own host-side bound.
+  // (the container check is two: `ps` for a compose service's containers, then the inspect).
+  const containerSteps = settings.staging.containerNamed ? 1 : 2
   const quickSteps =
-    (settings.labelSource === 'host' ? 1 : 0) + (settings.containerCheck === 'skip' ? 0 : 1)
+    (settings.labelSource === 'host' ? 1 : 0) +
+    (settings.containerCheck === 'skip' ? 0 : containerSteps)
   const boundMs =
     (rebuild ? rebuildMs + hostKillMs : 0) +
     quickSteps * (inspectMs + hostKillMs) +
@@ -418,6 +427,7 @@ async function runSession(
   if (rebuild) endHook()
   const inspectStart = hookEnd ?? start
   const session = parseSession(result.stdout, nonce)
+  if (result.stdoutTruncated) throw tooLong(runner.where)
   // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
   const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip'
   if (
@@ -463,10 +473,17 @@ interface SessionAnswer {
   container?: ContainerAnswer
 }
 
+function tooLong(where: string): GateError {
+  return new GateError(
+    'inspect-failed',
+    `the answer from ${where} exceeded ${KEEP_KIB} KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`
+  )
+}
+
 function noTimeoutError(where: string, failure: 'hook-failed' | 'inspect-failed'): GateError {
   return new GateError(
     failure,
-    `${where} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
+    `${where} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`
   )
 }
 
@@ -532,7 +549,7 @@ function checkHook(
     if (result.exitCode === 255) {
       throw new GateError(
         'transport',
-        `ssh connection to ${where} was lost while the hook was running (${lastLines(result.outputTail, 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`
+        `ssh connection to ${where} was lost while the hook was running (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`
       )
     }
     throw new GateError(
@@ -608,12 +625,12 @@ function checkStep(
     if (result.exitCode === 255) {
       throw new GateError(
         'transport',
-        `ssh connection to ${where} was lost during the ${name} (${lastLines(result.outputTail, 1) || 'exit 255'})`
+        `ssh connection to ${where} was lost during the ${name} (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'})`
       )
     }
     throw new GateError(
       'inspect-failed',
-      `${what} ended without reporting a result (${exitText(result)}): ${lastLines(result.outputTail.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')) || 'no output'}`
+      `${what} ended without reporting a result (${exitText(result)}): ${lastLines(withoutMarkers(result.outputTail)) || 'no output'}`
     )
   }
   if (step.exit !== 0) {
@@ -659,6 +676,11 @@ export function gitProblem(output: string): string {
   if (/cannot change to/i.test(detail)) return `the checkout path does not exist. ${detail}`
   if (/command not found/i.test(detail)) return `git is not on this runner's PATH. ${detail}`
   return detail
+}
+
+/** Output without the session's marker lines, which mean nothing to a reader. */
+function withoutMarkers(output: string): string {
+  return output.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')
 }
 
 function exitText(result: ProcessResult): string {

@@ -1,7 +1,8 @@
 import * as core from './actions-core.js'
 import * as path from 'node:path'
 import { parseRepositoryList } from './applicability.js'
-import { InputError } from './errors.js'
+import { describeError, InputError } from './errors.js'
+import { parseImageReference } from './registry.js'
 import type {
   PromoteSettings,
   RegistrySettings,
@@ -87,10 +88,26 @@ export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext
 
 /** The kill switch and allowlist, read apart from the rest so they work when the rest is broken. */
 export function parseSwitch(read: ReadInput): { enabled: boolean; allowlist: string[] } {
+  const enabled = parseBoolean(read, 'enabled')
   return {
-    enabled: parseBoolean(read, 'enabled'),
-    allowlist: parseRepositoryList(read('repositories'))
+    enabled,
+    // Off means off: a broken allowlist must not fail a run that the switch disabled.
+    allowlist: enabled ? checkedAllowlist(parseRepositoryList(read('repositories'))) : []
   }
+}
+
+/**
+ * Allowlist entries must be `owner/name` or a bare `name`: a URL or a typo would otherwise make
+ * the gate `not-applicable`, which passes, on every run without a word.
+ */
+function checkedAllowlist(entries: string[]): string[] {
+  const bad = entries.find(entry => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(entry))
+  if (bad !== undefined) {
+    throw new InputError(
+      `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`
+    )
+  }
+  return entries
 }
 
 /** Validates every input and returns typed settings, or throws an InputError naming the input. */
@@ -149,6 +166,14 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   const ssh = parseSsh(value)
   const labelSource = oneOf(value('label-source'), 'label-source', ['host', 'registry'] as const)
   const registry = parseRegistry(value)
+  if (labelSource === 'registry') {
+    // The registry's own reading of the reference, now: after the hook it would be too late.
+    try {
+      parseImageReference(image)
+    } catch (error) {
+      throw new InputError(`input image cannot be read from a registry: ${describeError(error)}`)
+    }
+  }
   const containerCheck = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
     oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const)
   ]

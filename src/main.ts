@@ -2,7 +2,7 @@ import * as core from './actions-core.js'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'
-import { actionLog } from './action-log.js'
+import { actionLog, oneLine } from './action-log.js'
 import { describeError, GateError, type FailureClass } from './errors.js'
 import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
@@ -100,7 +100,7 @@ const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
 async function publish(report: Report): Promise<void> {
   for (const [name, value] of Object.entries(reportOutputs(report))) core.setOutput(name, value)
-  core.info(report.decision.reason)
+  core.info(oneLine(report.decision.reason))
   if (!process.env.GITHUB_STEP_SUMMARY) return
   try {
     await core.summary.addRaw(renderSummary(report)).write()

@@ -10,6 +10,8 @@ export interface ProcessResult {
   spawnError?: string
   /** The last bytes of stdout: all of it for the short commands whose answer is parsed. */
   stdout: string
+  /** Set when stdout was longer than what is kept, so a parsed answer may be missing its start. */
+  stdoutTruncated?: boolean
   /** The last bytes of stdout and stderr interleaved, for messages. */
   outputTail: string
 }
@@ -22,7 +24,7 @@ export interface ProcessOptions {
 }
 
 /** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
-const KEEP_BYTES = 64 * 1024
+export const KEEP_BYTES = 64 * 1024
 /** After SIGTERM a process gets this long before SIGKILL. */
 const KILL_GRACE_MS = 3000
 /** After exit, how long descendants holding the pipes may keep them before we stop reading. */
@@ -59,6 +61,7 @@ export function runProcess(
         timedOut,
         spawnError,
         stdout: stdout.text(),
+        ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
         outputTail: combined.text()
       })
     }

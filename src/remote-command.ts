@@ -83,7 +83,13 @@ export function planContainerCommand(settings: Settings): string {
   const inspect = `${bounded(settings)} ${docker} container inspect --format ${format} -- "$@"`
   if (containerNamed) return `set -- ${shellQuote(container)}; ${inspect}`
   const filter = shellQuote(`label=com.docker.compose.service=${service}`)
-  return `set -- $(${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter} 2>/dev/null); [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}`
+  // A failed or timed-out `ps` fails the step: falling back to the bare name would let a missed
+  // compose container pass as absent.
+  const ps = `${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter}`
+  // Only 64-hex words are ids: a warning ps prints on stderr must not become container names.
+  const ids =
+    'set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w" ;; esac; done; set +f'
+  return `if pg_ids=$(${ps} 2>&1); then ${ids}; [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}; else pg_rc=$?; printf '%s\\n' "$pg_ids"; (exit "$pg_rc"); fi`
 }
 
 /** A step's command with its output on stdout and its exit status in a marker line after it. */
@@ -100,7 +106,7 @@ function step(mark: string, name: string, command: string, last: boolean): strin
  */
 export function planSession(settings: Settings, revision: string, nonce: string): string {
   const mark = markerOf(nonce)
-  const lines = [`command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`]
+  const lines = [preflight(mark)]
   if (settings.mode === 'rebuild') {
     // `timeout` leads its own process group and stops the hook's group on expiry, but a child
     // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
@@ -136,7 +142,7 @@ export function planPromoteSession(settings: Settings, imageId: string, nonce: s
   const { prodImage } = settings.promote
   const tag = `${bounded(settings)} ${shellQuote(settings.docker)} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`
   return [
-    `command -v timeout >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`,
+    preflight(mark),
     ...step(mark, 'tag', tag, false),
     ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
   ].join('\n')
@@ -148,6 +154,15 @@ export function planPromoteSession(settings: Settings, imageId: string, nonce: s
  */
 export function inspectTarget(settings: Settings): string {
   return settings.promote?.imageId || settings.image
+}
+
+/**
+ * The session's first line: a `begin` marker (whatever a chatty login shell printed before it is
+ * not an answer), then the check for GNU `timeout`, whose process group the hook's bound relies on
+ * (busybox's execs the command in place and has no group to stop).
+ */
+function preflight(mark: string): string {
+  return `echo '${mark} begin'; timeout --version >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`
 }
 
 function markerOf(nonce: string): string {
@@ -191,7 +206,9 @@ export function parseSession(stdout: string, nonce: string): SessionResult {
     const step = line.startsWith(mark)
       ? /^([a-z]+)-exit ([0-9]+)$/.exec(line.slice(mark.length))
       : null
-    if (line === `${mark}no-timeout`) {
+    if (line === `${mark}begin`) {
+      // Anything before it came from the login shell, not from a step.
+    } else if (line === `${mark}no-timeout`) {
       result.noTimeout = true
     } else if (!step) {
       pending.push(line)

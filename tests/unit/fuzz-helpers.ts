@@ -527,13 +527,16 @@ function plainQuote(text: string): string {
 /**
  * Shell function definitions (POSIX sh: bash and dash) put in front of the planned session. They
  * write NUL-separated records to fd 3 (or append them to `recordFile`):
+ *   version <argc> <argv…>
  *   cd <argc> <argv…>
  *   timeout <argc> <argv…> vars <'=value' or '' per HOOK_VARIABLES> [env <NAME=value…> END]
- * A `timeout` is told apart by its argv, not by a counter (the session may run the hook in a
- * background job, a subshell): `-k N S bash -- …` plays the hook (prints decoy markers on its
- * stdout, exits `hookExit`); `… <docker> image …` prints `inspectLine`, `… <docker> ps …` prints
- * `psIds` one a line, `… <docker> container …` prints CONTAINER_LINE, anything else (`tag`)
- * prints nothing; docker steps exit 0.
+ * `timeout --version` (the session's check for GNU timeout) answers as GNU coreutils does, exit 0,
+ * and is recorded as `version`: it is no delivery. Any other `timeout` is told apart by its argv,
+ * not by a counter (the session may run the hook in a background job, a subshell):
+ * `-k N S bash -- …` plays the hook (prints decoy markers on its stdout, exits `hookExit`);
+ * `… <docker> image …` prints `inspectLine`, `… <docker> ps …` prints `psIds` one a line,
+ * `… <docker> container …` prints CONTAINER_LINE, anything else (`tag`) prints nothing; docker
+ * steps exit 0.
  */
 export function recorderPrefix(fakes: Fakes): string {
   const vars = HOOK_VARIABLES.map(name => `"\${${name}+=}\${${name}-}"`).join(' ')
@@ -545,6 +548,9 @@ export function recorderPrefix(fakes: Fakes): string {
     `fz_rec() { printf '%s\\0' "$@" ${sink}; }`,
     `cd() { fz_rec cd "$#" "$@"; }`,
     'timeout() {',
+    '  if [ "$#" -eq 1 ] && [ "$1" = --version ]; then',
+    `    fz_rec version "$#" "$@"; echo 'timeout (GNU coreutils) 9.4'; return 0`,
+    '  fi',
     `  fz_rec timeout "$#" "$@"`,
     `  fz_rec vars ${vars}`,
     `  ${env}`,
@@ -561,7 +567,8 @@ export function recorderPrefix(fakes: Fakes): string {
 
 /** One call a recorder saw; fields are the raw bytes. */
 export interface Call {
-  name: 'cd' | 'timeout'
+  /** `version`: the session's `timeout --version`, its check for GNU timeout. */
+  name: 'cd' | 'timeout' | 'version'
   argv: Buffer[]
   vars?: Buffer[]
   env?: Map<string, Buffer>
@@ -590,7 +597,9 @@ export function parseRecords(records: Buffer): Call[] {
   }
   while (i < fields.length) {
     const name = next().toString('latin1')
-    if (name !== 'cd' && name !== 'timeout') throw new Error(`unknown record ${name}`)
+    if (name !== 'cd' && name !== 'timeout' && name !== 'version') {
+      throw new Error(`unknown record ${name}`)
+    }
     const argc = Number(next().toString('latin1'))
     const argv = Array.from({ length: argc }, next)
     const call: Call = { name, argv }
@@ -669,15 +678,27 @@ export function callsThatRun(expected: Delivery, hookExit: number): ExpectedCall
 /**
  * Compares what the recorders saw with the oracle. Returns every difference, worded; an empty
  * list means each value arrived byte for byte, where the program that reads it takes it as data.
+ * The session's check for GNU timeout (`timeout --version`) must come once, before any other call;
+ * it is no delivery, so the comparison is of the calls after it.
  */
-export function deliveryProblems(calls: Call[], expected: Delivery, fakes: Fakes): string[] {
+export function deliveryProblems(recorded: Call[], expected: Delivery, fakes: Fakes): string[] {
   const problems: string[] = []
+  const checks = recorded.filter(call => call.name === 'version')
+  if (checks.length !== 1 || recorded[0]?.name !== 'version') {
+    problems.push(
+      `the check for GNU timeout ran ${checks.length} times, first call ${show(recorded[0]?.name ?? 'none')}: expected once, before anything else`
+    )
+  }
+  const calls = recorded.filter(call => call.name !== 'version')
   const want = callsThatRun(expected, fakes.hookExit)
   const gotNames = calls.map(call => call.name)
   const wantNames = want.map(call => (call.kind === 'cd' ? 'cd' : 'timeout'))
   if (show(gotNames) !== show(wantNames)) {
     const kinds = want.map(call => call.kind)
-    return [`calls ${show(gotNames)}, expected ${show(wantNames)} (${kinds.join(', ')})`]
+    return [
+      ...problems,
+      `calls ${show(gotNames)}, expected ${show(wantNames)} (${kinds.join(', ')})`
+    ]
   }
   want.forEach((wanted, k) => {
     const call = calls[k] as Call

@@ -423,7 +423,8 @@ describe('hook-dir names that start with a dash (real cd)', () => {
             assertInputError(parsed.error) // refusing the name is a fix too
             continue
           }
-          const prefix = `timeout() { printf '%s' "$PWD" >&3; return 1; }\n`
+          // GNU-like on `--version` (the session's check), then the hook: where it would run.
+          const prefix = `timeout() { [ "$1" = --version ] && return 0; printf '%s' "$PWD" >&3; return 1; }\n`
           const result = await runShellOnce(
             shell,
             prefix + planSession(parsed.settings, '0'.repeat(40), 'feedfacefeedface'),
@@ -484,6 +485,36 @@ describe('(a) every host-bound input at once', () => {
       }
     )
   }
+})
+
+describe("the delivery oracle checks the session's check for GNU timeout", () => {
+  const c: Case = {
+    inputs: VALID_INPUTS,
+    revision: '0123456789abcdef0123456789abcdef01234567',
+    nonce: 'feedfacefeedface',
+    hookExit: 0
+  }
+  const through: Run = text => runShellOnce('bash', text, home)
+  const deliver = (plan?: CaseOptions['plan']): Promise<unknown> =>
+    deliverOrRefuse(c, through, { flavour: 'builtin', plan })
+
+  test('the session as planned checks once, first, and delivers', async () => {
+    await expect(deliver()).resolves.toMatchObject({ delivered: true })
+  })
+
+  test('a session without the check is not delivered', async () => {
+    const plan: CaseOptions['plan'] = (settings, revision, nonce) =>
+      planSession(settings, revision, nonce).replace('timeout --version', 'true')
+    await expect(deliver(plan)).rejects.toThrow(
+      'the check for GNU timeout ran 0 times, first call "cd": expected once, before anything else'
+    )
+  })
+
+  test('a session that checks twice is not delivered', async () => {
+    const plan: CaseOptions['plan'] = (settings, revision, nonce) =>
+      `timeout --version >/dev/null\n${planSession(settings, revision, nonce)}`
+    await expect(deliver(plan)).rejects.toThrow('the check for GNU timeout ran 2 times')
+  })
 })
 
 describe('(b) the verdict passes iff both revisions are non-empty and exactly equal', () => {

@@ -94,13 +94,19 @@ class FakeRunner implements Runner {
     return next.result
   }
 
+  /** When set, close() rejects with it (after counting the call). */
+  closeError: Error | undefined
+
   async close(): Promise<void> {
     this.closes += 1
+    if (this.closeError) throw this.closeError
   }
 }
 
 /** How a fake session goes: what the hook and the inspect print and report, and how it ends. */
 interface SessionSpec {
+  /** What a chatty login shell prints on stdout before the session's begin marker. */
+  chatter?: string
   noTimeout?: boolean
   /** The hook's output, which the session sends to stderr. */
   hookOutput?: string
@@ -129,6 +135,8 @@ interface SessionSpec {
 /** A session as the planned script would print it, with marker lines in planSession's format. */
 function session(spec: SessionSpec): Step {
   const emit: Emit[] = []
+  if (spec.chatter) emit.push({ stream: 'stdout', text: spec.chatter })
+  emit.push({ stream: 'stdout', text: `${MARK} begin\n` })
   if (spec.noTimeout) {
     emit.push({ stream: 'stdout', text: `${MARK} no-timeout\n` })
   } else {
@@ -732,7 +740,7 @@ describe('runGate connection retries', () => {
 
 describe('runGate session failures', () => {
   const what = `docker image inspect registry.example.com/shop:staging on ${WHERE}`
-  const noTimeout = `${WHERE} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
+  const noTimeout = `${WHERE} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`
 
   interface Row {
     name: string
@@ -784,13 +792,6 @@ describe('runGate session failures', () => {
       }),
       failure: 'transport',
       message: `ssh connection to ${WHERE} was lost while the hook was running (Connection to staging.example.com closed by remote host.); not retried, because the hook had started. Its host-side bound stops it after 1200 s (rebuild-timeout)`,
-      inspected: false
-    },
-    {
-      name: 'the connection was lost silently while the hook ran',
-      step: session({ exitCode: 255 }),
-      failure: 'transport',
-      message: `ssh connection to ${WHERE} was lost while the hook was running (exit 255); not retried, because the hook had started. Its host-side bound stops it after 1200 s (rebuild-timeout)`,
       inspected: false
     },
     {
@@ -1039,6 +1040,30 @@ describe('runGate session failures', () => {
     await rejection(runGate(sshSettings(), w.deps, facts))
     // The summary's Time row must not show an inspect that never ran.
     expect(phaseNames(facts)).toEqual(['git', 'connect', 'hook'])
+  })
+
+  // KNOWN SRC PROBLEM (reported, src/ not edited): since every session prints its begin marker,
+  // a connection that drops silently leaves that marker as the last line of the output, and
+  // checkHook / checkStep quote it (`(provenance-gate-<nonce> begin)`) instead of `exit 255`: they
+  // take lastLines(result.outputTail, 1) without removing marker lines, as the other path does.
+  // Turn these into plain tests once the marker lines are left out there.
+  test.each<[string, Settings['mode'], string]>([
+    [
+      'rebuild: lost silently while the hook ran',
+      'rebuild',
+      `ssh connection to ${WHERE} was lost while the hook was running (exit 255); not retried, because the hook had started. Its host-side bound stops it after 1200 s (rebuild-timeout)`
+    ],
+    [
+      'verify: lost silently during the inspect',
+      'verify',
+      `ssh connection to ${WHERE} was lost during the inspect (exit 255)`
+    ]
+  ])('%s: the reason says exit 255, never a marker line', async (_name, mode, message) => {
+    const w = world([ok(`${SHA_A}\n`)], [session({ exitCode: 255 })])
+    const error = await rejection(runGate(sshSettings({ mode }), w.deps, emptyFacts()))
+    expect(error.failure).toBe('transport')
+    expect(error.message).not.toContain(NONCE)
+    expect(error.message).toBe(message)
   })
 
   test('a reason never quotes the session marker lines', async () => {
@@ -1669,6 +1694,250 @@ describe('runGate container check', () => {
         `docker container inspect staging on ${WHERE} answered "hello", not "<name> <image id> <running>"`
       )
     })
+
+    // A failed or hung `ps` fails the container step with its own output and status: the bare
+    // service name is never tried instead, so a missed compose container cannot pass as absent.
+    const byLabelWhat = `docker container inspect staging on ${WHERE}`
+    test.each<[string, Settings['containerCheck'], Step, FailureClass, string]>([
+      [
+        'auto: ps cannot reach the daemon',
+        'auto',
+        checked(
+          'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+          1
+        ),
+        'inspect-failed',
+        `${byLabelWhat} failed (exit code 1): the container engine on the host is not running or not reachable. Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?`
+      ],
+      [
+        'require: ps is denied',
+        'require',
+        checked('permission denied while trying to connect to the Docker daemon socket', 1),
+        'inspect-failed',
+        `${byLabelWhat} failed (exit code 1): permission denied while trying to connect to the Docker daemon socket`
+      ],
+      [
+        'auto: ps fails without a word',
+        'auto',
+        checked('', 125),
+        'inspect-failed',
+        `${byLabelWhat} failed (exit code 125): no output`
+      ],
+      [
+        'auto: the host stops a hung ps after inspect-timeout (124)',
+        'auto',
+        checked('', 124, { containerMs: 45_000 }),
+        'timeout',
+        `${byLabelWhat} timed out after 45 s (inspect-timeout); the host stopped it`
+      ]
+    ])(
+      '%s: the gate fails, it does not pass as absent',
+      async (_name, check, step, failure, message) => {
+        const w = world([ok(`${SHA_A}\n`)], [step])
+        const facts = emptyFacts()
+        const error = await rejection(runGate(byLabel(check), w.deps, facts))
+        expect(error.failure).toBe(failure)
+        expect(error.message).toBe(message)
+        expect(w.infos.filter(info => info.startsWith('no container'))).toEqual([])
+        expect(w.ssh.closes).toBe(1)
+        expect(facts.expectedRevision).toBe(SHA_A)
+      }
+    )
+
+    test.each<[string, Settings['mode'], Settings['containerCheck'], number]>([
+      // ps and the container inspect are each bounded by inspect-timeout plus the kill grace.
+      ['verify, auto: inspect, ps, container inspect', 'verify', 'auto', 3 * (45_000 + 10_000)],
+      [
+        'rebuild, require: hook, inspect, ps, container inspect',
+        'rebuild',
+        'require',
+        1_200_000 + 10_000 + 3 * (45_000 + 10_000)
+      ],
+      ['verify, skip: the inspect alone', 'verify', 'skip', 45_000 + 10_000]
+    ])(
+      'the local bound of a session without staging-container (%s)',
+      async (_name, mode, check, ms) => {
+        const step = session({
+          ...(mode === 'rebuild' ? { hookExit: 0 } : {}),
+          inspectOutput: answer({ [REV]: SHA_A }),
+          inspectExit: 0,
+          ...(check === 'skip'
+            ? {}
+            : { containerOutput: line('/proj-staging-1', IMAGE_ID, true), containerExit: 0 })
+        })
+        const w = world([ok(`${SHA_A}\n`)], [step])
+        const settings = { ...byLabel(check), mode }
+        expect((await runGate(settings, w.deps, emptyFacts())).verdict).toBe('match')
+        expect(w.ssh.options[0]?.timeoutMs).toBe(ms + 15_000)
+      }
+    )
+  })
+})
+
+describe('runGate with a login shell that prints before the session', () => {
+  test.each<[string, Settings['mode'], Step]>([
+    [
+      'verify: chatter shaped like an answer, with another revision',
+      'verify',
+      session({
+        chatter: `Last login: today\n${answer({ [REV]: SHA_B })}`,
+        inspectOutput: answer({ [REV]: SHA_A }),
+        inspectExit: 0
+      })
+    ],
+    [
+      'rebuild: a banner before the hook',
+      'rebuild',
+      session({
+        chatter: 'Welcome to staging\n\n',
+        hookOutput: 'built\n',
+        hookExit: 0,
+        inspectOutput: answer({ [REV]: SHA_A }),
+        inspectExit: 0
+      })
+    ],
+    [
+      'verify with the container check: chatter shaped like a container line',
+      'verify',
+      session({
+        chatter: `${JSON.stringify('/shop-staging')} ${JSON.stringify(OTHER_ID)} true\n`,
+        inspectOutput: answer({ [REV]: SHA_A }),
+        inspectExit: 0,
+        containerOutput: `${JSON.stringify('/shop-staging')} ${JSON.stringify(IMAGE_ID)} true\n`,
+        containerExit: 0
+      })
+    ]
+  ])('%s: only what follows the begin marker counts', async (name, mode, step) => {
+    const containerCheck = name.includes('container') ? 'auto' : 'skip'
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const decision = await runGate(sshSettings({ mode, containerCheck }), w.deps, facts)
+    expect(decision).toEqual({
+      verdict: 'match',
+      reason: 'provenance match: 0123456789ab',
+      pass: true,
+      failure: ''
+    })
+    expect(facts.imageRevision).toBe(SHA_A)
+    expect(facts.imageId).toBe(IMAGE_ID)
+  })
+})
+
+describe('runGate with an answer longer than what is kept (stdoutTruncated)', () => {
+  const message = (where: string): string =>
+    `the answer from ${where} exceeded 64 KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`
+  /** A session step whose stdout was cut to its tail; the tail itself may look complete. */
+  const truncated = (spec: SessionSpec): Step => {
+    const step = session(spec)
+    return { ...step, result: { ...step.result, stdoutTruncated: true } }
+  }
+
+  test.each<[string, Partial<Settings>, Step]>([
+    [
+      'verify: the kept tail is a whole, matching answer',
+      { mode: 'verify' },
+      truncated({ inspectOutput: answer({ [REV]: SHA_A }), inspectExit: 0 })
+    ],
+    [
+      'rebuild: the hook passed, the labels are huge',
+      {},
+      truncated({
+        hookExit: 0,
+        inspectOutput: answer({ [REV]: SHA_A, big: 'x'.repeat(70_000) }),
+        inspectExit: 0
+      })
+    ],
+    [
+      'verify with the container check: a long container list',
+      { mode: 'verify', containerCheck: 'auto' },
+      truncated({
+        inspectOutput: answer({ [REV]: SHA_A }),
+        inspectExit: 0,
+        containerOutput: `${JSON.stringify('/shop-staging')} ${JSON.stringify(IMAGE_ID)} true\n`,
+        containerExit: 0
+      })
+    ]
+  ])('%s: inspect-failed, no verdict from it', async (_name, over, step) => {
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    const facts = emptyFacts()
+    const error = await rejection(runGate(sshSettings(over), w.deps, facts))
+    expect(error.failure).toBe('inspect-failed')
+    expect(error.retryable).toBe(false)
+    expect(error.message).toBe(message(WHERE))
+    expect(facts.imageId).toBe('')
+    expect(facts.imageRevision).toBe('')
+    expect(facts.labels).toEqual({})
+    expect(w.ssh.closes).toBe(1)
+  })
+
+  test('on this runner (no host) the message names local', async () => {
+    const step = truncated({ hookExit: 0, inspectOutput: answer({ [REV]: SHA_A }), inspectExit: 0 })
+    const w = world([ok(`${SHA_A}\n`), step], [])
+    const error = await rejection(runGate(makeSettings(), w.deps, emptyFacts()))
+    expect(error.failure).toBe('inspect-failed')
+    expect(error.message).toBe(message('local'))
+    expect(w.local.closes).toBe(1)
+  })
+
+  test('an answer that was not cut is read as usual', async () => {
+    const step = session({ inspectOutput: answer({ [REV]: SHA_A }), inspectExit: 0 })
+    const w = world(
+      [ok(`${SHA_A}\n`)],
+      [{ ...step, result: { ...step.result, stdoutTruncated: false } }]
+    )
+    expect((await runGate(sshSettings({ mode: 'verify' }), w.deps, emptyFacts())).verdict).toBe(
+      'match'
+    )
+  })
+})
+
+describe('runGate when closing the runner fails', () => {
+  const MATCH: Decision = {
+    verdict: 'match',
+    reason: 'provenance match: 0123456789ab',
+    pass: true,
+    failure: ''
+  }
+
+  test.each<[string, Step, Decision['verdict']]>([
+    ['a match stays a match', rebuilt(SHA_A), 'match'],
+    ['a mismatch stays a mismatch', rebuilt(SHA_B), 'mismatch']
+  ])('%s, and a warning says why', async (_name, step, verdict) => {
+    const w = world([ok(`${SHA_A}\n`)], [step])
+    w.ssh.closeError = new Error('ssh -O exit: Control socket connect(/tmp/x): No such file')
+    const facts = emptyFacts()
+    const decision = await runGate(sshSettings(), w.deps, facts)
+    expect(decision.verdict).toBe(verdict)
+    if (verdict === 'match') expect(decision).toEqual(MATCH)
+    expect(facts.imageId).toBe(IMAGE_ID)
+    expect(w.ssh.closes).toBe(1)
+    expect(w.warnings).toEqual([
+      'could not close the connection cleanly: ssh -O exit: Control socket connect(/tmp/x): No such file'
+    ])
+  })
+
+  test('a local runner whose close rejects with a non-Error: the verdict stands', async () => {
+    const w = world([ok(`${SHA_A}\n`), rebuilt(SHA_A)], [])
+    w.local.closeError = 'gone' as unknown as Error
+    expect(await runGate(makeSettings(), w.deps, emptyFacts())).toEqual(MATCH)
+    expect(w.local.closes).toBe(1)
+    expect(w.warnings).toEqual(['could not close the connection cleanly: gone'])
+  })
+
+  test('a failed run keeps its own error, not the close failure', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [session({ hookOutput: 'nope\n', hookExit: 2 })])
+    w.ssh.closeError = new Error('close broke')
+    const error = await rejection(runGate(sshSettings(), w.deps, emptyFacts()))
+    expect(error.failure).toBe('hook-failed')
+    expect(error.message).toBe(`hook failed (exit code 2) on ${WHERE}: nope`)
+    expect(w.ssh.closes).toBe(1)
+    expect(w.warnings).toEqual(['could not close the connection cleanly: close broke'])
+  })
+
+  test('a close that works logs no warning', async () => {
+    const w = world([ok(`${SHA_A}\n`)], [rebuilt(SHA_A)])
+    expect(await runGate(sshSettings(), w.deps, emptyFacts())).toEqual(MATCH)
+    expect(w.warnings).toEqual([])
   })
 })
 describe('runGate source check', () => {
@@ -2144,7 +2413,7 @@ describe('runGate promote mode', () => {
       'the host lost its timeout command between the sessions',
       session({ noTimeout: true }),
       'inspect-failed',
-      `${WHERE} has no \`timeout\` command (GNU coreutils or busybox); the gate needs it to bound its commands on the host. Nothing was run`
+      `${WHERE} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`
     ],
     [
       'ssh cannot be started for the second session',

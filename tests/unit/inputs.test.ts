@@ -665,6 +665,45 @@ describe('parseSettings label-source and registry inputs', () => {
     }
   )
 
+  describe('with label-source registry, the image is read as the registry will read it', () => {
+    const UPPER_DIGEST = `sha256:${IMAGE_HEX.toUpperCase()}`
+    test.each<[string, string, string]>([
+      [
+        'a digest in upper case',
+        `reg.example.com/app@${UPPER_DIGEST}`,
+        'has a malformed digest (expected sha256:<64 hex>)'
+      ],
+      ['a port out of range', 'reg.example.com:99999/app:staging', 'has a malformed registry host'],
+      [
+        'a digest of another algorithm',
+        `reg.example.com/app@sha512:${IMAGE_HEX}${IMAGE_HEX}`,
+        'has a malformed digest (expected sha256:<64 hex>)'
+      ]
+    ])('%s: an InputError, before anything runs', (_name, image, why) => {
+      // isImageReference accepts it: the gate itself would inspect it on the host as given.
+      expect(isImageReference(image)).toBe(true)
+      expect(parse({ ...base, image }).image).toBe(image)
+      for (const mode of ['rebuild', 'verify'] as const) {
+        const error = inputError({ ...base, mode, image, 'label-source': 'registry' })
+        expect(error.failure).toBe('invalid-input')
+        expect(error.message).toBe(
+          `input image cannot be read from a registry: image reference ${JSON.stringify(image)} ${why}`
+        )
+      }
+    })
+
+    test.each([
+      `reg.example.com/app@sha256:${IMAGE_HEX}`,
+      'reg.example.com:65535/app:staging',
+      'localhost:5000/team/app:1.0',
+      'app'
+    ])('%j is accepted', image => {
+      const settings = parse({ ...base, image, 'label-source': 'registry' })
+      expect(settings.image).toBe(image)
+      expect(settings.labelSource).toBe('registry')
+    })
+  })
+
   test.each<[string, string]>([
     ['', 'linux/amd64'],
     ['linux/amd64', 'linux/amd64'],
@@ -1151,6 +1190,15 @@ describe('isImageReference', () => {
 })
 
 describe('parseSwitch', () => {
+  test('off means off: a broken allowlist does not fail a disabled run', () => {
+    expect(
+      parseSwitch(reader({ enabled: 'false', repositories: 'https://github.com/acme/shop' }))
+    ).toEqual({ enabled: false, allowlist: [] })
+    expect(() =>
+      parseSwitch(reader({ enabled: 'true', repositories: 'https://github.com/acme/shop' }))
+    ).toThrow('input repositories')
+  })
+
   test.each<[string, boolean]>([
     ['true', true],
     ['True', true],
@@ -1176,6 +1224,43 @@ describe('parseSwitch', () => {
       enabled: true,
       allowlist: ['acme/shop', 'blog', 'acme/api']
     })
+  })
+
+  test.each([
+    ['acme/shop', ['acme/shop']],
+    ['shop', ['shop']],
+    ['a.b-c_d/e', ['a.b-c_d/e']],
+    ['Acme/Shop.js, shop_2', ['Acme/Shop.js', 'shop_2']]
+  ])('repositories %j is accepted as %j', (raw, allowlist) => {
+    expect(parseSwitch(reader({ repositories: raw })).allowlist).toEqual(allowlist)
+  })
+
+  test.each<[string, string]>([
+    ['https://github.com/acme/shop', 'https://github.com/acme/shop'],
+    ['acme/shop/x', 'acme/shop/x'],
+    ['acme shop', 'acme shop'],
+    ['acme/shop, github.com/acme/api', 'github.com/acme/api'],
+    ['/shop', '/shop'],
+    ['acme/', 'acme/'],
+    ['acme//shop', 'acme//shop'],
+    ['acmé/shop', 'acmé/shop'],
+    ['acme/shop\tapi', 'acme/shop\tapi'],
+    ['shop, acme/*', 'acme/*']
+  ])('repositories %j is an InputError naming %j', (raw, bad) => {
+    const error = thrown(() => parseSwitch(reader({ repositories: raw })))
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input repositories: ${JSON.stringify(bad)} is not owner/name or a bare repository name`
+    )
+  })
+
+  test('a long bad repositories entry is quoted by its first 80 characters', () => {
+    const bad = `https://example.com/${'x'.repeat(200)}`
+    const error = thrown(() => parseSwitch(reader({ repositories: bad })))
+    expect(error.message).toBe(
+      `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`
+    )
   })
 
   test('the switch reads nothing but enabled and repositories', () => {

@@ -533,6 +533,73 @@ describe('run', () => {
   })
 })
 
+describe('run prints every log line as one line', () => {
+  test('a reason with line breaks is printed folded; the output keeps it whole', async () => {
+    recorded.inputError = new Error('runner broke\n::add-mask::x\r\nagain')
+    await run()
+    const reason = 'provenance fail-closed: unexpected error: runner broke\n::add-mask::x\r\nagain'
+    expect(recorded.outputs.reason).toBe(reason)
+    expect(recorded.infos).toEqual([
+      'provenance fail-closed: unexpected error: runner broke ⏎ ::add-mask::x ⏎ again'
+    ])
+  })
+
+  test("a value with a newline in the gate's log is folded into its line", async () => {
+    fakeDocker({ [REV]: head }, 'missing')
+    recorded.inputs = verifyInputs({ 'staging-container': 'shop\nblue' })
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.infos).toContain(
+      'no container shop ⏎ blue on the host: nothing runs, nothing to compare'
+    )
+    expect(recorded.infos.filter(info => /[\r\n]/.test(info))).toEqual([])
+  })
+})
+
+describe('run refuses inputs before anything runs', () => {
+  const DIGEST_UPPER = `sha256:${IMAGE_HEX.toUpperCase()}`
+
+  test.each<[string, Record<string, string>, string]>([
+    [
+      'label-source registry with a digest in upper case',
+      { 'label-source': 'registry', image: `reg.example.com/app@${DIGEST_UPPER}` },
+      `input image cannot be read from a registry: image reference "reg.example.com/app@${DIGEST_UPPER}" has a malformed digest (expected sha256:<64 hex>)`
+    ],
+    [
+      'label-source registry with a port out of range',
+      { 'label-source': 'registry', image: 'reg.example.com:99999/app:staging' },
+      'input image cannot be read from a registry: image reference "reg.example.com:99999/app:staging" has a malformed registry host'
+    ],
+    [
+      'a repositories entry that is a URL',
+      { repositories: 'acme/api, https://github.com/acme/shop' },
+      'input repositories: "https://github.com/acme/shop" is not owner/name or a bare repository name'
+    ]
+  ])('%s: invalid-input, no git, no docker', async (_name, extra, message) => {
+    fakeDocker({ [REV]: head })
+    recorded.inputs = verifyInputs(extra)
+    await run()
+    const reason = `provenance fail-closed: ${message}`
+    expect(recorded.outputs.verdict).toBe('fail-closed')
+    expect(recorded.outputs.failure).toBe('invalid-input')
+    expect(recorded.outputs.reason).toBe(reason)
+    expect(recorded.outputs.expected_revision).toBe('')
+    expect(recorded.failed).toEqual([`${reason} [invalid-input]`])
+    expect(dockerLines()).toEqual([])
+  })
+
+  test('the same image with label-source host is inspected on the host as given', async () => {
+    fakeDocker({ [REV]: head })
+    const image = `reg.example.com/app@${DIGEST_UPPER}`
+    recorded.inputs = verifyInputs({ image, 'check-container': 'false' })
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(dockerLines()).toEqual([
+      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} ${image}`
+    ])
+  })
+})
+
 describe('run classifies an unexpected error by the phase that was running', () => {
   test('before any phase: invalid-input', async () => {
     recorded.inputError = new Error('runner broke')

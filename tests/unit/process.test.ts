@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { runProcess } from '../../src/process.js'
+import { KEEP_BYTES, runProcess } from '../../src/process.js'
 
 /** Real bash processes: the bound, the group kill and the tails are what the gate relies on. */
 describe('runProcess', () => {
@@ -73,6 +73,29 @@ describe('runProcess', () => {
     const result = await bash('sleep 5 & echo done')
     expect(result).toMatchObject({ exitCode: 0, timedOut: false, stdout: 'done\n' })
     expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  test('KEEP_BYTES is 64 KiB', () => {
+    expect(KEEP_BYTES).toBe(64 * 1024)
+  })
+
+  test.each<[string, boolean, string]>([
+    ['no stdout', false, 'true'],
+    ['stdout of exactly KEEP_BYTES', false, `head -c ${KEEP_BYTES} /dev/zero | tr '\\0' x`],
+    ['stdout one byte longer', true, `head -c ${KEEP_BYTES + 1} /dev/zero | tr '\\0' x`],
+    ['megabytes of stdout', true, `head -c 3000000 /dev/zero | tr '\\0' x`],
+    [
+      'megabytes on stderr only, a short stdout',
+      false,
+      `head -c 3000000 /dev/zero | tr '\\0' x >&2; echo answer`
+    ]
+  ])('%s: stdoutTruncated %s', async (_name, truncated, script) => {
+    const result = await runProcess('bash', ['-c', script], { timeoutMs: 10000 })
+    expect(result.exitCode).toBe(0)
+    expect(result.stdoutTruncated === true).toBe(truncated)
+    // Only ever set to true: an untruncated answer has no such property at all.
+    if (!truncated) expect('stdoutTruncated' in result).toBe(false)
+    expect(Buffer.byteLength(result.stdout)).toBeLessThanOrEqual(KEEP_BYTES)
   })
 
   test('megabytes of output keep only a bounded tail, ending with the last line', async () => {

@@ -315,14 +315,14 @@ const NONCE = '0f1e2d3c4b5a6978'
 const MARK = `provenance-gate-${NONCE}`
 const ID_JSON = `"sha256:${IMAGE_HEX}"`
 const LABELS_JSON = `{"org.opencontainers.image.revision":"${SHA_A}","maintainer":"ops team"}`
+/** Every session's first line: the begin marker, then the check for GNU timeout. */
+const PREFLIGHT = `echo '${MARK} begin'; timeout --version >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`
 
 describe('planSession', () => {
-  test('is the timeout check, then the hook with its marker, then the inspect with its marker', () => {
+  test('is the begin marker and the GNU timeout check, then the hook with its marker, then the inspect with its marker', () => {
     const settings = makeSettings()
     const lines = planSession(settings, SHA_A, NONCE).split('\n')
-    expect(lines[0]).toBe(
-      `command -v timeout >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`
-    )
+    expect(lines[0]).toBe(PREFLIGHT)
     // The last step reports its status and ends the script; nothing follows it.
     expect(lines.slice(-2)).toEqual([
       `${planInspectCommand(settings)} 2>&1`,
@@ -417,17 +417,21 @@ describe('planContainerCommand', () => {
       'docker',
       45_000,
       staging({ service: 'staging', container: 'staging', containerNamed: false }),
-      `set -- $(timeout -k 10 45 'docker' ps -aq --no-trunc --filter 'label=com.docker.compose.service=staging' 2>/dev/null); ` +
+      `if pg_ids=$(timeout -k 10 45 'docker' ps -aq --no-trunc --filter 'label=com.docker.compose.service=staging' 2>&1); ` +
+        'then set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w" ;; esac; done; set +f; ' +
         `[ "$#" -gt 0 ] || set -- 'staging'; ` +
-        `timeout -k 10 45 'docker' container inspect --format '${FORMAT}' -- "$@"`
+        `timeout -k 10 45 'docker' container inspect --format '${FORMAT}' -- "$@"; ` +
+        `else pg_rc=$?; printf '%s\\n' "$pg_ids"; (exit "$pg_rc"); fi`
     ],
     [
       'podman',
       1_001,
       staging({ service: "it's", container: "it's", containerNamed: false }),
-      `set -- $(timeout -k 10 2 'podman' ps -aq --no-trunc --filter 'label=com.docker.compose.service=it'\\''s' 2>/dev/null); ` +
+      `if pg_ids=$(timeout -k 10 2 'podman' ps -aq --no-trunc --filter 'label=com.docker.compose.service=it'\\''s' 2>&1); ` +
+        'then set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w" ;; esac; done; set +f; ' +
         `[ "$#" -gt 0 ] || set -- 'it'\\''s'; ` +
-        `timeout -k 10 2 'podman' container inspect --format '${FORMAT}' -- "$@"`
+        `timeout -k 10 2 'podman' container inspect --format '${FORMAT}' -- "$@"; ` +
+        `else pg_rc=$?; printf '%s\\n' "$pg_ids"; (exit "$pg_rc"); fi`
     ]
   ])('%s, inspect-timeout %d ms, staging %j', (docker, inspectMs, target, command) => {
     const settings = makeSettings({
@@ -468,7 +472,7 @@ describe('planContainerCommand', () => {
   function dockerCalls(
     settings: Settings,
     env: Record<string, string> = {}
-  ): { calls: string[][]; stderr: string; status: number | null; ms: number } {
+  ): { calls: string[][]; stdout: string; stderr: string; status: number | null; ms: number } {
     const dump = path.join(root, `containers-${Math.random().toString(36).slice(2)}`)
     fs.writeFileSync(dump, '')
     const started = Date.now()
@@ -484,7 +488,13 @@ describe('planContainerCommand', () => {
       const argc = Number(fields.shift())
       calls.push(fields.splice(0, argc))
     }
-    return { calls, stderr: result.stderr.toString(), status: result.status, ms }
+    return {
+      calls,
+      stdout: result.stdout.toString(),
+      stderr: result.stderr.toString(),
+      status: result.status,
+      ms
+    }
   }
 
   const psCall = (service: string): string[] => [
@@ -548,29 +558,63 @@ describe('planContainerCommand', () => {
     ],
     ['an answer without a final newline', { PS_OUT: ID_1 }, [ID_1]],
     ['no container with the label: the service name as is', { PS_OUT: '' }, ['web']],
-    [
-      'ps fails (daemon down): its error is dropped, the service name is tried',
-      { PS_OUT: '', PS_ERR: 'Cannot connect to the Docker daemon\n', PS_EXIT: '1' },
-      ['web']
-    ],
     ['ps prints only blank lines: the service name', { PS_OUT: '\n\n' }, ['web']]
   ])('%s', (_name, env, names) => {
-    const { calls, stderr, status } = dockerCalls(byLabel(), env)
+    const { calls, stdout, stderr, status } = dockerCalls(byLabel(), env)
+    expect(stdout).toBe('')
     expect(stderr).toBe('')
     expect(status).toBe(0)
     expect(calls).toEqual([psCall('web'), inspectCall(...names)])
   })
 
-  test('a hung ps is bounded by inspect-timeout on the host, then the service name is tried', () => {
+  test.each<[string, Record<string, string>, number, string]>([
+    [
+      'ps fails (daemon down): the step fails with its error and status, nothing is inspected',
+      { PS_ERR: 'Cannot connect to the Docker daemon\n', PS_EXIT: '1' },
+      1,
+      'Cannot connect to the Docker daemon\n'
+    ],
+    [
+      'ps fails with output on both streams: all of it is the answer',
+      { PS_OUT: `${ID_1}\n`, PS_ERR: 'Error: permission denied\n', PS_EXIT: '3' },
+      3,
+      `${ID_1}\nError: permission denied\n`
+    ],
+    ['ps fails silently: the step still fails, with an empty answer', { PS_EXIT: '125' }, 125, '\n']
+  ])('%s', (_name, env, exit, output) => {
+    const { calls, stdout, stderr, status } = dockerCalls(byLabel(), env)
+    expect(status).toBe(exit)
+    expect(stdout).toBe(output)
+    expect(stderr).toBe('')
+    // Never the bare service name: a missed compose container must not pass as absent.
+    expect(calls).toEqual([psCall('web')])
+  })
+
+  test('a hung ps is bounded by inspect-timeout on the host and fails the step (124), nothing is inspected', () => {
     const settings = makeSettings({
       ...byLabel(),
       timeouts: { gitMs: 1, inspectMs: 1_000, rebuildMs: 1 }
     })
-    const { calls, stderr, status, ms } = dockerCalls(settings, { PS_SLEEP: '30' })
+    const { calls, stdout, stderr, status, ms } = dockerCalls(settings, { PS_SLEEP: '30' })
+    expect(status).toBe(124)
+    expect(stdout).toBe('\n')
     expect(stderr).toBe('')
+    expect(calls).toEqual([psCall('web')])
+    expect(ms).toBeLessThan(8_000)
+  })
+
+  // KNOWN SRC PROBLEM (reported, src/ not edited): `pg_ids=$(… ps … 2>&1)` takes a warning that
+  // a successful ps prints on stderr (rootless podman's `WARN[0000] …`, docker's "Error loading
+  // config file") as container ids: the service-named container is then never inspected, and
+  // the words all answer "no such object", which check-container auto passes as "no container".
+  // Turn this into a plain `test` once planContainerCommand keeps stderr out of the ids.
+  test('a warning on the stderr of a successful ps is not taken for container ids', () => {
+    const { calls, status } = dockerCalls(byLabel(), {
+      PS_ERR:
+        'WARN[0000] The cgroupv2 manager is set to systemd but there is no systemd user session\n'
+    })
     expect(status).toBe(0)
     expect(calls).toEqual([psCall('web'), inspectCall('web')])
-    expect(ms).toBeLessThan(8_000)
   })
 
   test.each(['bash', 'sh', 'dash'])(
@@ -643,10 +687,10 @@ describe('planPromoteSession', () => {
       ...over
     })
 
-  test('is the timeout check, the tag by id (stopping on failure), then the prod inspect', () => {
+  test('is the begin marker and the GNU timeout check, the tag by id (stopping on failure), then the prod inspect', () => {
     const settings = promote()
     expect(planPromoteSession(settings, IMAGE_ID, NONCE).split('\n')).toEqual([
-      `command -v timeout >/dev/null 2>&1 || { echo '${MARK} no-timeout'; exit 0; }`,
+      PREFLIGHT,
       `timeout -k 10 45 'docker' tag '${IMAGE_ID}' 'registry.example.com/shop:prod' 2>&1`,
       `pg_rc=$?; printf '\\n${MARK} tag-exit %s\\n' "$pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`,
       `${planInspectCommand(settings, 'registry.example.com/shop:prod')} 2>&1`,
@@ -677,29 +721,46 @@ describe('planPromoteSession', () => {
 })
 
 /**
- * Fake host tools in a temp dir: `timeout` and `docker` log their argv to $CALLS; `timeout` then
- * runs the rest of its arguments, docker prints $DOCKER_OUT, $DOCKER_ERR to stderr and exits
- * $DOCKER_EXIT. The hook prints $HOOK_OUT on stdout and $HOOK_ERR on stderr and exits $HOOK_EXIT.
+ * A `timeout` that answers `--version` as GNU coreutils' does (exit 0), else checks for
+ * `-k 10 <seconds>` and runs the rest of its arguments.
+ */
+const GNU_TIMEOUT =
+  `[ "$1" = --version ] && { echo 'timeout (GNU coreutils) 9.4'; exit 0; }\n` +
+  `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
+/**
+ * busybox's `timeout` (its own process, no process group of the command's to stop): `--version`
+ * is an unknown option; otherwise it would run the command like GNU's.
+ */
+const BUSYBOX_TIMEOUT =
+  `[ "$1" = --version ] && { echo "timeout: unrecognized option '--version'" >&2; ` +
+  `echo 'BusyBox v1.36.1 (2024-06-10 07:11:47 UTC) multi-call binary.' >&2; exit 1; }\n` +
+  `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
+
+/**
+ * Fake host tools in a temp dir: `timeout` (GNU-like, or busybox-like in `busybox`) and `docker`
+ * log their argv to $CALLS; `timeout` then runs the rest of its arguments, docker prints
+ * $DOCKER_OUT, $DOCKER_ERR to stderr and exits $DOCKER_EXIT. The hook prints $HOOK_OUT on stdout
+ * and $HOOK_ERR on stderr and exits $HOOK_EXIT.
  */
 describe('planSession run by a real shell with fake tools', () => {
-  let bins: { tools: string; docker: string; hookDir: string }
+  let bins: { tools: string; busybox: string; docker: string; hookDir: string }
 
   beforeAll(() => {
     const base = path.join(root, 'session')
     bins = {
       tools: path.join(base, 'tools'),
+      busybox: path.join(base, 'busybox'),
       docker: path.join(base, 'docker'),
       hookDir: path.join(base, 'hook')
     }
     for (const dir of Object.values(bins)) fs.mkdirSync(dir, { recursive: true })
     const script = (file: string, body: string): void =>
       fs.writeFileSync(file, `#!/bin/sh\n${body}`, { mode: 0o755 })
-    script(
-      path.join(bins.tools, 'timeout'),
-      `printf 'timeout' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
-        `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
-    )
+    const logged = `printf 'timeout' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n`
+    script(path.join(bins.tools, 'timeout'), logged + GNU_TIMEOUT)
+    script(path.join(bins.busybox, 'timeout'), logged + BUSYBOX_TIMEOUT)
     fs.symlinkSync('/bin/bash', path.join(bins.tools, 'bash'))
+    fs.symlinkSync('/bin/bash', path.join(bins.busybox, 'bash'))
     script(
       path.join(bins.docker, 'docker'),
       `printf 'docker' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
@@ -712,7 +773,7 @@ describe('planSession run by a real shell with fake tools', () => {
     )
   })
 
-  type PathKind = 'fake' | 'no-timeout' | 'no-docker' | 'real-timeout'
+  type PathKind = 'fake' | 'no-timeout' | 'busybox' | 'no-docker' | 'real-timeout'
   interface Row {
     name: string
     mode: Settings['mode']
@@ -723,11 +784,16 @@ describe('planSession run by a real shell with fake tools', () => {
     session: Reported
     calls: string[]
     rebuildMs?: number
+    /** What a chatty login shell prints before the session text runs (put in front of it). */
+    chatter?: string
   }
 
   const ok = { DOCKER_OUT: `${ID_JSON} ${LABELS_JSON}\n`, DOCKER_ERR: '', DOCKER_EXIT: '0' }
   const hookOk = { HOOK_OUT: 'building\n', HOOK_ERR: 'step 1/2\n', HOOK_EXIT: '0' }
   const hookCall = 'hook --build-staging'
+  /** The session's check for GNU timeout, before anything else runs. */
+  const versionCall = 'timeout --version'
+  const BEGIN = `${MARK} begin\n`
   const timeoutHook = (s: number): string => `timeout -k 10 ${s} bash -- hook.sh --build-staging`
   const dockerCall = `docker image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:staging`
   const timeoutDocker = `timeout -k 10 45 ${dockerCall}`
@@ -745,34 +811,34 @@ describe('planSession run by a real shell with fake tools', () => {
       mode: 'rebuild',
       path: 'fake',
       env: { ...hookOk, ...ok },
-      stdout: `${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
       stderr: 'building\nstep 1/2\n',
       session: session({
         hookExit: 0,
         inspectExit: 0,
         inspectOutput: `${ID_JSON} ${LABELS_JSON}`
       }),
-      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+      calls: [versionCall, timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
     },
     {
       name: 'inspect answer without a final newline',
       mode: 'rebuild',
       path: 'fake',
       env: { ...hookOk, ...ok, DOCKER_OUT: `${ID_JSON} null` },
-      stdout: `${MARK} hook-exit 0\n${ID_JSON} null\n${MARK} inspect-exit 0\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 0\n${ID_JSON} null\n${MARK} inspect-exit 0\n`,
       stderr: 'building\nstep 1/2\n',
       session: session({ hookExit: 0, inspectExit: 0, inspectOutput: `${ID_JSON} null` }),
-      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+      calls: [versionCall, timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
     },
     {
       name: 'hook exits 3: no inspect',
       mode: 'rebuild',
       path: 'fake',
       env: { ...hookOk, ...ok, HOOK_ERR: 'ERROR: build failed\n', HOOK_EXIT: '3' },
-      stdout: `${MARK} hook-exit 3\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 3\n`,
       stderr: 'building\nERROR: build failed\n',
       session: session({ hookExit: 3 }),
-      calls: [timeoutHook(1200), hookCall]
+      calls: [versionCall, timeoutHook(1200), hookCall]
     },
     {
       name: 'the hook prints a marker line itself: it lands on stderr, stdout keeps the real one',
@@ -784,10 +850,10 @@ describe('planSession run by a real shell with fake tools', () => {
         HOOK_OUT: `${MARK} hook-exit 0\n${MARK} inspect-exit 0\n`,
         HOOK_EXIT: '5'
       },
-      stdout: `${MARK} hook-exit 5\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 5\n`,
       stderr: `${MARK} hook-exit 0\n${MARK} inspect-exit 0\nstep 1/2\n`,
       session: session({ hookExit: 5 }),
-      calls: [timeoutHook(1200), hookCall]
+      calls: [versionCall, timeoutHook(1200), hookCall]
     },
     {
       name: 'inspect fails: its stderr is the answer, with its exit code',
@@ -799,14 +865,14 @@ describe('planSession run by a real shell with fake tools', () => {
         DOCKER_ERR: 'Error response from daemon: No such image: shop:staging\n',
         DOCKER_EXIT: '1'
       },
-      stdout: `${MARK} hook-exit 0\nError response from daemon: No such image: shop:staging\n\n${MARK} inspect-exit 1\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 0\nError response from daemon: No such image: shop:staging\n\n${MARK} inspect-exit 1\n`,
       stderr: 'building\nstep 1/2\n',
       session: session({
         hookExit: 0,
         inspectExit: 1,
         inspectOutput: 'Error response from daemon: No such image: shop:staging'
       }),
-      calls: [timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+      calls: [versionCall, timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
     },
     {
       name: 'docker is not on the host PATH: exit 127',
@@ -814,7 +880,9 @@ describe('planSession run by a real shell with fake tools', () => {
       path: 'no-docker',
       env: { ...hookOk, ...ok },
       stdout: expect.stringMatching(
-        new RegExp(`^${MARK} hook-exit 0\\n.*docker.*not found\\n\\n${MARK} inspect-exit 127\\n$`)
+        new RegExp(
+          `^${MARK} begin\\n${MARK} hook-exit 0\\n.*docker.*not found\\n\\n${MARK} inspect-exit 127\\n$`
+        )
       ) as unknown as string,
       stderr: 'building\nstep 1/2\n',
       session: expect.objectContaining({
@@ -822,14 +890,14 @@ describe('planSession run by a real shell with fake tools', () => {
         inspectExit: 127,
         inspectOutput: expect.stringContaining('not found')
       }) as unknown as Reported,
-      calls: [timeoutHook(1200), hookCall, timeoutDocker]
+      calls: [versionCall, timeoutHook(1200), hookCall, timeoutDocker]
     },
     {
       name: 'no timeout on the host: nothing runs',
       mode: 'rebuild',
       path: 'no-timeout',
       env: { ...hookOk, ...ok },
-      stdout: `${MARK} no-timeout\n`,
+      stdout: `${BEGIN}${MARK} no-timeout\n`,
       stderr: '',
       session: session({ noTimeout: true }),
       calls: []
@@ -839,7 +907,65 @@ describe('planSession run by a real shell with fake tools', () => {
       mode: 'verify',
       path: 'no-timeout',
       env: ok,
-      stdout: `${MARK} no-timeout\n`,
+      stdout: `${BEGIN}${MARK} no-timeout\n`,
+      stderr: '',
+      session: session({ noTimeout: true }),
+      calls: []
+    },
+    {
+      name: 'busybox timeout (no --version) on the host: nothing runs',
+      mode: 'rebuild',
+      path: 'busybox',
+      env: { ...hookOk, ...ok },
+      stdout: `${BEGIN}${MARK} no-timeout\n`,
+      stderr: '',
+      session: session({ noTimeout: true }),
+      calls: [versionCall]
+    },
+    {
+      name: 'verify mode, busybox timeout on the host: nothing runs',
+      mode: 'verify',
+      path: 'busybox',
+      env: ok,
+      stdout: `${BEGIN}${MARK} no-timeout\n`,
+      stderr: '',
+      session: session({ noTimeout: true }),
+      calls: [versionCall]
+    },
+    {
+      name: 'login-shell chatter before the begin marker is not part of the answer (rebuild)',
+      mode: 'rebuild',
+      path: 'fake',
+      env: { ...hookOk, ...ok },
+      chatter: `Welcome to staging\n${ID_JSON} null\n`,
+      stdout: `Welcome to staging\n${ID_JSON} null\n${BEGIN}${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stderr: 'building\nstep 1/2\n',
+      session: session({
+        hookExit: 0,
+        inspectExit: 0,
+        inspectOutput: `${ID_JSON} ${LABELS_JSON}`
+      }),
+      calls: [versionCall, timeoutHook(1200), hookCall, timeoutDocker, dockerCall]
+    },
+    {
+      name: 'login-shell chatter before the begin marker is not part of the answer (verify)',
+      mode: 'verify',
+      path: 'fake',
+      env: { ...hookOk, ...ok },
+      // Shaped like an answer, with another revision: it must not reach the inspect's output.
+      chatter: `Last login: today\n${ID_JSON} {"org.opencontainers.image.revision":"${SHA_B}"}\n`,
+      stdout: `Last login: today\n${ID_JSON} {"org.opencontainers.image.revision":"${SHA_B}"}\n${BEGIN}${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stderr: '',
+      session: session({ inspectExit: 0, inspectOutput: `${ID_JSON} ${LABELS_JSON}` }),
+      calls: [versionCall, timeoutDocker, dockerCall]
+    },
+    {
+      name: 'login-shell chatter, then no timeout on the host: still no-timeout',
+      mode: 'verify',
+      path: 'no-timeout',
+      env: ok,
+      chatter: 'Welcome to staging\n',
+      stdout: `Welcome to staging\n${BEGIN}${MARK} no-timeout\n`,
       stderr: '',
       session: session({ noTimeout: true }),
       calls: []
@@ -849,17 +975,17 @@ describe('planSession run by a real shell with fake tools', () => {
       mode: 'verify',
       path: 'fake',
       env: { ...hookOk, ...ok },
-      stdout: `${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stdout: `${BEGIN}${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
       stderr: '',
       session: session({ inspectExit: 0, inspectOutput: `${ID_JSON} ${LABELS_JSON}` }),
-      calls: [timeoutDocker, dockerCall]
+      calls: [versionCall, timeoutDocker, dockerCall]
     },
     {
       name: 'real GNU timeout: a hook over rebuild-timeout is stopped on the host (124)',
       mode: 'rebuild',
       path: 'real-timeout',
       env: { ...hookOk, ...ok, HOOK_SLEEP: '5' },
-      stdout: `${MARK} hook-exit 124\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 124\n`,
       stderr: 'building\nstep 1/2\n',
       session: session({ hookExit: 124 }),
       calls: [hookCall],
@@ -870,7 +996,7 @@ describe('planSession run by a real shell with fake tools', () => {
       mode: 'rebuild',
       path: 'real-timeout',
       env: { ...hookOk, ...ok },
-      stdout: `${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
+      stdout: `${BEGIN}${MARK} hook-exit 0\n${ID_JSON} ${LABELS_JSON}\n\n${MARK} inspect-exit 0\n`,
       stderr: 'building\nstep 1/2\n',
       session: session({
         hookExit: 0,
@@ -903,6 +1029,7 @@ describe('planSession run by a real shell with fake tools', () => {
     const PATH = {
       fake: `${bins.tools}:${bins.docker}`,
       'no-timeout': bins.docker,
+      busybox: `${bins.busybox}:${bins.docker}`,
       'no-docker': bins.tools,
       'real-timeout': `${bins.docker}:/usr/bin:/bin`
     }[row.path]
@@ -912,7 +1039,9 @@ describe('planSession run by a real shell with fake tools', () => {
       hookDir: bins.hookDir,
       timeouts: { gitMs: 1, inspectMs: 45_000, rebuildMs: row.rebuildMs ?? 1_200_000 }
     })
-    const result = spawnSync(file ?? '', ['-c', planSession(settings, SHA_A, NONCE)], {
+    // A login shell's chatter is printed before the session text runs, as `printf` here does.
+    const chatter = row.chatter === undefined ? '' : `printf '%s' '${row.chatter}'; `
+    const result = spawnSync(file ?? '', ['-c', chatter + planSession(settings, SHA_A, NONCE)], {
       encoding: 'utf8',
       // stdin is /dev/null, as runProcess gives it: on a socket, bash would read ~/.bashrc.
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -942,9 +1071,10 @@ describe('planSession run by a real shell with fake tools', () => {
       expect(result.status).toBe(0)
       const session = reported(result.stdout, NONCE)
       expect(session.hookExit).toBeGreaterThan(0)
-      expect(result.stdout).toBe(`${MARK} hook-exit ${session.hookExit}\n`)
+      expect(result.stdout).toBe(`${MARK} begin\n${MARK} hook-exit ${session.hookExit}\n`)
       expect(result.stderr).toContain('no such dir')
-      expect(fs.readFileSync(calls, 'utf8')).toBe('')
+      // Only the check for GNU timeout ran: no hook, no docker.
+      expect(fs.readFileSync(calls, 'utf8')).toBe('timeout --version\n')
     }
   )
 
@@ -972,7 +1102,7 @@ describe('planSession run by a real shell with fake tools', () => {
         env: { PATH: `${bins.docker}:/usr/bin:/bin`, CALLS: path.join(dir, 'calls') }
       })
       expect(result.status).toBe(0)
-      expect(result.stdout).toBe(`${MARK} hook-exit 124\n`)
+      expect(result.stdout).toBe(`${MARK} begin\n${MARK} hook-exit 124\n`)
       expect(result.stderr).toBe('started\n')
       expect(Date.now() - started).toBeLessThan(1_900)
       await new Promise(resolve => setTimeout(resolve, 2_600 - (Date.now() - started)))
@@ -990,25 +1120,26 @@ describe('planSession run by a real shell with fake tools', () => {
  * not 0).
  */
 describe('container check and promote sessions run by a real shell with fake tools', () => {
-  let bins: { tools: string; docker: string; hookDir: string }
+  let bins: { tools: string; busybox: string; docker: string; hookDir: string }
   const IMAGE_ID = `sha256:${IMAGE_HEX}`
   const PROD = 'registry.example.com/shop:prod'
+  const BEGIN = `${MARK} begin\n`
 
   beforeAll(() => {
     const base = path.join(root, 'steps')
     bins = {
       tools: path.join(base, 'tools'),
+      busybox: path.join(base, 'busybox'),
       docker: path.join(base, 'docker'),
       hookDir: path.join(base, 'hook')
     }
     for (const dir of Object.values(bins)) fs.mkdirSync(dir, { recursive: true })
     const script = (file: string, body: string): void =>
       fs.writeFileSync(file, `#!/bin/sh\n${body}`, { mode: 0o755 })
-    script(
-      path.join(bins.tools, 'timeout'),
-      `[ "$1" = -k ] && [ "$2" = 10 ] || exit 125\nshift 3\nexec "$@"\n`
-    )
+    script(path.join(bins.tools, 'timeout'), GNU_TIMEOUT)
+    script(path.join(bins.busybox, 'timeout'), BUSYBOX_TIMEOUT)
     fs.symlinkSync('/bin/bash', path.join(bins.tools, 'bash'))
+    fs.symlinkSync('/bin/bash', path.join(bins.busybox, 'bash'))
     script(
       path.join(bins.docker, 'docker'),
       `printf 'docker' >> "$CALLS"; printf ' %s' "$@" >> "$CALLS"; echo >> "$CALLS"\n` +
@@ -1059,7 +1190,8 @@ describe('container check and promote sessions run by a real shell with fake too
     plan: (settings: Settings) => string
     settings: Partial<Settings>
     env: Partial<typeof fine>
-    noTimeout?: boolean
+    /** No `timeout` on the host at all, or busybox's (no `--version`). */
+    timeout?: 'none' | 'busybox'
     stdout: string
     session: Partial<SessionResult>
     calls: string[]
@@ -1143,7 +1275,7 @@ describe('container check and promote sessions run by a real shell with fake too
       calls: [inspectCall('registry.example.com/shop:staging'), psCall, containerCall('staging')]
     },
     {
-      name: 'without staging-container, ps fails: its error is not the answer, the service name is',
+      name: "without staging-container, ps fails: its error and status are the step's, the service name is never tried",
       plan: check,
       settings: byLabel,
       env: {
@@ -1152,14 +1284,28 @@ describe('container check and promote sessions run by a real shell with fake too
         CONTAINER_OUT: 'Error response from daemon: No such container: staging\n',
         CONTAINER_EXIT: '1'
       },
-      stdout: `${answer}\n\n${MARK} inspect-exit 0\nError response from daemon: No such container: staging\n\n${MARK} container-exit 1\n`,
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\nError: permission denied\n\n${MARK} container-exit 1\n`,
       session: {
         inspectExit: 0,
         inspectOutput: answer,
         containerExit: 1,
-        containerOutput: 'Error response from daemon: No such container: staging'
+        containerOutput: 'Error: permission denied'
       },
-      calls: [inspectCall('registry.example.com/shop:staging'), psCall, containerCall('staging')]
+      calls: [inspectCall('registry.example.com/shop:staging'), psCall]
+    },
+    {
+      name: 'without staging-container, the host stops a hung ps (124): the step reports 124',
+      plan: check,
+      settings: byLabel,
+      env: { PS_EXIT: '124' },
+      stdout: `${answer}\n\n${MARK} inspect-exit 0\n\n\n${MARK} container-exit 124\n`,
+      session: {
+        inspectExit: 0,
+        inspectOutput: answer,
+        containerExit: 124,
+        containerOutput: ''
+      },
+      calls: [inspectCall('registry.example.com/shop:staging'), psCall]
     },
     {
       name: 'promote with image-id: that id is inspected, not the staging tag',
@@ -1265,7 +1411,27 @@ describe('container check and promote sessions run by a real shell with fake too
       plan: promote,
       settings: promoteSettings,
       env: {},
-      noTimeout: true,
+      timeout: 'none',
+      stdout: `${MARK} no-timeout\n`,
+      session: { noTimeout: true },
+      calls: []
+    },
+    {
+      name: 'promote with busybox timeout on the host: nothing runs',
+      plan: promote,
+      settings: promoteSettings,
+      env: {},
+      timeout: 'busybox',
+      stdout: `${MARK} no-timeout\n`,
+      session: { noTimeout: true },
+      calls: []
+    },
+    {
+      name: 'the container check with busybox timeout on the host: nothing runs',
+      plan: check,
+      settings: byLabel,
+      env: {},
+      timeout: 'busybox',
       stdout: `${MARK} no-timeout\n`,
       session: { noTimeout: true },
       calls: []
@@ -1292,14 +1458,19 @@ describe('container check and promote sessions run by a real shell with fake too
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
-        PATH: row.noTimeout ? bins.docker : `${bins.tools}:${bins.docker}`,
+        PATH: {
+          gnu: `${bins.tools}:${bins.docker}`,
+          none: bins.docker,
+          busybox: `${bins.busybox}:${bins.docker}`
+        }[row.timeout ?? 'gnu'],
         CALLS: calls,
         ...fine,
         ...row.env
       }
     })
     expect(result.status).toBe(0)
-    expect(result.stdout).toBe(row.stdout)
+    // Every session starts with its begin marker, before the check for GNU timeout.
+    expect(result.stdout).toBe(`${BEGIN}${row.stdout}`)
     expect(parseSession(result.stdout, NONCE)).toEqual({ ...none, ...row.session })
     const logged = fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean)
     expect(logged.map(line => line.trim())).toEqual(row.calls)
@@ -1318,6 +1489,23 @@ describe('parseSession', () => {
   test.each<[string, string, Partial<Reported>]>([
     ['empty output', '', {}],
     ['no-timeout', `${MARK} no-timeout\n`, { noTimeout: true }],
+    ['begin, then no-timeout', `${MARK} begin\n${MARK} no-timeout\n`, { noTimeout: true }],
+    ['the begin marker alone reports nothing', `${MARK} begin\n`, {}],
+    [
+      'login-shell chatter before the begin marker is not part of the inspect answer (verify)',
+      `Welcome to staging\n${answer}\n${MARK} begin\n${answer}\n\n${MARK} inspect-exit 0\n`,
+      { inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'login-shell chatter before the begin marker, then the hook and the inspect (rebuild)',
+      `motd\n\n${MARK} begin\n${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
+      { hookExit: 0, inspectExit: 0, inspectOutput: answer }
+    ],
+    [
+      'a begin marker with another nonce is text of the answer',
+      `provenance-gate-ffffffffffffffff begin\n${answer}\n${MARK} inspect-exit 0\n`,
+      { inspectExit: 0, inspectOutput: `provenance-gate-ffffffffffffffff begin\n${answer}` }
+    ],
     [
       'hook and inspect, inspect answer with a final newline',
       `${MARK} hook-exit 0\n${answer}\n\n${MARK} inspect-exit 0\n`,
