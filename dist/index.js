@@ -325,6 +325,8 @@ function runProcess(file, args, options) {
 }
 
 ;// CONCATENATED MODULE: ./src/verdict.ts
+/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Short form used in messages: enough to recognise a commit, short enough for one line. */
 function shortSha(sha) {
     return sha.slice(0, 12);
@@ -623,8 +625,14 @@ function inspectTarget(settings) {
 function preflight(mark) {
     return `echo '${mark} begin'; timeout --version >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`;
 }
+/** Every marker line starts with this, then the run's nonce. */
+const MARKER_PREFIX = 'provenance-gate-';
 function markerOf(nonce) {
-    return `provenance-gate-${nonce}`;
+    return `${MARKER_PREFIX}${nonce}`;
+}
+/** Output without a session's marker lines, which mean nothing to a reader. */
+function withoutMarkers(output) {
+    return output.replace(new RegExp(`^${MARKER_PREFIX}[0-9a-f]+ .*$`, 'gm'), '');
 }
 /**
  * Reads the marker lines of a planned session out of its stdout. Each step's output is what
@@ -777,9 +785,8 @@ function emptyFacts() {
         current: ''
     };
 }
-/** SHA-1 and SHA-256 object names, as `git rev-parse` prints them. */
-const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 const KEEP_KIB = KEEP_BYTES / 1024;
+const HOST_KILL_AFTER_MS = HOST_KILL_AFTER_SECONDS * 1000;
 /** Slack on top of the host's own bounds before the local side gives up on the session. */
 const SESSION_MARGIN_MS = 15_000;
 /** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
@@ -902,21 +909,13 @@ async function promote(runner, settings, revision, deps, facts) {
         return undefined;
     const { prodImage } = promoteSettings;
     const nonce = deps.nonce();
-    const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
     const start = deps.now();
     deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${runner.where}`);
     const result = await runner.run(planPromoteSession(settings, facts.imageId, nonce), {
-        timeoutMs: 2 * (settings.timeouts.inspectMs + hostKillMs) + SESSION_MARGIN_MS
+        timeoutMs: 2 * (settings.timeouts.inspectMs + HOST_KILL_AFTER_MS) + SESSION_MARGIN_MS
     });
-    const session = parseSession(result.stdout, nonce);
     const where = runner.where;
-    if (result.spawnError) {
-        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
-    }
-    if (result.stdoutTruncated)
-        throw tooLong(where);
-    if (session.noTimeout)
-        throw noTimeoutError(where, 'inspect-failed');
+    const session = sessionAnswer(result, nonce, where, 'inspect-failed');
     checkStep('tag', { exit: session.tagExit, output: session.tagOutput }, result, settings, `${settings.docker} tag ${facts.imageId} ${prodImage} on ${where}`, deps.now() - start, facts.imageId);
     const prod = checkInspect(session, result, settings, where, deps.now() - start, prodImage);
     facts.prodImageId = prod.imageId;
@@ -968,7 +967,7 @@ async function resolveRevision(local, settings) {
     if (!revision) {
         throw new GateError('empty-revision', `git rev-parse HEAD in ${checkoutPath} printed no revision`);
     }
-    if (!REVISION.test(revision)) {
+    if (!REVISION_PATTERN.test(revision)) {
         throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`);
     }
     return revision;
@@ -983,14 +982,13 @@ async function runSession(runner, settings, revision, deps, facts) {
     const rebuild = settings.mode === 'rebuild';
     const nonce = deps.nonce();
     const { rebuildMs, inspectMs } = settings.timeouts;
-    const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000;
     // Every quick step (inspect, container check) has its own host-side bound.
     // (the container check is two: `ps` for a compose service's containers, then the inspect).
     const containerSteps = settings.staging.containerNamed ? 1 : 2;
     const quickSteps = (settings.labelSource === 'host' ? 1 : 0) +
         (settings.containerCheck === 'skip' ? 0 : containerSteps);
-    const boundMs = (rebuild ? rebuildMs + hostKillMs : 0) +
-        quickSteps * (inspectMs + hostKillMs) +
+    const boundMs = (rebuild ? rebuildMs + HOST_KILL_AFTER_MS : 0) +
+        quickSteps * (inspectMs + HOST_KILL_AFTER_MS) +
         SESSION_MARGIN_MS;
     const start = deps.now();
     let hookEnd;
@@ -1046,24 +1044,14 @@ async function runSession(runner, settings, revision, deps, facts) {
     if (rebuild)
         endHook();
     const inspectStart = hookEnd ?? start;
-    const session = parseSession(result.stdout, nonce);
-    if (result.stdoutTruncated)
-        throw tooLong(runner.where);
+    const where = runner.where;
+    const session = sessionAnswer(result, nonce, where, rebuild ? 'hook-failed' : 'inspect-failed');
     // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
     const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip';
-    if (inspected &&
-        !result.spawnError &&
-        !session.noTimeout &&
-        (!rebuild || session.hookExit === 0)) {
+    if (inspected && (!rebuild || session.hookExit === 0)) {
         facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart });
     }
     facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name));
-    const where = runner.where;
-    if (result.spawnError) {
-        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
-    }
-    if (session.noTimeout)
-        throw noTimeoutError(where, rebuild ? 'hook-failed' : 'inspect-failed');
     if (rebuild) {
         checkHook(session.hookExit, result, settings, where, (hookEnd ?? start) - start, hookTail.text());
     }
@@ -1077,6 +1065,21 @@ async function runSession(runner, settings, revision, deps, facts) {
         answer.container = checkContainer(session, result, settings, where, elapsed);
     }
     return answer;
+}
+/**
+ * A session's answer, once it is known to be one: the command started, its stdout was kept whole
+ * and the host has GNU timeout. Otherwise the GateError that says which of these failed.
+ */
+function sessionAnswer(result, nonce, where, noTimeoutClass) {
+    if (result.spawnError) {
+        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
+    }
+    if (result.stdoutTruncated)
+        throw tooLong(where);
+    const session = parseSession(result.stdout, nonce);
+    if (session.noTimeout)
+        throw noTimeoutError(where, noTimeoutClass);
+    return session;
 }
 function tooLong(where) {
     return new GateError('inspect-failed', `the answer from ${where} exceeded ${KEEP_KIB} KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`);
@@ -1197,10 +1200,6 @@ function gitProblem(output) {
     if (/command not found/i.test(detail))
         return `git is not on this runner's PATH. ${detail}`;
     return detail;
-}
-/** Output without the session's marker lines, which mean nothing to a reader. */
-function withoutMarkers(output) {
-    return output.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '');
 }
 function exitText(result) {
     if (result.spawnError)
@@ -1817,6 +1816,7 @@ async function statusText(response) {
 
 
 
+
 /**
  * Every input the action reads, with the default action.yml declares (a test keeps the two equal).
  * Defaults are applied here too, because an input passed as an empty expression (`${{ vars.X }}`)
@@ -1996,8 +1996,6 @@ function oneOf(raw, name, allowed) {
     }
     return found;
 }
-/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
-const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 function parsePromote(value, image, labelSource) {
     if (labelSource === 'registry') {
         throw new InputError('mode promote needs label-source host: the retag runs docker on the host');

@@ -15,13 +15,14 @@ import {
   planSession,
   revisionOf,
   type InspectResult,
-  type SessionResult
+  type SessionResult,
+  withoutMarkers
 } from './remote-command.js'
 import type { Runner } from './runner.js'
 import type { Settings, SshTarget } from './settings.js'
 import { shellQuote } from './shell-quote.js'
 import { lastLines, TailBuffer } from './tail-buffer.js'
-import { decideVerdict, failClosed, type Decision } from './verdict.js'
+import { decideVerdict, failClosed, REVISION_PATTERN, type Decision } from './verdict.js'
 
 /** Where the gate's messages go; the action wires it to the runner's log. */
 export interface GateLog {
@@ -93,10 +94,8 @@ export function emptyFacts(): Facts {
   }
 }
 
-/** SHA-1 and SHA-256 object names, as `git rev-parse` prints them. */
-const REVISION = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
-
 const KEEP_KIB = KEEP_BYTES / 1024
+const HOST_KILL_AFTER_MS = HOST_KILL_AFTER_SECONDS * 1000
 
 /** Slack on top of the host's own bounds before the local side gives up on the session. */
 const SESSION_MARGIN_MS = 15_000
@@ -251,19 +250,13 @@ async function promote(
   if (!promoteSettings) return undefined
   const { prodImage } = promoteSettings
   const nonce = deps.nonce()
-  const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000
   const start = deps.now()
   deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${runner.where}`)
   const result = await runner.run(planPromoteSession(settings, facts.imageId, nonce), {
-    timeoutMs: 2 * (settings.timeouts.inspectMs + hostKillMs) + SESSION_MARGIN_MS
+    timeoutMs: 2 * (settings.timeouts.inspectMs + HOST_KILL_AFTER_MS) + SESSION_MARGIN_MS
   })
-  const session = parseSession(result.stdout, nonce)
   const where = runner.where
-  if (result.spawnError) {
-    throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
-  }
-  if (result.stdoutTruncated) throw tooLong(where)
-  if (session.noTimeout) throw noTimeoutError(where, 'inspect-failed')
+  const session = sessionAnswer(result, nonce, where, 'inspect-failed')
   checkStep(
     'tag',
     { exit: session.tagExit, output: session.tagOutput },
@@ -343,7 +336,7 @@ export async function resolveRevision(local: Runner, settings: Settings): Promis
       `git rev-parse HEAD in ${checkoutPath} printed no revision`
     )
   }
-  if (!REVISION.test(revision)) {
+  if (!REVISION_PATTERN.test(revision)) {
     throw new GateError(
       'git-failed',
       `git rev-parse HEAD in ${checkoutPath} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`
@@ -368,7 +361,6 @@ async function runSession(
   const rebuild = settings.mode === 'rebuild'
   const nonce = deps.nonce()
   const { rebuildMs, inspectMs } = settings.timeouts
-  const hostKillMs = HOST_KILL_AFTER_SECONDS * 1000
   // Every quick step (inspect, container check) has its own host-side bound.
   // (the container check is two: `ps` for a compose service's containers, then the inspect).
   const containerSteps = settings.staging.containerNamed ? 1 : 2
@@ -376,8 +368,8 @@ async function runSession(
     (settings.labelSource === 'host' ? 1 : 0) +
     (settings.containerCheck === 'skip' ? 0 : containerSteps)
   const boundMs =
-    (rebuild ? rebuildMs + hostKillMs : 0) +
-    quickSteps * (inspectMs + hostKillMs) +
+    (rebuild ? rebuildMs + HOST_KILL_AFTER_MS : 0) +
+    quickSteps * (inspectMs + HOST_KILL_AFTER_MS) +
     SESSION_MARGIN_MS
 
   const start = deps.now()
@@ -426,25 +418,15 @@ async function runSession(
   }
   if (rebuild) endHook()
   const inspectStart = hookEnd ?? start
-  const session = parseSession(result.stdout, nonce)
-  if (result.stdoutTruncated) throw tooLong(runner.where)
+  const where = runner.where
+  const session = sessionAnswer(result, nonce, where, rebuild ? 'hook-failed' : 'inspect-failed')
   // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
   const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip'
-  if (
-    inspected &&
-    !result.spawnError &&
-    !session.noTimeout &&
-    (!rebuild || session.hookExit === 0)
-  ) {
+  if (inspected && (!rebuild || session.hookExit === 0)) {
     facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart })
   }
   facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name))
 
-  const where = runner.where
-  if (result.spawnError) {
-    throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
-  }
-  if (session.noTimeout) throw noTimeoutError(where, rebuild ? 'hook-failed' : 'inspect-failed')
   if (rebuild) {
     checkHook(
       session.hookExit,
@@ -471,6 +453,25 @@ async function runSession(
 interface SessionAnswer {
   inspected?: InspectResult
   container?: ContainerAnswer
+}
+
+/**
+ * A session's answer, once it is known to be one: the command started, its stdout was kept whole
+ * and the host has GNU timeout. Otherwise the GateError that says which of these failed.
+ */
+function sessionAnswer(
+  result: ProcessResult,
+  nonce: string,
+  where: string,
+  noTimeoutClass: 'hook-failed' | 'inspect-failed'
+): SessionResult {
+  if (result.spawnError) {
+    throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`)
+  }
+  if (result.stdoutTruncated) throw tooLong(where)
+  const session = parseSession(result.stdout, nonce)
+  if (session.noTimeout) throw noTimeoutError(where, noTimeoutClass)
+  return session
 }
 
 function tooLong(where: string): GateError {
@@ -676,11 +677,6 @@ export function gitProblem(output: string): string {
   if (/cannot change to/i.test(detail)) return `the checkout path does not exist. ${detail}`
   if (/command not found/i.test(detail)) return `git is not on this runner's PATH. ${detail}`
   return detail
-}
-
-/** Output without the session's marker lines, which mean nothing to a reader. */
-function withoutMarkers(output: string): string {
-  return output.replace(/^provenance-gate-[0-9a-f]+ .*$/gm, '')
 }
 
 function exitText(result: ProcessResult): string {

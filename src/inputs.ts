@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import { parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
 import { parseImageReference } from './registry.js'
+import { REVISION_PATTERN } from './verdict.js'
 import type {
   PromoteSettings,
   RegistrySettings,
@@ -231,9 +232,6 @@ function oneOf<T extends string>(raw: string, name: InputName, allowed: readonly
   }
   return found
 }
-
-/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
-export const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
 
 function parsePromote(
   value: (name: InputName) => string,

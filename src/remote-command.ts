@@ -165,8 +165,16 @@ function preflight(mark: string): string {
   return `echo '${mark} begin'; timeout --version >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`
 }
 
+/** Every marker line starts with this, then the run's nonce. */
+const MARKER_PREFIX = 'provenance-gate-'
+
 function markerOf(nonce: string): string {
-  return `provenance-gate-${nonce}`
+  return `${MARKER_PREFIX}${nonce}`
+}
+
+/** Output without a session's marker lines, which mean nothing to a reader. */
+export function withoutMarkers(output: string): string {
+  return output.replace(new RegExp(`^${MARKER_PREFIX}[0-9a-f]+ .*$`, 'gm'), '')
 }
 
 /** What one remote session reported; an absent exit status means that step never reported. */

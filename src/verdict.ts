@@ -11,6 +11,9 @@ export interface Decision {
   failure: FailureClass | ''
 }
 
+/** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
+export const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/
+
 /** Short form used in messages: enough to recognise a commit, short enough for one line. */
 export function shortSha(sha: string): string {
   return sha.slice(0, 12)

@@ -1,3 +1,5 @@
+import { emptyFacts, type Facts } from '../../src/gate.js'
+import type { Report } from '../../src/report.js'
 import type { Settings, SshTarget } from '../../src/settings.js'
 
 /** A full 40-hex revision, as `git rev-parse HEAD` prints it. */
@@ -48,6 +50,37 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
     requireSource: false,
     repositoryUrl: 'https://github.com/acme/shop',
     promote: undefined,
+    ...overrides
+  }
+}
+
+/** A passing rebuild's report with every fact known; override what a test is about. */
+export function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {}): Report {
+  return {
+    decision: {
+      verdict: 'match',
+      reason: 'provenance match: 0123456789ab',
+      pass: true,
+      failure: ''
+    },
+    facts: {
+      ...emptyFacts(),
+      expectedRevision: SHA_A,
+      imageRevision: SHA_A,
+      imageId: `sha256:${IMAGE_HEX}`,
+      phases: [
+        { name: 'git', ms: 12 },
+        { name: 'connect', ms: 1_234 },
+        { name: 'hook', ms: 185_000 },
+        { name: 'inspect', ms: 850 }
+      ],
+      ...facts
+    },
+    repository: 'acme/shop',
+    mode: 'rebuild',
+    where: 'deploy@staging.example.com:22',
+    image: 'registry.example.com/shop:staging',
+    totalMs: 187_300,
     ...overrides
   }
 }

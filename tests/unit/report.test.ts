@@ -8,10 +8,9 @@ import {
   failureMessage,
   formatDuration,
   renderSummary,
-  reportOutputs,
-  type Report
+  reportOutputs
 } from '../../src/report.js'
-import { IMAGE_HEX, SHA_A, SHA_B } from './fixtures.js'
+import { IMAGE_HEX, makeReport, SHA_A, SHA_B } from './fixtures.js'
 
 /** The rows of a passing run's table; there is no reason row, the reason is above the table. */
 const ROW_NAMES = [
@@ -30,36 +29,6 @@ const ROW_NAMES = [
 const FAILED_ROW_NAMES = [...ROW_NAMES.slice(0, -1), 'What to do', 'Time']
 
 const ALL_FAILURES = Object.keys(FAILURE_HELP) as FailureClass[]
-
-function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts> = {}): Report {
-  return {
-    decision: {
-      verdict: 'match',
-      reason: 'provenance match: 0123456789ab',
-      pass: true,
-      failure: ''
-    },
-    facts: {
-      ...emptyFacts(),
-      expectedRevision: SHA_A,
-      imageRevision: SHA_A,
-      imageId: `sha256:${IMAGE_HEX}`,
-      phases: [
-        { name: 'git', ms: 12 },
-        { name: 'connect', ms: 1_234 },
-        { name: 'hook', ms: 185_000 },
-        { name: 'inspect', ms: 850 }
-      ],
-      ...facts
-    },
-    repository: 'acme/shop',
-    mode: 'rebuild',
-    where: 'deploy@staging.example.com:22',
-    image: 'registry.example.com/shop:staging',
-    totalMs: 187_300,
-    ...overrides
-  }
-}
 
 const mismatch: Decision = {
   verdict: 'mismatch',

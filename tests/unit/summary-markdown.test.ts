@@ -3,7 +3,7 @@ import MarkdownIt, { type Token } from 'markdown-it'
 import { emptyFacts, type Facts } from '../../src/gate.js'
 import { renderSummary, type Report } from '../../src/report.js'
 import type { Decision } from '../../src/verdict.js'
-import { IMAGE_HEX, SHA_A, SHA_B } from './fixtures.js'
+import { makeReport, SHA_B } from './fixtures.js'
 
 /**
  * The job summary read the way GitHub reads it: GitHub-flavoured Markdown with tables, inline
@@ -93,33 +93,13 @@ function shown(value: string): string {
   return value ? value.replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ') : '—'
 }
 
-function makeReport(
+/** The shared report fixture with this test's decision first. */
+function reportOf(
   decision: Decision,
   overrides: Partial<Report> = {},
   facts: Partial<Facts> = {}
 ): Report {
-  return {
-    decision,
-    facts: {
-      ...emptyFacts(),
-      expectedRevision: SHA_A,
-      imageRevision: SHA_A,
-      imageId: `sha256:${IMAGE_HEX}`,
-      phases: [
-        { name: 'git', ms: 12 },
-        { name: 'connect', ms: 1_234 },
-        { name: 'hook', ms: 185_000 },
-        { name: 'inspect', ms: 850 }
-      ],
-      ...facts
-    },
-    repository: 'acme/shop',
-    mode: 'rebuild',
-    where: 'deploy@staging.example.com:22',
-    image: 'registry.example.com/shop:staging',
-    totalMs: 187_300,
-    ...overrides
-  }
+  return makeReport({ decision, ...overrides }, facts)
 }
 
 const match: Decision = {
@@ -155,11 +135,11 @@ const HOSTILE = [
 ].join('\n')
 
 const cases: [string, Report][] = [
-  ['match', makeReport(match)],
-  ['mismatch', makeReport(mismatch, {}, { imageRevision: SHA_B })],
+  ['match', reportOf(match)],
+  ['mismatch', reportOf(mismatch, {}, { imageRevision: SHA_B })],
   [
     'fail-closed before anything ran (no facts)',
-    makeReport(
+    reportOf(
       {
         verdict: 'fail-closed',
         reason: 'provenance fail-closed: input image is required',
@@ -172,7 +152,7 @@ const cases: [string, Report][] = [
   ],
   [
     'disabled',
-    makeReport(
+    reportOf(
       {
         verdict: 'disabled',
         reason: 'provenance gate disabled (enabled: false)',
@@ -185,7 +165,7 @@ const cases: [string, Report][] = [
   ],
   [
     'hostile hook output in the reason',
-    makeReport(
+    reportOf(
       { ...hookFailed, reason: `${hookFailed.reason}\n${HOSTILE}` },
       {},
       { imageRevision: '' }
@@ -193,7 +173,7 @@ const cases: [string, Report][] = [
   ],
   [
     'hostile image reference, label and host',
-    makeReport(
+    reportOf(
       { ...mismatch, reason: `provenance mismatch: image ${HOSTILE} != expected 0123456789ab` },
       {
         image: `registry.example.com/shop:staging\n${HOSTILE}`,
@@ -207,7 +187,7 @@ const cases: [string, Report][] = [
 
 /** The same report with every value plain: the hostile one must render to the same shape. */
 function plainTwin(report: Report): Report {
-  return makeReport(
+  return reportOf(
     { ...report.decision, reason: 'provenance plain reason' },
     { mode: report.mode, totalMs: report.totalMs },
     { phases: report.facts.phases }
