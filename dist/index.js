@@ -207,129 +207,19 @@ function describeError(error) {
     return String(error);
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/tail-buffer.ts
-/**
- * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
- * while the end of its output, where errors usually are, stays available for the verdict.
- */
-class TailBuffer {
-    limit;
-    chunks = [];
-    size = 0;
-    /** Bytes seen in all, to tell the user how much was dropped. */
-    total = 0;
-    constructor(limit) {
-        this.limit = limit;
-    }
-    push(chunk) {
-        this.total += chunk.length;
-        this.chunks.push(chunk);
-        this.size += chunk.length;
-        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
-            this.size -= this.chunks.shift()?.length ?? 0;
-        }
-    }
-    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
-    text() {
-        const all = Buffer.concat(this.chunks);
-        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
-    }
-}
-/** The last few non-empty lines of some output, folded into one line for a reason or message. */
-function lastLines(text, count = 3, width = 200) {
-    return text
-        .split(/\r\n|\r|\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '')
-        .slice(-count)
-        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
-        .join(' ⏎ ');
-}
-
-;// CONCATENATED MODULE: ./src/process.ts
-
-
-/** Bytes of output kept per stream; enough for any answer we parse and any tail we show. */
-const KEEP_BYTES = 64 * 1024;
-/** After SIGTERM a process gets this long before SIGKILL. */
-const KILL_GRACE_MS = 3000;
-/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
-const PIPE_GRACE_MS = 500;
-/**
- * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
- * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
- * Never rejects: every way of ending is described in the result.
- */
-function runProcess(file, args, options) {
-    return new Promise(resolve => {
-        const stdout = new TailBuffer(KEEP_BYTES);
-        const combined = new TailBuffer(KEEP_BYTES);
-        let timedOut = false;
-        let settled = false;
-        const timers = [];
-        // stdin is /dev/null: nothing may wait for input (ssh's BatchMode covers its own prompts).
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-        const finish = (exitCode, spawnError) => {
-            if (settled)
-                return;
-            settled = true;
-            timers.forEach(clearTimeout);
-            child.stdout?.destroy();
-            child.stderr?.destroy();
-            resolve({
-                exitCode,
-                timedOut,
-                spawnError,
-                stdout: stdout.text(),
-                ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
-                outputTail: combined.text()
-            });
-        };
-        const killGroup = (signal) => {
-            try {
-                if (child.pid !== undefined)
-                    process.kill(-child.pid, signal);
-            }
-            catch {
-                // The group is already gone.
-            }
-        };
-        child.stdout?.on('data', (chunk) => {
-            stdout.push(chunk);
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stdout');
-        });
-        child.stderr?.on('data', (chunk) => {
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stderr');
-        });
-        child.on('error', error => finish(null, error.message));
-        child.on('exit', code => {
-            clearTimeout(deadline);
-            // Whatever the timed-out program left in its group goes now, not after the grace period.
-            if (timedOut)
-                killGroup('SIGKILL');
-            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
-            child.on('close', () => finish(code));
-            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
-        });
-        const deadline = setTimeout(() => {
-            timedOut = true;
-            killGroup('SIGTERM');
-            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-        }, options.timeoutMs);
-        timers.push(deadline);
-    });
-}
-
 ;// CONCATENATED MODULE: ./src/verdict.ts
 /** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
 const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Short form used in messages: enough to recognise a commit, short enough for one line. */
 function shortSha(sha) {
     return sha.slice(0, 12);
+}
+/**
+ * Two different values as a message shows them: short, unless their short forms are equal, when
+ * only the full values tell them apart.
+ */
+function showPair(a, b) {
+    return a !== b && shortSha(a) === shortSha(b) ? [a, b] : [shortSha(a), shortSha(b)];
 }
 /**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
@@ -397,6 +287,74 @@ function decideContainer(answer, imageId, check, container) {
         : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container');
 }
 
+;// CONCATENATED MODULE: ./src/container-json.ts
+function asId(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const id = /^[0-9a-f]{64}$/.test(value) ? `sha256:${value}` : value;
+    return /^sha256:[0-9a-f]{64}$/.test(id) ? id : undefined;
+}
+function array(stdout) {
+    let parsed;
+    try {
+        parsed = JSON.parse(stdout);
+    }
+    catch {
+        return undefined;
+    }
+    if (!Array.isArray(parsed) || parsed.length === 0)
+        return undefined;
+    if (!parsed.every(item => typeof item === 'object' && item !== null && !Array.isArray(item))) {
+        return undefined;
+    }
+    return parsed;
+}
+/** Parses `image inspect`'s JSON (docker or podman); exactly one image, else `undefined`. */
+function parseImageInspect(stdout) {
+    const items = array(stdout);
+    if (!items || items.length !== 1)
+        return undefined;
+    const [image = {}] = items;
+    const imageId = asId(image.Id);
+    if (!imageId)
+        return undefined;
+    const config = image.Config;
+    const raw = config?.Labels;
+    if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
+        return undefined;
+    }
+    const labels = {};
+    for (const [key, value] of Object.entries((raw ?? {}))) {
+        if (typeof value === 'string')
+            labels[key] = value;
+    }
+    return { imageId, labels };
+}
+/** Parses `container inspect`'s JSON (docker or podman); `undefined` for anything else. */
+function parseContainerInspect(stdout) {
+    const items = array(stdout);
+    if (!items)
+        return undefined;
+    const containers = [];
+    for (const item of items) {
+        const imageId = asId(item.Image);
+        const state = item.State;
+        if (!imageId || typeof item.Name !== 'string' || typeof state?.Running !== 'boolean') {
+            return undefined;
+        }
+        containers.push({ name: item.Name.replace(/^\//, ''), imageId, running: state.Running });
+    }
+    return containers;
+}
+/**
+ * The revision an image claims: its label's value, or '' when the label is absent or holds the
+ * placeholder `<no value>` that some tooling writes for an unset build argument.
+ */
+function revisionOf(inspected, label) {
+    const value = Object.hasOwn(inspected.labels, label) ? (inspected.labels[label] ?? '') : '';
+    return value === '<no value>' ? '' : value;
+}
+
 ;// CONCATENATED MODULE: ./src/event-context.ts
 
 const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_target'];
@@ -433,6 +391,1173 @@ function describeOrigin(event, head, headIsMerge) {
     return { line, warning };
 }
 
+;// CONCATENATED MODULE: ./src/tail-buffer.ts
+/**
+ * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
+ * while the end of its output, where errors usually are, stays available for the verdict.
+ */
+class TailBuffer {
+    limit;
+    chunks = [];
+    size = 0;
+    /** Bytes seen in all, to tell the user how much was dropped. */
+    total = 0;
+    constructor(limit) {
+        this.limit = limit;
+    }
+    push(chunk) {
+        this.total += chunk.length;
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
+            this.size -= this.chunks.shift()?.length ?? 0;
+        }
+    }
+    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
+    text() {
+        const all = Buffer.concat(this.chunks);
+        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+    }
+}
+/** The last few non-empty lines of some output, folded into one line for a reason or message. */
+function lastLines(text, count = 3, width = 200) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '')
+        .slice(-count)
+        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
+        .join(' ⏎ ');
+}
+
+;// CONCATENATED MODULE: ./src/revision.ts
+
+
+
+
+
+/**
+ * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
+ */
+async function headRevision(local, settings, event, log) {
+    const revision = await resolveRevision(local, settings);
+    log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
+    const merge = needsMergeCheck(event, revision)
+        ? await isPullRequestMerge(local, settings, event.prHeadSha)
+        : false;
+    const origin = describeOrigin(event, revision, merge);
+    log.info(origin.line);
+    if (origin.warning)
+        log.warning(origin.warning);
+    return revision;
+}
+/**
+ * `git rev-parse --show-toplevel HEAD` of the checkout, as argv with GIT_* cleared: the checkout
+ * must be the top of its own work tree (a plain folder inside another repository would give that
+ * repository's HEAD), and HEAD a full object name.
+ */
+async function resolveRevision(local, settings) {
+    const { checkoutPath } = settings;
+    const seconds = settings.timeouts.gitMs / 1000;
+    const what = `git rev-parse HEAD in ${checkoutPath}`;
+    const result = await local.git(['-C', checkoutPath, 'rev-parse', '--show-toplevel', 'HEAD'], settings.timeouts.gitMs);
+    if (result.timedOut) {
+        throw new GateError('timeout', `${what} timed out after ${seconds} s (git-timeout)`);
+    }
+    if (result.exitCode !== 0) {
+        throw new GateError('git-failed', `${what} failed (${exitText(result)}): ${result.spawnError ? `git is not on this runner's PATH (${result.spawnError})` : gitProblem(result.outputTail)}`);
+    }
+    const [top = '', revision = '', ...extra] = result.stdout.replace(/\n$/, '').split('\n');
+    if (!revision.trim()) {
+        throw new GateError('empty-revision', `${what} printed no revision`);
+    }
+    if (!REVISION_PATTERN.test(revision) || extra.length > 0) {
+        throw new GateError('git-failed', `${what} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`);
+    }
+    if (!samePath(top, checkoutPath)) {
+        throw new GateError('git-failed', `path ${checkoutPath} is not the top of a git checkout: it lies inside the work tree ${top}, whose HEAD is not this checkout's. Point path at the checkout itself (actions/checkout's path)`);
+    }
+    return revision;
+}
+function samePath(a, b) {
+    try {
+        return (0,external_node_fs_namespaceObject.realpathSync)(a) === (0,external_node_fs_namespaceObject.realpathSync)(b);
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
+ * the PR's head. Read from the commit object's header, so shallow clones work.
+ */
+async function isPullRequestMerge(local, settings, prHeadSha) {
+    const result = await local.git(['-C', settings.checkoutPath, 'cat-file', '-p', 'HEAD'], settings.timeouts.gitMs);
+    if (result.exitCode !== 0)
+        return false;
+    const header = result.stdout.split('\n\n')[0] ?? '';
+    const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1]);
+    return parents.length >= 2 && parents.includes(prHeadSha);
+}
+/**
+ * Git's own complaint (its `fatal:` and `error:` lines) rather than whatever came last, with the
+ * plain cause first for the checkout problems a workflow typically has.
+ */
+function gitProblem(output) {
+    const complaints = output.split(/\r?\n/).filter(line => /^(fatal|error):/.test(line));
+    const detail = complaints.length
+        ? complaints.slice(-3).join(' ')
+        : lastLines(output) || 'no output';
+    if (/unknown revision|ambiguous argument 'HEAD'|does not have any commits|Needed a single revision/i.test(detail)) {
+        return `the repository has no commits yet. ${detail}`;
+    }
+    if (/cannot change to/i.test(detail))
+        return `the checkout path does not exist. ${detail}`;
+    if (/not a git repository/i.test(detail))
+        return `the checkout path is not a git repository. ${detail}`;
+    return detail;
+}
+/** How a process ended, in words. */
+function exitText(result) {
+    if (result.spawnError)
+        return 'could not start';
+    return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
+}
+
+;// CONCATENATED MODULE: ./src/context-check.ts
+
+/**
+ * Decides on the build context the host reported: a git work tree must be at the validated
+ * revision and clean, or the hook would stamp that revision on other code. A context that is not
+ * a git work tree passes only under `auto`, said out loud; anything that keeps the gate from
+ * knowing (no git, git refusing a foreign owner, an unreadable answer) fails.
+ */
+function decideContext(report, expected, check, context, where, when = 'before') {
+    const at = `build context ${context} on ${where}`;
+    const after = when === 'before'
+        ? 'the hook did not run'
+        : 'the hook (sync-context) did not leave it at the validated commit, so what it built is not proven';
+    const fail = (reason) => ({
+        decision: failClosed(`provenance fail-closed: ${reason}; ${after}`, 'stale-context')
+    });
+    if (!report)
+        return fail(`${at} could not be read (the context check gave no answer)`);
+    switch (report.kind) {
+        case 'no-git':
+            return fail(`git is not installed on ${where}, so the build context ${context} cannot be checked; install git there, or use upload-context: true`);
+        case 'unsafe':
+            return fail(`git on ${where} refuses ${context}: it belongs to another user (safe.directory). Let the ssh user own it, or add it with git config --global --add safe.directory ${context} for that user`);
+        case 'timeout':
+            return {
+                decision: failClosed(`provenance fail-closed: git on ${where} did not answer about ${context} within inspect-timeout; ${after}`, 'timeout')
+            };
+        case 'failed':
+            return fail(`git ${report.what} failed in ${at}`);
+        case 'not-a-work-tree':
+            if (check === 'require') {
+                return fail(`${at} is not a git work tree (check-context: true): nothing proves which commit it holds. Use upload-context: true, or a clone at the validated commit`);
+            }
+            return {
+                note: `build context not verified: ${context} on ${where} is not a git work tree, so the gate trusts the hook to build the validated commit (check-context: true refuses this)`
+            };
+        case 'tree': {
+            if (report.head !== expected) {
+                const [head, want] = showPair(report.head, expected);
+                return fail(`${at} is at ${head}, not the validated ${want}`);
+            }
+            if (report.dirty > 0) {
+                const first = report.first ? ` (first: ${report.first.slice(0, 200)})` : '';
+                return fail(`${at} is dirty: ${report.dirty} files${first}, at ${expected.slice(0, 12)}`);
+            }
+            return {
+                note: `build context ${context} on ${where}: clean work tree at ${expected.slice(0, 12)}`
+            };
+        }
+    }
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/process.ts
+
+
+/** Bytes of stdout kept: a session's answers (container inspects run to several KiB each). */
+const KEEP_BYTES = 1024 * 1024;
+/** Bytes of combined output kept for messages. */
+const TAIL_BYTES = 64 * 1024;
+/** After SIGTERM a process gets this long before SIGKILL. */
+const KILL_GRACE_MS = 3000;
+/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
+const PIPE_GRACE_MS = 500;
+/**
+ * Variables no child may inherit: the inputs (the private key and registry password among them),
+ * the runner's tokens, and the file commands, through which a hook could write this step's outputs
+ * or the state the post step trusts.
+ */
+const PRIVATE_VARIABLES = /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN|ACTIONS_ID_TOKEN_REQUEST_URL|ACTIONS_RUNTIME_URL|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|GITHUB_OUTPUT|GITHUB_STATE|GITHUB_ENV|GITHUB_PATH|GITHUB_STEP_SUMMARY|STATE_.*)$/i;
+/**
+ * The environment every process the gate starts gets: the action's own minus its inputs, tokens
+ * and file commands. `withoutGit` also drops every `GIT_*` variable, so a `GIT_DIR` or
+ * `GIT_WORK_TREE` in the job cannot move the revision the gate reads.
+ */
+function childEnvironment(env = process.env, withoutGit = false) {
+    const clean = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (PRIVATE_VARIABLES.test(name))
+            continue;
+        if (withoutGit && /^GIT_/i.test(name))
+            continue;
+        clean[name] = value;
+    }
+    return clean;
+}
+/**
+ * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
+ * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
+ * Never rejects: every way of ending is described in the result.
+ */
+function runProcess(file, args, options) {
+    return new Promise(resolve => {
+        const stdout = new TailBuffer(KEEP_BYTES);
+        const combined = new TailBuffer(TAIL_BYTES);
+        let timedOut = false;
+        let ended = false;
+        let settled = false;
+        let recent = '';
+        const timers = [];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+            detached: true,
+            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+            env: options.env ?? childEnvironment()
+        });
+        const finish = (exitCode, spawnError) => {
+            if (settled)
+                return;
+            settled = true;
+            timers.forEach(clearTimeout);
+            child.stdout?.destroy();
+            child.stderr?.destroy();
+            child.stdin?.destroy();
+            if (typeof options.input === 'object')
+                options.input.destroy();
+            resolve({
+                exitCode,
+                timedOut,
+                spawnError,
+                stdout: stdout.text(),
+                ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
+                outputTail: combined.text(),
+                ...(ended ? { ended: true } : {})
+            });
+        };
+        const killGroup = (signal) => {
+            try {
+                if (child.pid !== undefined)
+                    process.kill(-child.pid, signal);
+            }
+            catch {
+                // The group is already gone.
+            }
+        };
+        if (child.stdin) {
+            // The reader may stop early (a refused session, a finished answer): that is not our error.
+            child.stdin.on('error', () => undefined);
+            if (typeof options.input === 'string')
+                child.stdin.end(options.input);
+            else if (options.input)
+                options.input.pipe(child.stdin);
+        }
+        child.stdout?.on('data', (chunk) => {
+            stdout.push(chunk);
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stdout');
+            if (options.endsWith && !ended) {
+                recent = (recent + chunk.toString('latin1')).slice(-(options.endsWith.length + 4096));
+                if (recent.includes(options.endsWith)) {
+                    // The answer is whole: stop the local end (for ssh, the channel) and report now.
+                    ended = true;
+                    killGroup('SIGKILL');
+                    finish(0);
+                }
+            }
+        });
+        child.stderr?.on('data', (chunk) => {
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stderr');
+        });
+        child.on('error', error => finish(null, error.message));
+        child.on('exit', code => {
+            clearTimeout(deadline);
+            // Whatever the timed-out program left in its group goes now, not after the grace period.
+            if (timedOut)
+                killGroup('SIGKILL');
+            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
+            child.on('close', () => finish(code));
+            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
+        });
+        const deadline = setTimeout(() => {
+            timedOut = true;
+            killGroup('SIGTERM');
+            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+        }, options.timeoutMs);
+        timers.push(deadline);
+    });
+}
+/** Like runProcess, but stdout is handed to the caller as a stream with backpressure. */
+function spawnStream(file, args, options) {
+    const stderr = new TailBuffer(TAIL_BYTES);
+    let timedOut = false;
+    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: options.env ?? childEnvironment()
+    });
+    const stop = () => {
+        try {
+            if (child.pid !== undefined)
+                process.kill(-child.pid, 'SIGKILL');
+        }
+        catch {
+            // Already gone.
+        }
+    };
+    const deadline = setTimeout(() => {
+        timedOut = true;
+        stop();
+    }, options.timeoutMs);
+    child.stderr.on('data', (chunk) => stderr.push(chunk));
+    const done = new Promise(resolve => {
+        child.on('error', error => {
+            clearTimeout(deadline);
+            resolve({ exitCode: null, timedOut, spawnError: error.message, stdout: '', outputTail: '' });
+        });
+        child.on('close', code => {
+            clearTimeout(deadline);
+            resolve({ exitCode: code, timedOut, stdout: '', outputTail: stderr.text() });
+        });
+    });
+    return { stdout: child.stdout, done, stop };
+}
+
+;// CONCATENATED MODULE: external "node:stream"
+const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+;// CONCATENATED MODULE: ./src/shell-quote.ts
+/**
+ * Quotes a value as one POSIX shell word that the shell hands on byte for byte.
+ * Single quotes disable every expansion; a single quote itself is closed, escaped and reopened.
+ * Every value is quoted, even a plain one, so no character class is ever special-cased.
+ * This is the only way values reach a shell command line.
+ */
+function shellQuote(value) {
+    if (value.includes('\0'))
+        throw new Error('a shell word cannot hold a NUL byte');
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+;// CONCATENATED MODULE: ./src/session-protocol.ts
+/**
+ * The remote session's protocol, both halves in one place: the POSIX sh script the gate sends and
+ * the parser of what comes back. The script reaches the host on the stdin of a fixed `sh -s`, so
+ * the ssh user's login shell (bash, dash, zsh…) only ever sees those two words; it holds the run's
+ * nonce, which therefore never appears in any argv. Results travel on the session's stdout, which
+ * only the session shell and the container CLI's answers write to: the hook, every step's stderr
+ * and every child get other descriptors, and stdin from /dev/null.
+ */
+
+
+/**
+ * Seconds the host's `timeout` waits after SIGTERM before it sends SIGKILL, so a step that ignores
+ * SIGTERM still ends within a known bound.
+ */
+const HOST_KILL_AFTER_SECONDS = 10;
+const HOST_KILL_AFTER_MS = HOST_KILL_AFTER_SECONDS * 1000;
+/** Slack on top of the host's own bounds before the local side gives up on the session. */
+const SESSION_MARGIN_MS = 15_000;
+/** The command ssh asks the login shell to run: two plain words, the same in every shell. */
+const SESSION_COMMAND = 'sh -s';
+/**
+ * The environment the hook receives, in the order the hook contract documents. The staging target
+ * is always explicit so a change of the hook's own defaults can never aim it at prod. The values
+ * are shell words (quoted here), because BUILD_CONTEXT of an upload is only known on the host.
+ */
+function hookEnvironment(settings, revision, uploaded = false) {
+    const env = [
+        ['GIT_SHA', shellQuote(revision)],
+        ['BUILD_CONTEXT', uploaded ? '"$pg_up/ctx"' : shellQuote(settings.buildContext)],
+        ['TARGET_IMAGE', shellQuote(settings.image)],
+        ['TARGET_SERVICE', shellQuote(settings.staging.service)],
+        ['TARGET_PORT', shellQuote(settings.staging.port)],
+        ['COMPOSE_PROFILE', shellQuote(settings.staging.composeProfile)],
+        ['STAGING_CONTAINER', shellQuote(settings.staging.container)]
+    ];
+    if (uploaded)
+        env.push(['BUILD_CONTEXT_SOURCE', 'git-archive']);
+    if (settings.context.sync)
+        env.push(['SYNC_CONTEXT', '1']);
+    return env;
+}
+/** The hook as one command line, for the log. */
+function describeHookCommand(settings, revision) {
+    const uploaded = settings.context.upload;
+    const env = hookEnvironment(settings, revision, uploaded)
+        .map(([name, value]) => `${name}=${value === '"$pg_up/ctx"' ? '<uploaded>' : value}`)
+        .join(' ');
+    const run = `${env} ${boundHook(settings)} ${shellQuote(settings.hook)} --build-staging`;
+    return settings.hookDir ? `cd ${shellQuote(cdOperand(settings.hookDir))} && ${run}` : run;
+}
+function boundHook(settings) {
+    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${Math.ceil(settings.timeouts.rebuildMs / 1000)} bash --`;
+}
+/**
+ * `cd`'s operand for hook-dir: a relative directory gets `./`, so a name that starts with a dash
+ * (`-P`, `-`, `--help`) is a directory and not an option, and CDPATH cannot redirect it.
+ */
+function cdOperand(dir) {
+    return dir.startsWith('/') || dir.startsWith('./') ? dir : `./${dir}`;
+}
+/** The host-side bound of one quick call: inspect-timeout, then SIGKILL. */
+function bounded(settings) {
+    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${Math.ceil(settings.timeouts.inspectMs / 1000)}`;
+}
+/** Marker lines start with this and the run's nonce. */
+const MARKER_PREFIX = 'provenance-gate-';
+/**
+ * Shell functions every session starts with. `pg_say` writes one result line on descriptor 3 (the
+ * session's stdout); `pg_end` removes what the run made on the host and says `end`, after which the
+ * gate stops reading, whatever a stray child may still hold open.
+ */
+function prelude(ids) {
+    return [
+        `pg_m=${MARKER_PREFIX}${ids.nonce}`,
+        `pg_rec="\${TMPDIR:-/tmp}/provenance-gate-run.${ids.runId}"`,
+        "pg_up=''",
+        'pg_say() { printf \'%s %s\\n\' "$pg_m" "$*" >&3; }',
+        'pg_end() { [ -z "$pg_up" ] || rm -rf -- "$pg_up"; rm -f -- "$pg_rec"; pg_say end; }',
+        // A quick step: its stdout is the answer (on descriptor 3), its stderr is only shown.
+        'pg_step() { pg_n=$1; shift; pg_say out "$pg_n"; "$@" >&3 3>&-; pg_rc=$?; pg_say exit "$pg_n" "$pg_rc"; return "$pg_rc"; }',
+        // The processes left in a process group, named, then stopped.
+        'pg_reap() { pg_l=$(ps -e -o pgid= -o pid= -o args= 2>/dev/null | awk -v g="$1" \'$1 == g { $1 = ""; print substr($0, 2) }\'); [ -z "$pg_l" ] || printf \'%s\\n\' "$pg_l" | while IFS= read -r pg_x; do pg_say left "$pg_x"; done; kill -9 "-$1" 2>/dev/null; }'
+    ];
+}
+/**
+ * Wraps the steps in a function whose stdin is /dev/null (the script itself is the shell's stdin,
+ * and no step may read it), with the original stdout as descriptor 3 and descriptor 1 sent to
+ * stderr. The shell parses the whole function before it runs any of it.
+ */
+function wrap(ids, defs, body) {
+    return [
+        ...prelude(ids),
+        ...defs,
+        'pg_main() {',
+        // A leading newline: a login banner printed without one must not glue onto the begin line.
+        "printf '\\n' >&3; pg_say begin",
+        'timeout --version >/dev/null 2>&1 || { pg_say no-timeout; pg_end; return 0; }',
+        ...body,
+        'pg_end',
+        '}',
+        'pg_main 3>&1 1>&2 4<&0 </dev/null',
+        'exit 0',
+        ''
+    ].join('\n');
+}
+/**
+ * The context check: git on the host, with every GIT_* variable cleared and a bound, reports the
+ * build context's state as lines the gate decides on (`decideContext`).
+ */
+function contextCheck(settings, revision) {
+    const git = `${bounded(settings)} git -C "$pg_ctx"`;
+    // Refused unless a clean work tree at the revision, or (auto) not a work tree at all: the host
+    // decides before the hook may run, the gate words the same decision from the report.
+    const plain = settings.context.check === 'auto' ? 0 : 1;
+    return [
+        // A subshell: the GIT_* variables it clears stay set for everything else.
+        'pg_context() (',
+        'for pg_v in $(env | sed -n \'s/^\\(GIT_[A-Za-z0-9_]*\\)=.*/\\1/p\'); do unset "$pg_v"; done',
+        'command -v git >/dev/null 2>&1 || { echo no-git; return 1; }',
+        `pg_o=$(${git} rev-parse --is-inside-work-tree 2>&1); pg_r=$?`,
+        'case "$pg_r" in 124|137) echo timeout; return 1;; esac',
+        'case "$pg_o" in *"dubious ownership"*) echo unsafe; return 1;; esac',
+        `[ "$pg_r" -eq 0 ] && [ "$pg_o" = true ] || { echo not-a-work-tree; return ${plain}; }`,
+        `pg_o=$(${git} rev-parse --show-toplevel) && echo "top $pg_o" || { echo "failed rev-parse --show-toplevel"; return 1; }`,
+        `pg_h=$(${git} rev-parse --verify HEAD) && echo "head $pg_h" || { echo "failed rev-parse HEAD"; return 1; }`,
+        // Files marked assume-unchanged or skip-worktree hide their edits from status: they count too.
+        `pg_o=$(${git} ls-files -v -- . | sed -n 's/^[a-zS] //p') || { echo "failed ls-files"; return 1; }`,
+        `pg_s=$(${git} status --porcelain --untracked-files=all --ignore-submodules=none -- .) || { echo "failed status"; return 1; }`,
+        "pg_o=$(printf '%s\\n%s' \"$pg_s\" \"$(printf '%s\\n' \"$pg_o\" | sed '/^$/d; s/^/hidden /')\" | sed '/^$/d')",
+        '[ -z "$pg_o" ] && echo "dirty 0" || { echo "dirty $(printf \'%s\\n\' "$pg_o" | wc -l)"; printf \'%s\\n\' "$pg_o" | sed -n \'1s/^ */first /p\'; }',
+        `[ "$pg_h" = ${shellQuote(revision)} ] && [ -z "$pg_o" ]`,
+        ')'
+    ];
+}
+/**
+ * The upload: a private directory (mktemp, 0700) under upload-dir or the user's temp dir, then the
+ * framed archive from the rest of stdin into it. Only a terminating frame marks it complete, so a
+ * transfer cut short between two tar members (which tar would accept) never builds.
+ */
+function uploadStep(settings) {
+    const parent = settings.context.uploadDir
+        ? shellQuote(settings.context.uploadDir)
+        : '"${TMPDIR:-/tmp}"';
+    return [
+        'pg_upload() {',
+        `pg_up=$(umask 077 && mktemp -d ${parent}/provenance-gate-ctx.XXXXXXXXXX) || { pg_up=''; echo "cannot create a private directory under ${parent.replace(/"/g, '')}" >&2; return 3; }`,
+        'printf \'up %s\\n\' "$pg_up" >> "$pg_rec"',
+        'mkdir "$pg_up/ctx" || return 3',
+        'echo "dir $pg_up/ctx"',
+        '{ while IFS= read -r pg_f <&4; do case "$pg_f" in 0) : > "$pg_up/complete"; break;; ""|*[!0-9]*) break;; *) head -c "$pg_f" <&4 || break;; esac; done; } | tar -x -f - --no-same-owner -C "$pg_up/ctx" >&2',
+        'pg_t=$?',
+        '[ "$pg_t" -eq 0 ] || return "$pg_t"',
+        '[ -f "$pg_up/complete" ] || { echo "the archive arrived incomplete" >&2; return 3; }',
+        'rm -f -- "$pg_up/complete"',
+        '}'
+    ];
+}
+/**
+ * The hook, in its own process group under `timeout`, its output on stderr, its group reaped when
+ * it exits. `before` runs after the cd into hook-dir (the context check reads the context as the
+ * hook will see it); a failed cd is reported as the hook's exit status, with cd's message shown.
+ */
+function hookStep(settings, revision, before) {
+    const env = hookEnvironment(settings, revision, settings.context.upload)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(' ');
+    return [
+        'pg_rc=0',
+        ...(settings.hookDir ? [`cd ${shellQuote(cdOperand(settings.hookDir))} || pg_rc=$?`] : []),
+        'if [ "$pg_rc" -eq 0 ]; then',
+        ...before,
+        `${env} ${boundHook(settings)} ${shellQuote(settings.hook)} --build-staging 3>&- 4<&- & pg_pid=$!`,
+        // The record lets a cancelled job (or its post step) stop this group on the host.
+        'printf \'pg %s\\n\' "$pg_pid" >> "$pg_rec"',
+        'wait "$pg_pid"; pg_rc=$?',
+        'pg_reap "$pg_pid"',
+        'fi',
+        'pg_say exit hook "$pg_rc"',
+        '[ "$pg_rc" -eq 0 ] || { pg_end; return 0; }'
+    ];
+}
+/** The image's JSON as the container CLI prints it (no Go template: podman's differs). */
+function inspectCommand(settings, image) {
+    return `${bounded(settings)} ${shellQuote(settings.docker)} image inspect -- ${shellQuote(image)}`;
+}
+/**
+ * The staging containers' JSON. Without an explicit staging-container, the compose service's
+ * containers are found by label (v1 names them `<project>_<service>_1`, v2 `<project>-<service>-1`);
+ * when there are none, or with an explicit name, the container of exactly that name. Only 64-hex
+ * words count as ids; no container prints nothing and succeeds.
+ */
+function containerCheck(settings) {
+    const docker = `${bounded(settings)} ${shellQuote(settings.docker)}`;
+    const { container, service, containerNamed } = settings.staging;
+    const byLabel = `${docker} ps -aq --no-trunc --filter ${shellQuote(`label=com.docker.compose.service=${service}`)}`;
+    const byName = `${docker} ps -a --no-trunc --format '{{.ID}} {{.Names}}'`;
+    return [
+        'pg_containers() {',
+        "pg_ids=''",
+        ...(containerNamed ? [] : [`pg_ids=$(${byLabel}) || return $?`]),
+        `[ -n "$pg_ids" ] || { pg_ids=$(${byName}) || return $?; pg_ids=$(printf '%s\\n' "$pg_ids" | pg_want=${shellQuote(container)} awk '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == ENVIRON["pg_want"]) print $1 }'); }`,
+        'set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w";; esac; done; set +f',
+        '[ "$#" -gt 0 ] || return 0',
+        `${docker} container inspect -- "$@"`,
+        '}'
+    ];
+}
+/** A quick step that must succeed before the next one runs. */
+function quick(name, command) {
+    return `pg_step ${name} ${command} || { pg_end; return 0; }`;
+}
+/**
+ * The one session of a gate run: (rebuild) the context check or the upload, then the hook; then
+ * the inspect and the container check. Each reports its exit status; a failed step ends the
+ * session. The local bound is the sum of the host's own bounds plus a margin, so the host's fire
+ * first and are the ones reported.
+ */
+function planGateSession(settings, revision, ids) {
+    const rebuild = settings.mode === 'rebuild';
+    const { context } = settings;
+    const defs = [];
+    const body = [];
+    const steps = [];
+    const quickMs = settings.timeouts.inspectMs + HOST_KILL_AFTER_MS;
+    let boundMs = SESSION_MARGIN_MS;
+    if (rebuild) {
+        if (context.upload) {
+            defs.push(...uploadStep(settings));
+            body.push(quick('upload', 'pg_upload'));
+            steps.push('upload');
+            boundMs += settings.timeouts.rebuildMs;
+        }
+        const checked = !context.upload && context.check !== 'skip';
+        const check = [
+            `pg_ctx=${shellQuote(settings.buildContext || '.')}`,
+            quick('context', 'pg_context')
+        ];
+        if (checked) {
+            defs.push(...contextCheck(settings, revision));
+            boundMs += 4 * quickMs;
+        }
+        // A synced context is checked after the hook moved it; any other before the hook may run.
+        const before = checked && !context.sync;
+        if (before)
+            steps.push('context');
+        body.push('exec 4<&-', ...hookStep(settings, revision, before ? check : []));
+        steps.push('hook');
+        boundMs += settings.timeouts.rebuildMs + HOST_KILL_AFTER_MS;
+        if (checked && context.sync) {
+            body.push(...check);
+            steps.push('context');
+        }
+    }
+    else {
+        body.push('exec 4<&-');
+    }
+    if (settings.labelSource === 'host') {
+        body.push(quick('inspect', inspectCommand(settings, settings.promote?.imageId || settings.image)));
+        steps.push('inspect');
+        boundMs += quickMs;
+    }
+    if (settings.containerCheck !== 'skip') {
+        defs.push(...containerCheck(settings));
+        body.push(quick('container', 'pg_containers'));
+        steps.push('container');
+        boundMs += 3 * quickMs;
+    }
+    return {
+        script: wrap(ids, defs, body),
+        steps,
+        endLine: endLine(ids),
+        boundMs,
+        upload: rebuild && context.upload
+    };
+}
+/**
+ * The promotion's session: `tag <image id> <prod-image>` (by id, never by the mutable staging
+ * tag, so what was verified is what gets the prod tag), then the prod image read back.
+ */
+function planPromoteSession(settings, imageId, prodImage, ids) {
+    const docker = `${bounded(settings)} ${shellQuote(settings.docker)}`;
+    return {
+        script: wrap(ids, [], [
+            'exec 4<&-',
+            quick('tag', `${docker} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`),
+            quick('prod', inspectCommand(settings, prodImage))
+        ]),
+        steps: ['tag', 'prod'],
+        endLine: endLine(ids),
+        boundMs: 2 * (settings.timeouts.inspectMs + HOST_KILL_AFTER_MS) + SESSION_MARGIN_MS,
+        upload: false
+    };
+}
+/**
+ * What a cancelled run sends (from the main step on SIGTERM/SIGINT, or from the post step after a
+ * SIGKILL): the run record names the hook's process group and the upload directory; the group is
+ * named, stopped (TERM, then KILL) and the directory removed. Only a directory named like the
+ * gate's own is removed, whatever the record says.
+ */
+function planCancelSession(ids) {
+    return {
+        script: wrap(ids, [], [
+            'exec 4<&-',
+            '[ -f "$pg_rec" ] || { pg_say none; pg_end; return 0; }',
+            // Read the record whole first: the stopped session removes it (and the upload) as it ends.
+            'pg_d=$(sed -n \'s/^up \\(.*provenance-gate-ctx\\.[A-Za-z0-9]*\\)$/\\1/p\' "$pg_rec" | head -n 1)',
+            'pg_gs=$(sed -n \'s/^pg \\([0-9][0-9]*\\)$/\\1/p\' "$pg_rec"); pg_had=\'\'; [ -z "$pg_d" ] || [ ! -d "$pg_d" ] || pg_had=1',
+            'for pg_g in $pg_gs; do kill -TERM "-$pg_g" 2>/dev/null && { sleep 1; pg_reap "$pg_g"; pg_say stopped "$pg_g"; }; done',
+            '[ -z "$pg_had" ] || { rm -rf -- "$pg_d"; pg_say removed "$pg_d"; }'
+        ]),
+        steps: [],
+        endLine: endLine(ids),
+        boundMs: 20_000,
+        upload: false
+    };
+}
+function endLine(ids) {
+    return `\n${MARKER_PREFIX}${ids.nonce} end\n`;
+}
+/**
+ * Reads a session's stdout. Only lines after this run's begin line count (a login shell's chatter
+ * comes before it); a step's output is what came between its `out` and `exit` lines; a step
+ * reports once.
+ */
+function parseSession(stdout, nonce) {
+    const mark = `${MARKER_PREFIX}${nonce} `;
+    const answer = {
+        begun: false,
+        ended: false,
+        noTimeout: false,
+        steps: {},
+        left: [],
+        stopped: [],
+        removed: []
+    };
+    let open;
+    for (const line of stdout.split('\n')) {
+        if (!answer.begun) {
+            answer.begun = line === `${mark}begin`;
+            continue;
+        }
+        if (answer.ended)
+            break;
+        if (!line.startsWith(mark)) {
+            open?.lines.push(line);
+            continue;
+        }
+        const [word = '', ...rest] = line.slice(mark.length).split(' ');
+        const arg = rest.join(' ');
+        if (word === 'end')
+            answer.ended = true;
+        else if (word === 'no-timeout')
+            answer.noTimeout = true;
+        else if (word === 'left')
+            answer.left.push(arg);
+        else if (word === 'stopped')
+            answer.stopped.push(arg);
+        else if (word === 'removed')
+            answer.removed.push(arg);
+        else if (word === 'out' && isStep(arg))
+            open = { name: arg, lines: [] };
+        else if (word === 'exit') {
+            const [name = '', code = ''] = rest;
+            if (!isStep(name) || !/^[0-9]+$/.test(code) || answer.steps[name])
+                continue;
+            const output = open?.name === name ? open.lines.join('\n').replace(/\n+$/, '') : '';
+            answer.steps[name] = { exit: Number(code), output };
+            open = undefined;
+        }
+    }
+    return answer;
+}
+const STEPS = [
+    'context',
+    'upload',
+    'hook',
+    'inspect',
+    'container',
+    'tag',
+    'prod'
+];
+function isStep(name) {
+    return STEPS.includes(name);
+}
+/** Parses the context step's lines; `undefined` for anything the script would not print. */
+function parseContextReport(output) {
+    const lines = output.split('\n').filter(line => line !== '');
+    const [first = ''] = lines;
+    if (first === 'no-git' ||
+        first === 'not-a-work-tree' ||
+        first === 'unsafe' ||
+        first === 'timeout') {
+        return lines.length === 1 ? { kind: first } : undefined;
+    }
+    const failed = lines.find(line => line.startsWith('failed '));
+    if (failed)
+        return { kind: 'failed', what: failed.slice(7) };
+    const value = (key) => lines.find(line => line.startsWith(`${key} `))?.slice(key.length + 1);
+    const top = value('top');
+    const head = value('head');
+    const dirty = value('dirty');
+    if (top === undefined ||
+        head === undefined ||
+        dirty === undefined ||
+        !/^[0-9]+$/.test(dirty.trim())) {
+        return undefined;
+    }
+    return { kind: 'tree', top, head, dirty: Number(dirty.trim()), first: value('first') ?? '' };
+}
+/** Largest frame of the upload: the host runs one `head -c` per frame. */
+const FRAME_BYTES = 1024 * 1024;
+/**
+ * Frames an archive for the upload step: `<length>\n<bytes>` frames of up to 1 MiB, then `0\n`
+ * once the archive ended well. Memory stays at one frame whatever the archive's size; the
+ * terminator is only written by `end()`, so a stream cut short is never taken as complete.
+ */
+class ArchiveFramer extends external_node_stream_namespaceObject.Transform {
+    pending = [];
+    size = 0;
+    /** Bytes of archive seen so far. */
+    bytes = 0;
+    _transform(chunk, _encoding, done) {
+        this.bytes += chunk.length;
+        this.pending.push(chunk);
+        this.size += chunk.length;
+        if (this.size >= FRAME_BYTES)
+            this.flushFrame();
+        done();
+    }
+    _flush(done) {
+        this.flushFrame();
+        this.push('0\n');
+        done();
+    }
+    flushFrame() {
+        if (this.size === 0)
+            return;
+        this.push(`${this.size}\n`);
+        this.push(Buffer.concat(this.pending));
+        this.pending = [];
+        this.size = 0;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/upload.ts
+
+
+
+
+/** A progress line at least this often while the archive is sent. */
+const PROGRESS_MS = 5000;
+/**
+ * Refuses, before anything runs on the host, a commit whose `git archive` would not be its tree:
+ * submodules (the archive leaves them empty) and `export-ignore`/`export-subst` attributes (the
+ * archive drops or rewrites files). Either way the image would not hold HEAD's tree.
+ */
+async function checkArchivable(local, settings, revision) {
+    const git = (args) => local.git(['-C', settings.checkoutPath, ...args], settings.timeouts.gitMs);
+    const gitlinks = await git(['ls-tree', '-r', '-d', '--full-tree', '-z', revision]);
+    if (gitlinks.exitCode !== 0 || gitlinks.stdoutTruncated) {
+        throw new GateError('git-failed', `git ls-tree ${revision} in ${settings.checkoutPath} failed: ${lastLines(gitlinks.outputTail) || gitlinks.spawnError || 'no output'}`);
+    }
+    const submodule = gitlinks.stdout.split('\0').find(entry => entry.startsWith('160000 '));
+    if (submodule) {
+        throw new InputError(`upload-context does not ship submodules, and ${submodule.split('\t')[1] ?? 'one'} is a submodule of ${revision.slice(0, 12)}: git archive would leave it empty. Build from a clone on the host instead (sync-context)`);
+    }
+    const attributes = await git([
+        'grep', '-l', '-I', '-E', 'export-(ignore|subst)', revision, '--',
+        '.gitattributes', ':(glob)**/.gitattributes'
+    ]); // prettier-ignore
+    if (attributes.exitCode === 0) {
+        const file = attributes.stdout.split('\n')[0]?.replace(`${revision}:`, '') ?? '.gitattributes';
+        throw new InputError(`upload-context cannot ship ${revision.slice(0, 12)} as it is: ${file} uses export-ignore or export-subst, so git archive would drop or rewrite files. Remove those attributes, or build from a clone on the host (sync-context)`);
+    }
+}
+/**
+ * Streams `git archive` of the revision behind the session's script, framed for the upload step,
+ * never holding more than one frame. Only an archive that git finished without error and that
+ * stayed under the size bound gets the terminating frame; otherwise the host sees an incomplete
+ * upload and never runs the hook.
+ */
+function startUpload(local, settings, revision, script, progress, now) {
+    const max = settings.context.uploadMaxBytes;
+    const input = new external_node_stream_namespaceObject.PassThrough();
+    const framer = new ArchiveFramer();
+    const since = now();
+    let error;
+    input.write(script);
+    const archive = local.gitStream(['-C', settings.checkoutPath, 'archive', '--format=tar', revision], settings.timeouts.rebuildMs);
+    const abort = (reason) => {
+        error ??= reason;
+        archive.stop();
+        archive.stdout.unpipe(framer);
+        framer.unpipe(input);
+        input.end();
+    };
+    archive.stdout.on('data', () => {
+        if (framer.bytes > max && !error) {
+            abort(new InputError(`the archive of ${revision.slice(0, 12)} exceeds upload-max-mib (${max / 1024 / 1024} MiB); nothing was built. Raise upload-max-mib or shrink the tree`));
+        }
+    });
+    archive.stdout.pipe(framer, { end: false });
+    const timer = setInterval(() => {
+        progress(`upload: ${(framer.bytes / 1024 / 1024).toFixed(1)} MiB sent in ${((now() - since) / 1000).toFixed(0)} s`);
+    }, PROGRESS_MS);
+    const ended = archive.done.then(result => {
+        clearInterval(timer);
+        if (error)
+            return;
+        if (result.exitCode === 0 && !result.timedOut) {
+            framer.end();
+            return;
+        }
+        abort(new GateError(result.timedOut ? 'timeout' : 'git-failed', `git archive ${revision.slice(0, 12)} in ${settings.checkoutPath} ${result.timedOut ? 'timed out' : 'failed'}: ${result.spawnError ?? (lastLines(result.outputTail) || `exit ${result.exitCode}`)}; nothing was built`));
+    });
+    let started = false;
+    return {
+        input,
+        start: () => {
+            if (started || error)
+                return;
+            started = true;
+            framer.pipe(input);
+        },
+        finish: async () => {
+            // The session is over: whatever is still being read is of no use now.
+            archive.stop();
+            await ended;
+            clearInterval(timer);
+            return { bytes: framer.bytes, ...(error ? { error } : {}) };
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/run-session.ts
+
+
+
+
+
+
+
+
+/** The phase each step's time is counted in. */
+const STEP_PHASE = {
+    upload: 'upload',
+    context: 'context',
+    hook: 'hook',
+    inspect: 'inspect',
+    container: 'inspect',
+    tag: 'promote',
+    prod: 'promote'
+};
+/**
+ * Runs a planned session and returns its parsed answer, timing each step as its exit line
+ * arrives. Everything the host prints outside the answer (hook output, step stderr) is shown live
+ * in one log group and kept only as a tail for messages; none of it is parsed.
+ */
+async function runPlanned(runner, plan, nonce, deps, facts, options) {
+    const { log, now } = deps;
+    const mark = `provenance-gate-${nonce} exit `;
+    const begin = `provenance-gate-${nonce} begin\n`;
+    const tail = new TailBuffer(64 * 1024);
+    let phaseStart = now();
+    const steps = [...plan.steps];
+    facts.current = steps[0] ? STEP_PHASE[steps[0]] : facts.current;
+    let seen = '';
+    const stepDone = (name) => {
+        const phase = STEP_PHASE[name];
+        const next = steps[steps.indexOf(name) + 1];
+        if (next && STEP_PHASE[next] === phase)
+            return;
+        const at = now();
+        facts.phases.push({ name: phase, ms: at - phaseStart });
+        phaseStart = at;
+        if (next)
+            facts.current = STEP_PHASE[next];
+    };
+    const write = log.openRaw(options.title);
+    let result;
+    facts.sessionOpen = true;
+    try {
+        result = await runner.session(options.input?.input ?? plan.script, {
+            timeoutMs: plan.boundMs,
+            endsWith: plan.endLine,
+            onOutput: (chunk, stream) => {
+                if (stream === 'stderr') {
+                    tail.push(chunk);
+                    write(chunk);
+                    return;
+                }
+                seen = (seen + chunk.toString('latin1')).slice(-KEEP_BYTES);
+                if (seen.includes(begin))
+                    options.input?.start();
+                for (;;) {
+                    const at = seen.indexOf(mark);
+                    const eol = at < 0 ? -1 : seen.indexOf('\n', at);
+                    if (eol < 0)
+                        break;
+                    const name = seen.slice(at + mark.length, eol).split(' ')[0];
+                    seen = seen.slice(eol);
+                    if (steps.includes(name))
+                        stepDone(name);
+                }
+            }
+        });
+    }
+    finally {
+        log.closeRaw();
+    }
+    const answer = parseSession(result.stdout, nonce);
+    if (answer.ended)
+        facts.sessionOpen = false;
+    return { result, answer, tail: tail.text() };
+}
+/**
+ * The gate's one session: (rebuild) the upload or the context check, the hook; then the inspect
+ * and the container check. Turns what the host reported into facts, a failed context decision, or
+ * a GateError that names the step and the cause.
+ */
+async function runGateSession(runner, settings, revision, deps, facts) {
+    const { log } = deps;
+    const rebuild = settings.mode === 'rebuild';
+    const nonce = deps.nonce();
+    const plan = planGateSession(settings, revision, { nonce, runId: deps.runId });
+    const where = runner.where;
+    let upload;
+    if (plan.upload) {
+        await checkArchivable(deps.local, settings, revision);
+        log.info(`uploading git archive ${revision.slice(0, 12)} of ${settings.checkoutPath} to ${where}`);
+        upload = startUpload(deps.local, settings, revision, plan.script, line => log.info(line), deps.now);
+    }
+    if (rebuild && !settings.context.upload && settings.context.check === 'skip') {
+        log.warning('check-context is false: the gate does not check that the build context holds the validated commit, so a stale or dirty context would pass. Use check-context: auto, or upload-context: true');
+    }
+    if (rebuild)
+        log.info(`running the hook on ${where}: ${describeHookCommand(settings, revision)}`);
+    const title = rebuild ? `hook output (${settings.hook} --build-staging)` : `output on ${where}`;
+    const run = await runPlanned(runner, plan, nonce, deps, facts, {
+        title,
+        ...(upload ? { input: upload } : {})
+    });
+    const outcome = upload ? await upload.finish() : undefined;
+    if (outcome?.error)
+        throw outcome.error;
+    const { result, answer, tail } = run;
+    checkStarted(answer, result, where, tail, rebuild ? 'hook-failed' : 'inspect-failed');
+    const found = {};
+    const step = (name) => answer.steps[name];
+    for (const name of plan.steps) {
+        const reported = step(name);
+        if (name === 'upload') {
+            if (!reported)
+                throw missing('the upload', result, settings, where, tail);
+            if (reported.exit !== 0) {
+                throw new GateError('transport', `the upload to ${where} failed (exit code ${reported.exit}): ${lastLines(tail) || 'no output'}; nothing was built`);
+            }
+            const dir = /^dir (.*)$/m.exec(reported.output)?.[1] ?? '?';
+            found.contextNote = `build context uploaded: git archive of ${revision.slice(0, 12)} (${formatBytes(outcome?.bytes ?? 0)}) into a fresh ${dir} on ${where}, removed after the run`;
+            log.info(found.contextNote);
+        }
+        else if (name === 'context') {
+            if (!reported)
+                throw missing('the build context check', result, settings, where, tail);
+            const context = settings.buildContext || settings.hookDir || "(the ssh user's login directory)";
+            const decided = decideContext(parseContextReport(reported.output), revision, settings.context.check, context, where, settings.context.sync ? 'after' : 'before');
+            if (decided.decision)
+                return { ...found, decision: decided.decision };
+            if (reported.exit !== 0) {
+                // The host refused what the report does not explain: never a pass.
+                throw new GateError('stale-context', `the build context check on ${where} refused ${context} (exit code ${reported.exit}): ${lastLines(tail) || 'no output'}`);
+            }
+            found.contextNote = decided.note;
+            log.info(decided.note);
+        }
+        else if (name === 'hook') {
+            checkHook(reported?.exit, result, settings, where, facts, tail);
+            if (answer.left.length) {
+                log.warning(`the hook left ${answer.left.length} process${answer.left.length === 1 ? '' : 'es'} running on ${where}, stopped now: ${answer.left.map(line => line.slice(0, 120)).join('; ')}`);
+            }
+        }
+        else if (name === 'inspect') {
+            const image = settings.promote?.imageId || settings.image;
+            found.inspected = readInspect(reported, result, settings, where, tail, image);
+        }
+        else if (name === 'container') {
+            found.container = readContainers(reported, result, settings, where, tail);
+        }
+    }
+    return found;
+}
+/** A session that never started its script, or found no GNU timeout, ran nothing. */
+function checkStarted(answer, result, where, tail, failure) {
+    if (result.spawnError) {
+        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
+    }
+    if (result.stdoutTruncated) {
+        throw new GateError('inspect-failed', `the answer from ${where} exceeded ${KEEP_BYTES / 1024} KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`);
+    }
+    if (!answer.begun) {
+        if (result.timedOut) {
+            throw new GateError('timeout', `the session on ${where} did not start in time; it was stopped`);
+        }
+        if (result.exitCode === 255) {
+            throw new GateError('transport', `ssh connection to ${where} was lost before the session started (${lastLines(tail, 1) || 'exit 255'})`);
+        }
+        throw new GateError(failure, `the session on ${where} did not start (\`sh -s\` ${exitText(result)}): ${lastLines(tail) || 'no output'}. The host must run \`sh -s\` for the ssh user (a forced command must allow it)`);
+    }
+    if (answer.noTimeout) {
+        throw new GateError(failure, `${where} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`);
+    }
+}
+/** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
+const TIMEOUT_EXITS = [124, 137];
+/** Why a step never reported: a timeout on either side, a lost connection, or an early end. */
+function missing(what, result, settings, where, tail) {
+    if (result.timedOut) {
+        return new GateError('timeout', `${what} on ${where} did not answer in time; the session was stopped`);
+    }
+    if (result.exitCode === 255) {
+        return new GateError('transport', `ssh connection to ${where} was lost during ${what} (${lastLines(tail, 1) || 'exit 255'})`);
+    }
+    return new GateError('inspect-failed', `${what} on ${where} ended without reporting a result (${exitText(result)}): ${lastLines(tail) || 'no output'}`);
+}
+/** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
+function checkHook(hookExit, result, settings, where, facts, tail) {
+    const bound = `${settings.timeouts.rebuildMs / 1000} s (rebuild-timeout)`;
+    const output = lastLines(tail) || 'no output';
+    const hookMs = facts.phases.find(phase => phase.name === 'hook')?.ms ?? 0;
+    if (hookExit === undefined) {
+        if (result.timedOut) {
+            throw new GateError('timeout', `hook on ${where} did not finish within ${bound} and its host-side bound did not answer either; the session was stopped`);
+        }
+        if (result.exitCode === 255) {
+            throw new GateError('transport', `ssh connection to ${where} was lost while the hook was running (${lastLines(tail, 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`);
+        }
+        throw new GateError('hook-failed', `hook on ${where} ended without reporting a result (${exitText(result)}): ${output}`);
+    }
+    if (hookExit === 0)
+        return;
+    if (TIMEOUT_EXITS.includes(hookExit) && hookMs >= settings.timeouts.rebuildMs) {
+        throw new GateError('timeout', `hook timed out after ${bound} on ${where}; the host stopped it and its process group (SIGTERM, SIGKILL). Last output: ${output}`);
+    }
+    throw new GateError('hook-failed', `hook failed (exit code ${hookExit}) on ${where}: ${output}`);
+}
+/**
+ * Throws unless a quick step (inspect, container check, tag) reported exit 0: a timeout on the
+ * host, a missing report, or the step's own failure with a hint from its shown stderr.
+ */
+function checkQuick(what, reported, result, settings, where, tail, image) {
+    if (!reported)
+        throw missing(what, result, settings, where, tail);
+    if (reported.exit === 0)
+        return reported;
+    const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
+    if (TIMEOUT_EXITS.includes(reported.exit)) {
+        throw new GateError('timeout', `${what} on ${where} timed out after ${bound}; the host stopped it`);
+    }
+    const output = lastLines(tail) || 'no output';
+    throw new GateError('inspect-failed', `${what} on ${where} failed (exit code ${reported.exit}): ${inspectHint(reported.exit, tail, settings, image)}${output}`);
+}
+/** The usual causes of a failed docker call, said in words before docker's own. */
+function inspectHint(exit, output, settings, image) {
+    if (exit === 127) {
+        return `${settings.docker} is not on the host's PATH (set the docker input to its path). `;
+    }
+    if (/Cannot connect to the Docker daemon|Is the docker daemon running|connect: no such file/i.test(output)) {
+        return 'the container engine on the host is not running or not reachable. ';
+    }
+    if (/No such image|image not known|not found/i.test(output)) {
+        return `the image ${image} does not exist on the host. `;
+    }
+    return '';
+}
+/** The inspected image, or a GateError that says what the host answered. */
+function readInspect(reported, result, settings, where, tail, image) {
+    const what = `${settings.docker} image inspect ${image}`;
+    const step = checkQuick(what, reported, result, settings, where, tail, image);
+    const parsed = parseImageInspect(step.output);
+    if (!parsed) {
+        throw new GateError('inspect-failed', `${what} on ${where} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not one image's JSON with an id`);
+    }
+    return parsed;
+}
+/** The staging containers, none, or a GateError that says what the host answered. */
+function readContainers(reported, result, settings, where, tail) {
+    const what = `the container check (${settings.staging.container})`;
+    const step = checkQuick(what, reported, result, settings, where, tail, settings.image);
+    if (step.output.trim() === '')
+        return { exists: false };
+    const containers = parseContainerInspect(step.output);
+    if (!containers) {
+        throw new GateError('inspect-failed', `${what} on ${where} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not the containers' JSON`);
+    }
+    return { exists: true, containers };
+}
+function formatBytes(bytes) {
+    return bytes >= 1024 * 1024
+        ? `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+        : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
 ;// CONCATENATED MODULE: ./src/source-check.ts
 
 /** The OCI label that names the repository an image was built from. */
@@ -466,304 +1591,7 @@ function decideSource(labels, repositoryUrl, required) {
     return failClosed(`provenance fail-closed: the image was built from ${JSON.stringify(source)}, not from ${repositoryUrl}`, 'wrong-source');
 }
 
-;// CONCATENATED MODULE: ./src/shell-quote.ts
-/**
- * Quotes a value as one POSIX shell word that the shell hands on byte for byte.
- * Single quotes disable every expansion; a single quote itself is closed, escaped and reopened.
- * Every value is quoted, even a plain one, so no character class is ever special-cased.
- * This is the only way values reach a shell command line.
- */
-function shellQuote(value) {
-    if (value.includes('\0'))
-        throw new Error('a shell word cannot hold a NUL byte');
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-;// CONCATENATED MODULE: ./src/remote-command.ts
-
-/**
- * Seconds the host's `timeout` waits after SIGTERM before it sends SIGKILL to the whole process
- * group, so a hook that ignores SIGTERM still ends within a known bound.
- */
-const HOST_KILL_AFTER_SECONDS = 10;
-/**
- * The environment the hook receives, in the order the hook contract documents. The staging
- * target is always explicit so a change of the hook's own defaults can never aim it at prod.
- */
-function hookEnvironment(settings, revision) {
-    return [
-        ['GIT_SHA', revision],
-        ['BUILD_CONTEXT', settings.buildContext],
-        ['TARGET_IMAGE', settings.image],
-        ['TARGET_SERVICE', settings.staging.service],
-        ['TARGET_PORT', settings.staging.port],
-        ['COMPOSE_PROFILE', settings.staging.composeProfile],
-        ['STAGING_CONTAINER', settings.staging.container]
-    ];
-}
-/**
- * The hook invocation: `GIT_SHA=… … timeout -k 10 <s> bash -- <hook> --build-staging`, every
- * value shell-quoted. `timeout` makes rebuild-timeout bind the host too: without a tty a remote
- * command outlives its ssh client, so only a bound on the host stops a hung hook.
- */
-function planHookInvocation(settings, revision) {
-    const assignments = hookEnvironment(settings, revision)
-        .map(([name, value]) => `${name}=${shellQuote(value)}`)
-        .join(' ');
-    const seconds = Math.ceil(settings.timeouts.rebuildMs / 1000);
-    // `--` keeps a hook path that starts with a dash from being read as an option of bash.
-    return `${assignments} timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds} bash -- ${shellQuote(settings.hook)} --build-staging`;
-}
-/** The hook as one command line, `cd <hook-dir> && <invocation>`, as the log shows it. */
-function planHookCommand(settings, revision) {
-    const run = planHookInvocation(settings, revision);
-    return settings.hookDir ? `cd ${shellQuote(cdOperand(settings.hookDir))} && ${run}` : run;
-}
-/**
- * `cd`'s operand for hook-dir: a relative directory gets `./`, so a name that starts with a dash
- * (`-P`, `-`, `--help`) is a directory and not an option, and CDPATH cannot redirect it.
- */
-function cdOperand(dir) {
-    return dir.startsWith('/') || dir.startsWith('./') ? dir : `./${dir}`;
-}
-/**
- * One inspect that yields the image id and all labels as JSON, so the id the retag step promotes
- * is the id whose label was checked, and no label value (spaces, newlines) can blur the answer.
- * The `with` guard matters: an image without a config must not fail the template.
- */
-function planInspectCommand(settings, image = settings.image) {
-    const format = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}';
-    return `${bounded(settings)} ${shellQuote(settings.docker)} image inspect --format ${shellQuote(format)} ${shellQuote(image)}`;
-}
-/** The host-side bound of one quick docker call: inspect-timeout, then SIGKILL. */
-function bounded(settings) {
-    const seconds = Math.ceil(settings.timeouts.inspectMs / 1000);
-    return `timeout -k ${HOST_KILL_AFTER_SECONDS} ${seconds}`;
-}
-/**
- * The staging containers and the image id each runs, one `<json name> <json image> <running>`
- * line per container: compose does not always recreate a container when its tag moves, so a
- * verified image can sit next to a container still running the old one. Without an explicit
- * staging-container, the compose service's containers are found by their label (compose names
- * them `<project>-<service>-1`); when there are none, the service name is tried as is.
- */
-function planContainerCommand(settings) {
-    const docker = shellQuote(settings.docker);
-    const { container, service, containerNamed } = settings.staging;
-    const format = shellQuote('{{json .Name}} {{json .Image}} {{json .State.Running}}');
-    // `--`: a container name is free text, and the CLI would read a leading dash as a flag.
-    const inspect = `${bounded(settings)} ${docker} container inspect --format ${format} -- "$@"`;
-    if (containerNamed)
-        return `set -- ${shellQuote(container)}; ${inspect}`;
-    const filter = shellQuote(`label=com.docker.compose.service=${service}`);
-    // A failed or timed-out `ps` fails the step: falling back to the bare name would let a missed
-    // compose container pass as absent.
-    const ps = `${bounded(settings)} ${docker} ps -aq --no-trunc --filter ${filter}`;
-    // Only 64-hex words are ids: a warning ps prints on stderr must not become container names.
-    const ids = 'set -f; set --; for pg_w in $pg_ids; do case "$pg_w" in *[!0-9a-f]*) ;; *) [ "${#pg_w}" -eq 64 ] && set -- "$@" "$pg_w" ;; esac; done; set +f';
-    return `if pg_ids=$(${ps} 2>&1); then ${ids}; [ "$#" -gt 0 ] || set -- ${shellQuote(container)}; ${inspect}; else pg_rc=$?; printf '%s\\n' "$pg_ids"; (exit "$pg_rc"); fi`;
-}
-/** A step's command with its output on stdout and its exit status in a marker line after it. */
-function step(mark, name, command, last) {
-    const report = `pg_rc=$?; printf '\\n${mark} ${name}-exit %s\\n' "$pg_rc"`;
-    return [`${command} 2>&1`, last ? report : `${report}; [ "$pg_rc" -eq 0 ] || exit 0`];
-}
-/**
- * The one remote session of a run: (rebuild mode) the hook with its output sent to stderr, then
- * the inspect, each followed by a marker line carrying its exit status on stdout. One session
- * means one round trip; the markers keep the two results apart, and the nonce keeps anything the
- * hook might print from passing for a marker. POSIX sh, because ssh runs the login shell.
- */
-function planSession(settings, revision, nonce) {
-    const mark = markerOf(nonce);
-    const lines = [preflight(mark)];
-    if (settings.mode === 'rebuild') {
-        // `timeout` leads its own process group and stops the hook's group on expiry, but a child
-        // that ignores SIGTERM outlives the hook; after a timeout the whole group gets SIGKILL.
-        const cd = settings.hookDir
-            ? `cd ${shellQuote(cdOperand(settings.hookDir))} 1>&2 || pg_rc=$?`
-            : '';
-        lines.push('pg_rc=0', ...(cd ? [cd] : []), `if [ "$pg_rc" -eq 0 ]; then ${planHookInvocation(settings, revision)} 1>&2 & pg_pid=$!; wait "$pg_pid"; pg_rc=$?; fi`, `case "$pg_rc" in 124|137) kill -9 "-$pg_pid" 2>/dev/null;; esac`, `echo "${mark} hook-exit $pg_rc"; [ "$pg_rc" -eq 0 ] || exit 0`);
-    }
-    const checks = [];
-    if (settings.labelSource === 'host') {
-        checks.push(['inspect', planInspectCommand(settings, inspectTarget(settings))]);
-    }
-    if (settings.containerCheck !== 'skip')
-        checks.push(['container', planContainerCommand(settings)]);
-    checks.forEach(([name, command], i) => lines.push(...step(mark, name, command, i === checks.length - 1)));
-    return lines.join('\n');
-}
-/**
- * The promotion's session: `docker tag <image id> <prod-image>` (by id, never by the mutable
- * staging tag, so what was verified is what gets the prod tag), then the prod image read back.
- */
-function planPromoteSession(settings, imageId, nonce) {
-    if (!settings.promote)
-        throw new Error('planPromoteSession needs promote settings');
-    const mark = markerOf(nonce);
-    const { prodImage } = settings.promote;
-    const tag = `${bounded(settings)} ${shellQuote(settings.docker)} tag ${shellQuote(imageId)} ${shellQuote(prodImage)}`;
-    return [
-        preflight(mark),
-        ...step(mark, 'tag', tag, false),
-        ...step(mark, 'inspect', planInspectCommand(settings, prodImage), true)
-    ].join('\n');
-}
-/**
- * What the session inspects: in promote mode with image-id, that exact image (the staging tag may
- * have moved since the gate ran); else the staging image reference.
- */
-function inspectTarget(settings) {
-    return settings.promote?.imageId || settings.image;
-}
-/**
- * The session's first line: a `begin` marker (whatever a chatty login shell printed before it is
- * not an answer), then the check for GNU `timeout`, whose process group the hook's bound relies on
- * (busybox's execs the command in place and has no group to stop).
- */
-function preflight(mark) {
-    return `echo '${mark} begin'; timeout --version >/dev/null 2>&1 || { echo '${mark} no-timeout'; exit 0; }`;
-}
-/** Every marker line starts with this, then the run's nonce. */
-const MARKER_PREFIX = 'provenance-gate-';
-function markerOf(nonce) {
-    return `${MARKER_PREFIX}${nonce}`;
-}
-/** Output without a session's marker lines, which mean nothing to a reader. */
-function withoutMarkers(output) {
-    return output.replace(new RegExp(`^${MARKER_PREFIX}[0-9a-f]+ .*$`, 'gm'), '');
-}
-/**
- * Reads the marker lines of a planned session out of its stdout. Each step's output is what
- * came after the previous marker; only markers with this run's nonce count.
- */
-function parseSession(stdout, nonce) {
-    const mark = `${markerOf(nonce)} `;
-    const result = {
-        noTimeout: false,
-        hookExit: undefined,
-        inspectExit: undefined,
-        inspectOutput: '',
-        containerExit: undefined,
-        containerOutput: '',
-        tagExit: undefined,
-        tagOutput: ''
-    };
-    let pending = [];
-    for (const line of stdout.split('\n')) {
-        const step = line.startsWith(mark)
-            ? /^([a-z]+)-exit ([0-9]+)$/.exec(line.slice(mark.length))
-            : null;
-        if (line === `${mark}begin`) {
-            // Anything before it came from the login shell, not from a step.
-        }
-        else if (line === `${mark}no-timeout`) {
-            result.noTimeout = true;
-        }
-        else if (!step) {
-            pending.push(line);
-            continue;
-        }
-        else {
-            const exit = Number(step[2]);
-            const output = pending.join('\n').replace(/^\n+|\n+$/g, '');
-            if (step[1] === 'hook' && result.hookExit === undefined)
-                result.hookExit = exit;
-            if (step[1] === 'inspect' && result.inspectExit === undefined) {
-                result.inspectExit = exit;
-                result.inspectOutput = output;
-            }
-            if (step[1] === 'container' && result.containerExit === undefined) {
-                result.containerExit = exit;
-                result.containerOutput = output;
-            }
-            if (step[1] === 'tag' && result.tagExit === undefined) {
-                result.tagExit = exit;
-                result.tagOutput = output;
-            }
-        }
-        pending = [];
-    }
-    return result;
-}
-/**
- * Parses `<json id> <json labels>` from the inspect. Podman prints the id without its `sha256:`
- * prefix; an image without labels prints `null`. Returns `undefined` for anything else (more
- * than one line, not JSON, not an image id), which the gate treats as an error.
- */
-function parseInspectOutput(output) {
-    const text = output.replace(/\r?\n$/, '');
-    if (text.includes('\n'))
-        return undefined;
-    const space = text.indexOf(' ');
-    if (space < 0)
-        return undefined;
-    let rawId;
-    let labels;
-    try {
-        rawId = JSON.parse(text.slice(0, space));
-        labels = JSON.parse(text.slice(space + 1));
-    }
-    catch {
-        return undefined;
-    }
-    if (typeof rawId !== 'string')
-        return undefined;
-    const id = /^[0-9a-f]{64}$/.test(rawId) ? `sha256:${rawId}` : rawId;
-    if (!/^sha256:[0-9a-f]{64}$/.test(id))
-        return undefined;
-    if (labels === null)
-        return { imageId: id, labels: {} };
-    if (typeof labels !== 'object' || Array.isArray(labels))
-        return undefined;
-    const strings = {};
-    for (const [key, value] of Object.entries(labels)) {
-        if (typeof value === 'string')
-            strings[key] = value;
-    }
-    return { imageId: id, labels: strings };
-}
-/**
- * Parses the container step's `<json name> <json image id> <running>` lines. Podman prints ids
- * without `sha256:`; names lose docker's leading `/`. `undefined` for anything else.
- */
-function parseContainerOutput(output) {
-    const lines = output.split(/\r?\n/).filter(line => line !== '');
-    const containers = [];
-    for (const line of lines) {
-        const match = /^("(?:[^"\\]|\\.)*") ("(?:[^"\\]|\\.)*") (true|false)$/.exec(line);
-        if (!match)
-            return undefined;
-        let name;
-        let image;
-        try {
-            name = JSON.parse(match[1]);
-            image = JSON.parse(match[2]);
-        }
-        catch {
-            return undefined;
-        }
-        if (typeof name !== 'string' || typeof image !== 'string')
-            return undefined;
-        const imageId = /^[0-9a-f]{64}$/.test(image) ? `sha256:${image}` : image;
-        if (!/^sha256:[0-9a-f]{64}$/.test(imageId))
-            return undefined;
-        containers.push({ name: name.replace(/^\//, ''), imageId, running: match[3] === 'true' });
-    }
-    return containers.length ? containers : undefined;
-}
-/**
- * The revision an image claims: its label's value, or '' when the label is absent or holds the
- * placeholder `<no value>` that some tooling writes for an unset build argument.
- */
-function revisionOf(inspected, label) {
-    const value = Object.hasOwn(inspected.labels, label) ? (inspected.labels[label] ?? '') : '';
-    return value === '<no value>' ? '' : value;
-}
-
 ;// CONCATENATED MODULE: ./src/gate.ts
-
 
 
 
@@ -781,22 +1609,20 @@ function emptyFacts() {
         imageDigest: '',
         prodImageId: '',
         labels: {},
+        contextNote: '',
+        sessionOpen: false,
         phases: [],
         current: ''
     };
 }
-const KEEP_KIB = KEEP_BYTES / 1024;
-const HOST_KILL_AFTER_MS = HOST_KILL_AFTER_SECONDS * 1000;
-/** Slack on top of the host's own bounds before the local side gives up on the session. */
-const SESSION_MARGIN_MS = 15_000;
 /** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
 function retryDelayMs(attempt) {
     return Math.min(1000 * 2 ** attempt, 8000);
 }
 /**
- * The gate itself: validated revision, then one remote session (the hook in rebuild mode, then
- * the inspect), then the verdict. Expected failures throw a GateError naming the cause; `facts`
- * keeps what was known.
+ * The gate itself: validated revision, then one remote session (the build context proven or
+ * uploaded, the hook in rebuild mode, then the inspect), then the verdict. Expected failures
+ * throw a GateError naming the cause; `facts` keeps what was known.
  */
 async function runGate(settings, deps, facts) {
     const timed = async (name, work) => {
@@ -809,7 +1635,8 @@ async function runGate(settings, deps, facts) {
             facts.phases.push({ name, ms: deps.now() - start });
         }
     };
-    const revision = settings.promote?.expectedRevision || (await headRevision(settings, deps, facts, timed));
+    const revision = settings.promote?.expectedRevision ||
+        (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)));
     facts.expectedRevision = revision;
     // Registry labels in verify mode need nothing on the host: no connection at all.
     const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host';
@@ -818,7 +1645,11 @@ async function runGate(settings, deps, facts) {
     try {
         if (needsHost)
             runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
-        const answer = runner ? await runSession(runner, settings, revision, deps, facts) : {};
+        deps.onRunner?.(runner);
+        const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {};
+        facts.contextNote = session.contextNote ?? '';
+        if (session.decision)
+            return session.decision;
         if (settings.labelSource === 'registry') {
             const image = await timed('registry', () => deps.readRegistry(settings.image, {
                 ...settings.registry,
@@ -829,98 +1660,79 @@ async function runGate(settings, deps, facts) {
             facts.labels = image.labels;
             deps.log.info(`registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`);
         }
-        else if (answer.inspected) {
-            facts.imageId = answer.inspected.imageId;
-            facts.labels = answer.inspected.labels;
+        else if (session.inspected) {
+            facts.imageId = session.inspected.imageId;
+            facts.labels = session.inspected.labels;
         }
         facts.imageRevision = revisionOf({ imageId: facts.imageId, labels: facts.labels }, settings.revisionLabel);
-        deps.log.info(`image ${inspectTarget(settings)}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+        deps.log.info(`image ${settings.promote?.imageId || settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
         facts.current = '';
-        const verdict = decideVerdict(revision, facts.imageRevision);
-        if (!verdict.pass)
-            return verdict;
-        const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource);
-        if (source)
-            return source;
-        if (answer.container && !answer.container.exists) {
-            deps.log.info(`no container ${settings.staging.container} on the host: nothing runs, nothing to compare`);
-        }
-        const container = decideContainer(answer.container, facts.imageId, settings.containerCheck, settings.staging.container);
-        if (container)
-            return container;
-        if (settings.promote && runner) {
-            const promoteRunner = runner;
-            const promoted = await timed('promote', () => promote(promoteRunner, settings, revision, deps, facts));
-            facts.current = '';
-            if (promoted)
-                return promoted;
-            return {
-                ...verdict,
-                reason: `${verdict.reason}, promoted to ${settings.promote.prodImage} as ${shortId(facts.imageId)}`
-            };
-        }
-        return verdict;
+        return await decide(settings, deps, facts, revision, session.container, runner);
     }
     finally {
+        deps.onRunner?.(undefined);
         // Cleanup trouble must not replace the verdict; the post step retries what is left.
         await runner?.close().catch((error) => {
             deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`);
         });
     }
 }
-/**
- * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
- * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
- */
-async function headRevision(settings, deps, facts, timed) {
-    const revision = await timed('git', () => resolveRevision(deps.local, settings));
-    facts.expectedRevision = revision;
-    deps.log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
-    const merge = needsMergeCheck(deps.event, revision)
-        ? await isPullRequestMerge(deps.local, settings, deps.event.prHeadSha)
-        : false;
-    const origin = describeOrigin(deps.event, revision, merge);
-    deps.log.info(origin.line);
-    if (origin.warning)
-        deps.log.warning(origin.warning);
-    return revision;
-}
-/**
- * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
- * the PR's head. Read from the commit object's header, so shallow clones work.
- */
-async function isPullRequestMerge(local, settings, prHeadSha) {
-    const result = await local.run(`git -C ${shellQuote(settings.checkoutPath)} cat-file -p HEAD`, {
-        timeoutMs: settings.timeouts.gitMs
+/** The checks on what was read, in order, then (promote mode) the promotion. */
+async function decide(settings, deps, facts, revision, container, runner) {
+    const verdict = decideVerdict(revision, facts.imageRevision);
+    if (!verdict.pass)
+        return verdict;
+    const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource);
+    if (source)
+        return source;
+    if (container && !container.exists) {
+        deps.log.info(`no container ${settings.staging.container} on the host: nothing runs, nothing to compare`);
+    }
+    const stale = decideContainer(container, facts.imageId, settings.containerCheck, settings.staging.container);
+    if (stale)
+        return stale;
+    if (!settings.promote || !runner)
+        return verdict;
+    const { prodImage } = settings.promote;
+    const start = deps.now();
+    facts.current = 'promote';
+    const promoted = await promote(runner, settings, revision, deps, facts).finally(() => {
+        facts.phases.push({ name: 'promote', ms: deps.now() - start });
     });
-    if (result.exitCode !== 0)
-        return false;
-    const header = result.stdout.split('\n\n')[0] ?? '';
-    const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1]);
-    return parents.length >= 2 && parents.includes(prHeadSha);
+    facts.current = '';
+    if (promoted)
+        return promoted;
+    return {
+        ...verdict,
+        reason: `${verdict.reason}, promoted to ${prodImage} as ${shortId(facts.imageId)}`
+    };
 }
 /**
  * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
  * and require the same id and revision. Returns a failed decision, or `undefined` when promoted.
  */
 async function promote(runner, settings, revision, deps, facts) {
-    const promoteSettings = settings.promote;
-    if (!promoteSettings)
+    if (!settings.promote)
         return undefined;
-    const { prodImage } = promoteSettings;
-    const nonce = deps.nonce();
-    const start = deps.now();
-    deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${runner.where}`);
-    const result = await runner.run(planPromoteSession(settings, facts.imageId, nonce), {
-        timeoutMs: 2 * (settings.timeouts.inspectMs + HOST_KILL_AFTER_MS) + SESSION_MARGIN_MS
-    });
+    const { prodImage } = settings.promote;
     const where = runner.where;
-    const session = sessionAnswer(result, nonce, where, 'inspect-failed');
-    checkStep('tag', { exit: session.tagExit, output: session.tagOutput }, result, settings, `${settings.docker} tag ${facts.imageId} ${prodImage} on ${where}`, deps.now() - start, facts.imageId);
-    const prod = checkInspect(session, result, settings, where, deps.now() - start, prodImage);
+    const nonce = deps.nonce();
+    const plan = planPromoteSession(settings, facts.imageId, prodImage, { nonce, runId: deps.runId });
+    deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${where}`);
+    const phases = facts.phases.length;
+    const { result, answer, tail } = await runPlanned(runner, plan, nonce, deps, facts, {
+        title: `output on ${where} (tag)`
+    });
+    facts.phases.splice(phases);
+    checkStarted(answer, result, where, tail, 'inspect-failed');
+    checkQuick(`${settings.docker} tag ${facts.imageId} ${prodImage}`, answer.steps.tag, result, settings, where, tail, facts.imageId);
+    const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage);
     facts.prodImageId = prod.imageId;
     if (prod.imageId !== facts.imageId) {
-        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} has id ${shortId(prod.imageId)}, not the verified ${shortId(facts.imageId)}: something else wrote the tag at the same time`, 'mismatch');
+        const [got, want] = shortId(prod.imageId) === shortId(facts.imageId)
+            ? [prod.imageId, facts.imageId]
+            : [shortId(prod.imageId), shortId(facts.imageId)];
+        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`, 'mismatch');
     }
     const prodRevision = revisionOf(prod, settings.revisionLabel);
     if (prodRevision !== revision) {
@@ -949,262 +1761,6 @@ async function connect(deps, target) {
             await deps.sleep(delay);
         }
     }
-}
-/** `git rev-parse HEAD` of the checkout, checked to be a full object name. */
-async function resolveRevision(local, settings) {
-    const { checkoutPath } = settings;
-    const seconds = settings.timeouts.gitMs / 1000;
-    const result = await local.run(`git -C ${shellQuote(checkoutPath)} rev-parse HEAD`, {
-        timeoutMs: settings.timeouts.gitMs
-    });
-    if (result.timedOut) {
-        throw new GateError('timeout', `git rev-parse HEAD in ${checkoutPath} timed out after ${seconds} s (git-timeout)`);
-    }
-    if (result.exitCode !== 0) {
-        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} failed (${exitText(result)}): ${result.spawnError ?? gitProblem(result.outputTail)}`);
-    }
-    const revision = result.stdout.trim();
-    if (!revision) {
-        throw new GateError('empty-revision', `git rev-parse HEAD in ${checkoutPath} printed no revision`);
-    }
-    if (!REVISION_PATTERN.test(revision)) {
-        throw new GateError('git-failed', `git rev-parse HEAD in ${checkoutPath} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`);
-    }
-    return revision;
-}
-/**
- * Runs the one remote session (hook, then inspect) and turns what it reported into the image's
- * identity, or a GateError that names the step and the cause. The hook's output streams live into
- * the log; the markers on stdout tell the hook's result from the inspect's.
- */
-async function runSession(runner, settings, revision, deps, facts) {
-    const { log } = deps;
-    const rebuild = settings.mode === 'rebuild';
-    const nonce = deps.nonce();
-    const { rebuildMs, inspectMs } = settings.timeouts;
-    // Every quick step (inspect, container check) has its own host-side bound.
-    // (the container check is two: `ps` for a compose service's containers, then the inspect).
-    const containerSteps = settings.staging.containerNamed ? 1 : 2;
-    const quickSteps = (settings.labelSource === 'host' ? 1 : 0) +
-        (settings.containerCheck === 'skip' ? 0 : containerSteps);
-    const boundMs = (rebuild ? rebuildMs + HOST_KILL_AFTER_MS : 0) +
-        quickSteps * (inspectMs + HOST_KILL_AFTER_MS) +
-        SESSION_MARGIN_MS;
-    const start = deps.now();
-    let hookEnd;
-    let seenStdout = '';
-    const hookTail = new TailBuffer(64 * 1024);
-    // The marker on stdout can overtake the hook's last stderr bytes (two pipes), so the log group
-    // stays open until the session ends; the marker only dates the end of the hook.
-    const endHook = () => {
-        if (hookEnd !== undefined)
-            return;
-        hookEnd = deps.now();
-        facts.phases.push({ name: 'hook', ms: hookEnd - start });
-        facts.current = 'inspect';
-    };
-    let write;
-    if (rebuild) {
-        log.info(`running the hook on ${runner.where}: ${planHookCommand(settings, revision)}`);
-        write = log.openRaw(`hook output (${settings.hook} --build-staging)`);
-        facts.current = 'hook';
-    }
-    else {
-        facts.current = 'inspect';
-    }
-    let result;
-    try {
-        result = await runner.run(planSession(settings, revision, nonce), {
-            timeoutMs: boundMs,
-            onOutput: (chunk, stream) => {
-                if (stream === 'stderr') {
-                    hookTail.push(chunk);
-                    write?.(chunk);
-                }
-                else if (rebuild && hookEnd === undefined && seenStdout.length < 4096) {
-                    seenStdout += chunk.toString('utf8');
-                    if (parseSession(seenStdout, nonce).hookExit !== undefined)
-                        endHook();
-                }
-            }
-        });
-    }
-    catch (error) {
-        // The runner itself broke: keep the phase that was running for main's classification.
-        const running = facts.current;
-        if (rebuild)
-            endHook();
-        facts.current = running;
-        throw error;
-    }
-    finally {
-        if (rebuild)
-            log.closeRaw();
-    }
-    if (rebuild)
-        endHook();
-    const inspectStart = hookEnd ?? start;
-    const where = runner.where;
-    const session = sessionAnswer(result, nonce, where, rebuild ? 'hook-failed' : 'inspect-failed');
-    // Only an inspect that was started gets a phase: not after a failed hook, not when nothing ran.
-    const inspected = settings.labelSource === 'host' || settings.containerCheck !== 'skip';
-    if (inspected && (!rebuild || session.hookExit === 0)) {
-        facts.phases.push({ name: 'inspect', ms: deps.now() - inspectStart });
-    }
-    facts.phases.sort((a, b) => PHASE_ORDER.indexOf(a.name) - PHASE_ORDER.indexOf(b.name));
-    if (rebuild) {
-        checkHook(session.hookExit, result, settings, where, (hookEnd ?? start) - start, hookTail.text());
-    }
-    const answer = {};
-    const elapsed = deps.now() - inspectStart;
-    if (settings.labelSource === 'host') {
-        const target = inspectTarget(settings);
-        answer.inspected = checkInspect(session, result, settings, where, elapsed, target);
-    }
-    if (settings.containerCheck !== 'skip') {
-        answer.container = checkContainer(session, result, settings, where, elapsed);
-    }
-    return answer;
-}
-/**
- * A session's answer, once it is known to be one: the command started, its stdout was kept whole
- * and the host has GNU timeout. Otherwise the GateError that says which of these failed.
- */
-function sessionAnswer(result, nonce, where, noTimeoutClass) {
-    if (result.spawnError) {
-        throw new GateError('transport', `cannot run commands on ${where}: ${result.spawnError}`);
-    }
-    if (result.stdoutTruncated)
-        throw tooLong(where);
-    const session = parseSession(result.stdout, nonce);
-    if (session.noTimeout)
-        throw noTimeoutError(where, noTimeoutClass);
-    return session;
-}
-function tooLong(where) {
-    return new GateError('inspect-failed', `the answer from ${where} exceeded ${KEEP_KIB} KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`);
-}
-function noTimeoutError(where, failure) {
-    return new GateError(failure, `${where} has no GNU \`timeout\` (coreutils); the gate needs it to bound its commands on the host and stop the hook's whole process group. Nothing was run`);
-}
-/** The staging container's image id, or that it does not exist. */
-function checkContainer(session, result, settings, where, elapsedMs) {
-    const name = settings.staging.container;
-    const what = `${settings.docker} container inspect ${name} on ${where}`;
-    const step = { exit: session.containerExit, output: session.containerOutput };
-    if (step.exit !== undefined &&
-        step.exit !== 0 &&
-        /no such (container|object)/i.test(step.output)) {
-        // Some named containers are gone (e.g. removed by a concurrent compose up); those that
-        // answered still count, so a stale one among them is never hidden by a missing one.
-        const answered = step.output.split(/\r?\n/).flatMap(line => parseContainerOutput(line) ?? []);
-        return answered.length ? { exists: true, containers: answered } : { exists: false };
-    }
-    checkStep('container check', step, result, settings, what, elapsedMs, settings.image);
-    const containers = parseContainerOutput(step.output);
-    if (!containers) {
-        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not "<name> <image id> <running>"`);
-    }
-    return { exists: true, containers };
-}
-const PHASE_ORDER = [
-    'git',
-    'connect',
-    'hook',
-    'inspect',
-    'registry',
-    'promote'
-];
-/** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
-function checkHook(hookExit, result, settings, where, elapsedMs, tail) {
-    const bound = `${settings.timeouts.rebuildMs / 1000} s (rebuild-timeout)`;
-    const output = lastLines(tail) || 'no output';
-    if (hookExit === undefined) {
-        if (result.timedOut) {
-            throw new GateError('timeout', `hook on ${where} did not finish within ${bound} and its host-side bound did not answer either; the session was stopped`);
-        }
-        if (result.exitCode === 255) {
-            throw new GateError('transport', `ssh connection to ${where} was lost while the hook was running (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'}); not retried, because the hook had started. Its host-side bound stops it after ${bound}`);
-        }
-        throw new GateError('hook-failed', `hook on ${where} ended without reporting a result (${exitText(result)}): ${output}`);
-    }
-    if (hookExit === 0)
-        return;
-    if (TIMEOUT_EXITS.includes(hookExit) && elapsedMs >= settings.timeouts.rebuildMs) {
-        throw new GateError('timeout', `hook timed out after ${bound} on ${where}; the host stopped it and its process group (SIGTERM, SIGKILL). Last output: ${output}`);
-    }
-    throw new GateError('hook-failed', `hook failed (exit code ${hookExit}) on ${where}: ${output}`);
-}
-/** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
-const TIMEOUT_EXITS = [124, 137];
-/** Reads an inspect's answer, or throws a GateError that says what the host answered. */
-function checkInspect(session, result, settings, where, elapsedMs, image) {
-    const what = `${settings.docker} image inspect ${image} on ${where}`;
-    checkStep('inspect', { exit: session.inspectExit, output: session.inspectOutput }, result, settings, what, elapsedMs, image);
-    const parsed = parseInspectOutput(session.inspectOutput);
-    if (!parsed) {
-        throw new GateError('inspect-failed', `${what} answered ${JSON.stringify(lastLines(session.inspectOutput, 1, 120))}, not "<image id> <labels>"`);
-    }
-    return parsed;
-}
-/**
- * Throws unless one quick step of a session (inspect, container check, tag) reported exit 0:
- * a timeout on either side, a lost connection, or the step's own failure with a hint.
- */
-function checkStep(name, step, result, settings, what, elapsedMs, image) {
-    const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
-    const where = what.slice(what.lastIndexOf(' on ') + 4);
-    const output = lastLines(step.output) || 'no output';
-    if (step.exit === undefined) {
-        if (result.timedOut) {
-            throw new GateError('timeout', `${what} did not answer within ${bound}; the session was stopped`);
-        }
-        if (result.exitCode === 255) {
-            throw new GateError('transport', `ssh connection to ${where} was lost during the ${name} (${lastLines(withoutMarkers(result.outputTail), 1) || 'exit 255'})`);
-        }
-        throw new GateError('inspect-failed', `${what} ended without reporting a result (${exitText(result)}): ${lastLines(withoutMarkers(result.outputTail)) || 'no output'}`);
-    }
-    if (step.exit !== 0) {
-        if (TIMEOUT_EXITS.includes(step.exit) && elapsedMs >= settings.timeouts.inspectMs) {
-            throw new GateError('timeout', `${what} timed out after ${bound}; the host stopped it`);
-        }
-        throw new GateError('inspect-failed', `${what} failed (exit code ${step.exit}): ${inspectHint(step.exit, output, settings, image)}${output}`);
-    }
-}
-/** The usual causes of a failed inspect, said in words before docker's own. */
-function inspectHint(exit, output, settings, image) {
-    if (exit === 127)
-        return `${settings.docker} is not on the host's PATH (set the docker input to its path). `;
-    if (/Cannot connect to the Docker daemon|Is the docker daemon running|connect: no such file/i.test(output)) {
-        return 'the container engine on the host is not running or not reachable. ';
-    }
-    if (/No such image|image not known|not found/i.test(output)) {
-        return `the image ${image} does not exist on the host. `;
-    }
-    return '';
-}
-/**
- * Git's own complaint (its `fatal:` and `error:` lines) rather than whatever came last, with the
- * plain cause first for the checkout problems a workflow typically has.
- */
-function gitProblem(output) {
-    const complaints = output.split(/\r?\n/).filter(line => /^(fatal|error):/.test(line));
-    const detail = complaints.length
-        ? complaints.slice(-3).join(' ')
-        : lastLines(output) || 'no output';
-    if (/unknown revision|ambiguous argument 'HEAD'|does not have any commits/i.test(detail)) {
-        return `the repository has no commits yet. ${detail}`;
-    }
-    if (/cannot change to/i.test(detail))
-        return `the checkout path does not exist. ${detail}`;
-    if (/command not found/i.test(detail))
-        return `git is not on this runner's PATH. ${detail}`;
-    return detail;
-}
-function exitText(result) {
-    if (result.spawnError)
-        return 'could not start';
-    return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
 }
 
 ;// CONCATENATED MODULE: external "node:path"
@@ -1837,6 +2393,11 @@ const INPUT_DEFAULTS = {
     'hook-dir': '',
     'build-context': '',
     'path-mapping': '',
+    'check-context': 'auto',
+    'upload-context': 'false',
+    'upload-dir': '',
+    'upload-max-mib': '512',
+    'sync-context': 'false',
     service: 'staging',
     'staging-port': '',
     'compose-profile': 'staging',
@@ -1973,6 +2534,7 @@ function parseSettings(read, context) {
         hook,
         hookDir,
         buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
+        context: parseContext(value, mode),
         staging,
         revisionLabel,
         docker,
@@ -1989,6 +2551,31 @@ function parseSettings(read, context) {
         promote
     };
 }
+/** The build-context inputs, refused where they would be silently ignored or contradict. */
+function parseContext(value, mode) {
+    const check = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-context').toLowerCase(), 'check-context', ['auto', 'true', 'false'])];
+    const upload = parseBoolean(value, 'upload-context');
+    const sync = parseBoolean(value, 'sync-context');
+    const uploadDir = value('upload-dir');
+    const uploadMaxBytes = wholeNumber(value('upload-max-mib'), 'upload-max-mib', 1, 65536) * MIB;
+    if (mode !== 'rebuild' && (upload || sync)) {
+        throw new InputError(`input ${upload ? 'upload-context' : 'sync-context'} is only used in rebuild mode: the ${mode} mode builds nothing`);
+    }
+    if (upload && (value('build-context') || value('path-mapping'))) {
+        throw new InputError(`inputs upload-context and ${value('build-context') ? 'build-context' : 'path-mapping'} contradict each other: with upload-context the hook builds the uploaded archive, so remove ${value('build-context') ? 'build-context' : 'path-mapping'}`);
+    }
+    if (upload && sync) {
+        throw new InputError('inputs upload-context and sync-context contradict each other: sync-context moves a clone on the host, upload-context ships the commit instead; choose one');
+    }
+    if (uploadDir && (!uploadDir.startsWith('/') || /[\n\r]/.test(uploadDir))) {
+        throw new InputError(`input upload-dir must be an absolute directory on the host, got ${JSON.stringify(uploadDir)}`);
+    }
+    if (uploadDir && !upload) {
+        throw new InputError('input upload-dir is only used with upload-context: true');
+    }
+    return { check, upload, uploadDir, uploadMaxBytes, sync };
+}
+const MIB = 1024 * 1024;
 function oneOf(raw, name, allowed) {
     const found = allowed.find(option => option === raw);
     if (found === undefined) {
@@ -2182,6 +2769,7 @@ const FAILURE_HELP = {
     'wrong-source': 'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
     'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
     'registry-not-found': 'Check the image reference, its tag and the platform input.',
+    'stale-context': 'The build context on the host is not the validated commit (behind, ahead or dirty), so the hook never ran. Use upload-context: true, or let the hook sync a clean clone (sync-context: true).',
     'registry-error': 'The registry answered with an error or could not be reached; for a private CA set NODE_EXTRA_CA_CERTS.'
 };
 
@@ -2242,6 +2830,7 @@ function renderSummary(report) {
         ['Expected revision', code(facts.expectedRevision)],
         ['Image revision', code(facts.imageRevision)],
         ['Image id', code(facts.imageId)],
+        ...(facts.contextNote ? [['Build context', text(facts.contextNote)]] : []),
         ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)]] : []),
         ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)]] : []),
         ['Verdict', `**${decision.verdict}**`],
@@ -2274,16 +2863,30 @@ function escapeCell(value) {
 
 ;// CONCATENATED MODULE: ./src/runner.ts
 
-/** Runs commands on this machine with bash, for git and for a self-hosted runner on the host. */
+
+/**
+ * This runner itself: sessions for a self-hosted runner on the staging host, and git, run as argv
+ * (never a shell string) with every GIT_* variable cleared, so the job's environment cannot point
+ * the revision at another repository.
+ */
 class LocalRunner {
     where = 'local';
-    run(command, options) {
-        return runProcess('bash', ['-c', command], options);
+    session(input, options) {
+        const [shell = 'sh', ...args] = SESSION_COMMAND.split(' ');
+        return runProcess(shell, args, { ...options, input });
+    }
+    git(args, timeoutMs) {
+        return runProcess('git', args, { timeoutMs, env: childEnvironment(process.env, true) });
+    }
+    /** git with its stdout as a stream (the upload's archive), bounded like every process. */
+    gitStream(args, timeoutMs) {
+        return spawnStream('git', args, { timeoutMs, env: childEnvironment(process.env, true) });
     }
     async close() { }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh-runner.ts
+
 
 
 
@@ -2362,9 +2965,13 @@ class SshRunner {
         }
         return runner;
     }
-    run(command, options) {
-        const args = [...this.args, '-o', 'ControlMaster=no', '--', this.resources.destination, command];
-        return runProcess('ssh', args, options);
+    session(input, options) {
+        const args = [
+            ...this.args,
+            '-o', 'ControlMaster=no',
+            '--', this.resources.destination, SESSION_COMMAND
+        ]; // prettier-ignore
+        return runProcess('ssh', args, { ...options, input });
     }
     /** Stops the master connection and removes the key, known_hosts and socket directories. */
     async close() {
@@ -2517,12 +3124,19 @@ function connectError(where, result, offered = []) {
 
 
 
+
+
+
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources';
+/** State key of this run's id, which names the run record on the host; '' once nothing is left. */
+const RUN_STATE = 'run-id';
 /** The production wiring of the gate's seams. */
-function runnerDeps(runnerTemp) {
+function runnerDeps(runnerTemp, runId, cancel) {
     return {
         local: new LocalRunner(),
+        runId,
+        onRunner: runner => cancel.use(runner),
         openSsh: target => {
             if (!target.strictHostKeyChecking) {
                 warning('strict-host-key-checking is false: an unknown host key is accepted, so a man in the middle could answer for the staging host. Pin the key with known-hosts.');
@@ -2532,7 +3146,7 @@ function runnerDeps(runnerTemp) {
         log: actionLog(),
         now: () => Date.now(),
         sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
-        nonce: () => (0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex'),
+        nonce: newToken,
         readRegistry: readRegistryImage,
         event: readEventContext()
     };
@@ -2545,6 +3159,8 @@ async function run() {
     const started = Date.now();
     const context = readRunContext();
     const facts = emptyFacts();
+    const runId = newToken();
+    const cancel = new Cancellation(runId);
     const report = {
         facts,
         repository: context.repository,
@@ -2555,6 +3171,8 @@ async function run() {
     let decision;
     try {
         saveState('isPost', 'true');
+        saveState(RUN_STATE, runId);
+        cancel.listen();
         const read = readInputsFromRunner();
         const { enabled, allowlist } = parseSwitch(read);
         const skipped = decideApplicability(enabled, allowlist, context.repository);
@@ -2566,7 +3184,7 @@ async function run() {
             report.mode = settings.mode;
             report.image = settings.image;
             report.where = describeTarget(settings.ssh);
-            decision = await runGate(settings, runnerDeps(context.runnerTemp), facts);
+            decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel), facts);
         }
     }
     catch (error) {
@@ -2575,6 +3193,13 @@ async function run() {
                 ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
                 : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, PHASE_FAILURE[facts.current]);
     }
+    const stopped = await cancel.settled();
+    if (stopped) {
+        decision = failClosed(`provenance fail-closed: the job was cancelled (${stopped})`, decision.failure || 'hook-failed');
+    }
+    // The host's run record is gone once a session ended or a cancellation ran: nothing for post.
+    if (stopped || !facts.sessionOpen)
+        saveState(RUN_STATE, '');
     try {
         await publish({ ...report, decision, totalMs: Date.now() - started });
     }
@@ -2592,7 +3217,9 @@ const PHASE_FAILURE = {
     hook: 'hook-failed',
     inspect: 'inspect-failed',
     registry: 'registry-error',
-    promote: 'inspect-failed'
+    promote: 'inspect-failed',
+    upload: 'transport',
+    context: 'stale-context'
 };
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
 async function publish(report) {
@@ -2609,20 +3236,128 @@ async function publish(report) {
     }
 }
 /**
- * The post step: if the main step died before it could clean up (a cancelled job), stop the ssh
- * master and remove the key, known_hosts and socket directories it left.
+ * The post step, after a main step that could not finish (a cancelled or killed job): stop what
+ * the run left on the host (the hook's process group, the upload directory, named by the run
+ * record there), then stop the ssh master and remove the key, known_hosts and socket directories.
+ * Only what this action makes is touched, whatever the state says.
  */
 async function post() {
+    const runId = getState(RUN_STATE);
+    if (/^[0-9a-f]{16}$/.test(runId)) {
+        try {
+            const context = readRunContext();
+            const settings = parseSettings(readInputsFromRunner(), context);
+            const runner = settings.ssh
+                ? await SshRunner.open(settings.ssh, context.runnerTemp)
+                : new LocalRunner();
+            try {
+                info(await cancelOnHost(runner, runId, 'post step'));
+            }
+            finally {
+                await runner.close();
+            }
+        }
+        catch (error) {
+            warning(`could not reach the staging host to stop what the run left: ${describeError(error)}`);
+        }
+    }
     const saved = getState(SSH_STATE);
     if (!saved)
         return;
     try {
-        const resources = JSON.parse(saved);
+        const resources = ownResources(JSON.parse(saved), readRunContext().runnerTemp);
+        if (!resources) {
+            warning('the saved ssh state names files this action did not make; left alone');
+            return;
+        }
         if (resources.dirs.some(dir => (0,external_node_fs_namespaceObject.existsSync)(dir)))
             await closeSshResources(resources);
     }
     catch (error) {
         warning(`cleanup after provenance-gate failed: ${describeError(error)}`);
+    }
+}
+/**
+ * The saved ssh resources, only if every directory is one this action makes (its own prefix,
+ * directly under its temp root) and the control socket lies inside one of them.
+ */
+function ownResources(saved, runnerTemp) {
+    if (typeof saved !== 'object' || saved === null)
+        return undefined;
+    const { dirs, controlPath, destination } = saved;
+    if (!Array.isArray(dirs) || typeof controlPath !== 'string' || typeof destination !== 'string') {
+        return undefined;
+    }
+    const roots = [runnerTemp || external_node_os_namespaceObject.tmpdir(), external_node_os_namespaceObject.tmpdir()].map(root => external_node_path_namespaceObject.resolve(root));
+    const own = (dir) => typeof dir === 'string' &&
+        external_node_path_namespaceObject.isAbsolute(dir) &&
+        roots.includes(external_node_path_namespaceObject.dirname(external_node_path_namespaceObject.resolve(dir))) &&
+        /^(provenance-gate-|pg-)[A-Za-z0-9]{6}$/.test(external_node_path_namespaceObject.basename(dir));
+    if (!dirs.every(own) || !dirs.some(dir => external_node_path_namespaceObject.dirname(controlPath) === dir))
+        return undefined;
+    if (destination.startsWith('-'))
+        return undefined;
+    return { dirs, controlPath, destination };
+}
+/** A random 16-hex token: a session's nonce or the run's id. */
+function newToken() {
+    return (0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex');
+}
+/**
+ * Stops the run's hook on the host through the given runner: the cancel session reads the run
+ * record, stops the named process group and removes the upload directory. Returns what it did.
+ */
+async function cancelOnHost(runner, runId, why) {
+    const nonce = newToken();
+    const plan = planCancelSession({ nonce, runId });
+    const result = await runner.session(plan.script, {
+        timeoutMs: plan.boundMs,
+        endsWith: plan.endLine
+    });
+    const answer = parseSession(result.stdout, nonce);
+    if (!answer.ended) {
+        return `${why}: could not confirm what was left on ${runner.where} (${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`;
+    }
+    const done = [
+        ...answer.stopped.map(group => `stopped the hook's process group ${group}`),
+        ...answer.left.map(line => `(${line.slice(0, 120)})`),
+        ...answer.removed.map(dir => `removed the upload ${dir}`)
+    ];
+    return `${why}: ${done.length ? done.join(', ') : 'nothing of this run was left running'} on ${runner.where}`;
+}
+/**
+ * SIGTERM/SIGINT of the main step (a cancelled job): the hook must not go on running on the host.
+ * The first signal sends the cancel session through the runner in use; the gate then ends as the
+ * stopped hook reports, and the verdict says the job was cancelled.
+ */
+class Cancellation {
+    runId;
+    runner;
+    pending;
+    constructor(runId) {
+        this.runId = runId;
+    }
+    use(runner) {
+        this.runner = runner;
+    }
+    listen() {
+        for (const signal of ['SIGTERM', 'SIGINT']) {
+            process.once(signal, () => {
+                const runner = this.runner;
+                this.pending ??= runner
+                    ? cancelOnHost(runner, this.runId, `${signal} received`).then(line => {
+                        info(line);
+                        return `${signal}; ${line}`;
+                    })
+                    : Promise.resolve(`${signal}`);
+            });
+        }
+    }
+    /** What a cancellation did, once it finished; '' when there was none. */
+    async settled() {
+        return this.pending
+            ? await this.pending.catch((error) => `cancelled: ${describeError(error)}`)
+            : '';
     }
 }
 /** Whether this invocation is the post step: the main step marks its run in the state. */

@@ -19,6 +19,7 @@ export type FailureClass =
   | 'registry-auth'
   | 'registry-not-found'
   | 'registry-error'
+  | 'stale-context'
 
 /** A failure whose cause is known and already worded for the user; never shown with a stack. */
 export class GateError extends Error {

@@ -30,6 +30,8 @@ export const FAILURE_HELP: Record<FailureClass, string> = {
     'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
   'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
   'registry-not-found': 'Check the image reference, its tag and the platform input.',
+  'stale-context':
+    'The build context on the host is not the validated commit (behind, ahead or dirty), so the hook never ran. Use upload-context: true, or let the hook sync a clean clone (sync-context: true).',
   'registry-error':
     'The registry answered with an error or could not be reached; for a private CA set NODE_EXTRA_CA_CERTS.'
 }

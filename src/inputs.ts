@@ -5,6 +5,7 @@ import { describeError, InputError } from './errors.js'
 import { parseImageReference } from './registry.js'
 import { REVISION_PATTERN } from './verdict.js'
 import type {
+  ContextSettings,
   PromoteSettings,
   RegistrySettings,
   RunContext,
@@ -33,6 +34,11 @@ export const INPUT_DEFAULTS = {
   'hook-dir': '',
   'build-context': '',
   'path-mapping': '',
+  'check-context': 'auto',
+  'upload-context': 'false',
+  'upload-dir': '',
+  'upload-max-mib': '512',
+  'sync-context': 'false',
   service: 'staging',
   'staging-port': '',
   'compose-profile': 'staging',
@@ -206,6 +212,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
       checkoutPath,
       hookDir
     ),
+    context: parseContext(value, mode),
     staging,
     revisionLabel,
     docker,
@@ -222,6 +229,43 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     promote
   }
 }
+
+/** The build-context inputs, refused where they would be silently ignored or contradict. */
+function parseContext(value: (name: InputName) => string, mode: string): ContextSettings {
+  const check = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
+    oneOf(value('check-context').toLowerCase(), 'check-context', ['auto', 'true', 'false'] as const)
+  ]
+  const upload = parseBoolean(value, 'upload-context')
+  const sync = parseBoolean(value, 'sync-context')
+  const uploadDir = value('upload-dir')
+  const uploadMaxBytes = wholeNumber(value('upload-max-mib'), 'upload-max-mib', 1, 65536) * MIB
+  if (mode !== 'rebuild' && (upload || sync)) {
+    throw new InputError(
+      `input ${upload ? 'upload-context' : 'sync-context'} is only used in rebuild mode: the ${mode} mode builds nothing`
+    )
+  }
+  if (upload && (value('build-context') || value('path-mapping'))) {
+    throw new InputError(
+      `inputs upload-context and ${value('build-context') ? 'build-context' : 'path-mapping'} contradict each other: with upload-context the hook builds the uploaded archive, so remove ${value('build-context') ? 'build-context' : 'path-mapping'}`
+    )
+  }
+  if (upload && sync) {
+    throw new InputError(
+      'inputs upload-context and sync-context contradict each other: sync-context moves a clone on the host, upload-context ships the commit instead; choose one'
+    )
+  }
+  if (uploadDir && (!uploadDir.startsWith('/') || /[\n\r]/.test(uploadDir))) {
+    throw new InputError(
+      `input upload-dir must be an absolute directory on the host, got ${JSON.stringify(uploadDir)}`
+    )
+  }
+  if (uploadDir && !upload) {
+    throw new InputError('input upload-dir is only used with upload-context: true')
+  }
+  return { check, upload, uploadDir, uploadMaxBytes, sync }
+}
+
+const MIB = 1024 * 1024
 
 function oneOf<T extends string>(raw: string, name: InputName, allowed: readonly T[]): T {
   const found = allowed.find(option => option === raw)

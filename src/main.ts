@@ -9,17 +9,25 @@ import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
 import { readEventContext } from './event-context.js'
 import { readRegistryImage } from './registry.js'
-import { LocalRunner } from './runner.js'
+import { LocalRunner, type Runner } from './runner.js'
+import { parseSession, planCancelSession } from './session-protocol.js'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
 import { failClosed, type Decision } from './verdict.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
 
+/** State key of this run's id, which names the run record on the host; '' once nothing is left. */
+const RUN_STATE = 'run-id'
+
 /** The production wiring of the gate's seams. */
-function runnerDeps(runnerTemp: string): GateDeps {
+function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): GateDeps {
   return {
     local: new LocalRunner(),
+    runId,
+    onRunner: runner => cancel.use(runner),
     openSsh: target => {
       if (!target.strictHostKeyChecking) {
         core.warning(
@@ -33,7 +41,7 @@ function runnerDeps(runnerTemp: string): GateDeps {
     log: actionLog(),
     now: () => Date.now(),
     sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
-    nonce: () => randomBytes(8).toString('hex'),
+    nonce: newToken,
     readRegistry: readRegistryImage,
     event: readEventContext()
   }
@@ -47,6 +55,8 @@ export async function run(): Promise<void> {
   const started = Date.now()
   const context = readRunContext()
   const facts = emptyFacts()
+  const runId = newToken()
+  const cancel = new Cancellation(runId)
   const report: Omit<Report, 'decision' | 'totalMs'> = {
     facts,
     repository: context.repository,
@@ -57,6 +67,8 @@ export async function run(): Promise<void> {
   let decision: Decision
   try {
     core.saveState('isPost', 'true')
+    core.saveState(RUN_STATE, runId)
+    cancel.listen()
     const read = readInputsFromRunner()
     const { enabled, allowlist } = parseSwitch(read)
     const skipped = decideApplicability(enabled, allowlist, context.repository)
@@ -67,7 +79,7 @@ export async function run(): Promise<void> {
       report.mode = settings.mode
       report.image = settings.image
       report.where = describeTarget(settings.ssh)
-      decision = await runGate(settings, runnerDeps(context.runnerTemp), facts)
+      decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel), facts)
     }
   } catch (error) {
     decision =
@@ -78,6 +90,15 @@ export async function run(): Promise<void> {
             PHASE_FAILURE[facts.current]
           )
   }
+  const stopped = await cancel.settled()
+  if (stopped) {
+    decision = failClosed(
+      `provenance fail-closed: the job was cancelled (${stopped})`,
+      decision.failure || 'hook-failed'
+    )
+  }
+  // The host's run record is gone once a session ended or a cancellation ran: nothing for post.
+  if (stopped || !facts.sessionOpen) core.saveState(RUN_STATE, '')
   try {
     await publish({ ...report, decision, totalMs: Date.now() - started })
   } catch (error) {
@@ -94,7 +115,9 @@ const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
   hook: 'hook-failed',
   inspect: 'inspect-failed',
   registry: 'registry-error',
-  promote: 'inspect-failed'
+  promote: 'inspect-failed',
+  upload: 'transport',
+  context: 'stale-context'
 }
 
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
@@ -110,17 +133,128 @@ async function publish(report: Report): Promise<void> {
 }
 
 /**
- * The post step: if the main step died before it could clean up (a cancelled job), stop the ssh
- * master and remove the key, known_hosts and socket directories it left.
+ * The post step, after a main step that could not finish (a cancelled or killed job): stop what
+ * the run left on the host (the hook's process group, the upload directory, named by the run
+ * record there), then stop the ssh master and remove the key, known_hosts and socket directories.
+ * Only what this action makes is touched, whatever the state says.
  */
 export async function post(): Promise<void> {
+  const runId = core.getState(RUN_STATE)
+  if (/^[0-9a-f]{16}$/.test(runId)) {
+    try {
+      const context = readRunContext()
+      const settings = parseSettings(readInputsFromRunner(), context)
+      const runner = settings.ssh
+        ? await SshRunner.open(settings.ssh, context.runnerTemp)
+        : new LocalRunner()
+      try {
+        core.info(await cancelOnHost(runner, runId, 'post step'))
+      } finally {
+        await runner.close()
+      }
+    } catch (error) {
+      core.warning(
+        `could not reach the staging host to stop what the run left: ${describeError(error)}`
+      )
+    }
+  }
   const saved = core.getState(SSH_STATE)
   if (!saved) return
   try {
-    const resources = JSON.parse(saved) as SshResources
+    const resources = ownResources(JSON.parse(saved) as unknown, readRunContext().runnerTemp)
+    if (!resources) {
+      core.warning('the saved ssh state names files this action did not make; left alone')
+      return
+    }
     if (resources.dirs.some(dir => existsSync(dir))) await closeSshResources(resources)
   } catch (error) {
     core.warning(`cleanup after provenance-gate failed: ${describeError(error)}`)
+  }
+}
+
+/**
+ * The saved ssh resources, only if every directory is one this action makes (its own prefix,
+ * directly under its temp root) and the control socket lies inside one of them.
+ */
+export function ownResources(saved: unknown, runnerTemp: string): SshResources | undefined {
+  if (typeof saved !== 'object' || saved === null) return undefined
+  const { dirs, controlPath, destination } = saved as Record<string, unknown>
+  if (!Array.isArray(dirs) || typeof controlPath !== 'string' || typeof destination !== 'string') {
+    return undefined
+  }
+  const roots = [runnerTemp || os.tmpdir(), os.tmpdir()].map(root => path.resolve(root))
+  const own = (dir: unknown): dir is string =>
+    typeof dir === 'string' &&
+    path.isAbsolute(dir) &&
+    roots.includes(path.dirname(path.resolve(dir))) &&
+    /^(provenance-gate-|pg-)[A-Za-z0-9]{6}$/.test(path.basename(dir))
+  if (!dirs.every(own) || !dirs.some(dir => path.dirname(controlPath) === dir)) return undefined
+  if (destination.startsWith('-')) return undefined
+  return { dirs, controlPath, destination }
+}
+
+/** A random 16-hex token: a session's nonce or the run's id. */
+function newToken(): string {
+  return randomBytes(8).toString('hex')
+}
+
+/**
+ * Stops the run's hook on the host through the given runner: the cancel session reads the run
+ * record, stops the named process group and removes the upload directory. Returns what it did.
+ */
+async function cancelOnHost(runner: Runner, runId: string, why: string): Promise<string> {
+  const nonce = newToken()
+  const plan = planCancelSession({ nonce, runId })
+  const result = await runner.session(plan.script, {
+    timeoutMs: plan.boundMs,
+    endsWith: plan.endLine
+  })
+  const answer = parseSession(result.stdout, nonce)
+  if (!answer.ended) {
+    return `${why}: could not confirm what was left on ${runner.where} (${result.timedOut ? 'timed out' : `exit ${result.exitCode}`})`
+  }
+  const done = [
+    ...answer.stopped.map(group => `stopped the hook's process group ${group}`),
+    ...answer.left.map(line => `(${line.slice(0, 120)})`),
+    ...answer.removed.map(dir => `removed the upload ${dir}`)
+  ]
+  return `${why}: ${done.length ? done.join(', ') : 'nothing of this run was left running'} on ${runner.where}`
+}
+
+/**
+ * SIGTERM/SIGINT of the main step (a cancelled job): the hook must not go on running on the host.
+ * The first signal sends the cancel session through the runner in use; the gate then ends as the
+ * stopped hook reports, and the verdict says the job was cancelled.
+ */
+class Cancellation {
+  private runner: Runner | undefined
+  private pending: Promise<string> | undefined
+
+  constructor(private readonly runId: string) {}
+
+  use(runner: Runner | undefined): void {
+    this.runner = runner
+  }
+
+  listen(): void {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        const runner = this.runner
+        this.pending ??= runner
+          ? cancelOnHost(runner, this.runId, `${signal} received`).then(line => {
+              core.info(line)
+              return `${signal}; ${line}`
+            })
+          : Promise.resolve(`${signal}`)
+      })
+    }
+  }
+
+  /** What a cancellation did, once it finished; '' when there was none. */
+  async settled(): Promise<string> {
+    return this.pending
+      ? await this.pending.catch((error: unknown) => `cancelled: ${describeError(error)}`)
+      : ''
   }
 }
 

@@ -72,6 +72,7 @@ export function renderSummary(report: Report): string {
     ['Expected revision', code(facts.expectedRevision)],
     ['Image revision', code(facts.imageRevision)],
     ['Image id', code(facts.imageId)],
+    ...(facts.contextNote ? [['Build context', text(facts.contextNote)] as [string, string]] : []),
     ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)] as [string, string]] : []),
     ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)] as [string, string]] : []),
     ['Verdict', `**${decision.verdict}**`],

@@ -71,6 +71,21 @@ export interface StagingTarget {
   containerNamed: boolean
 }
 
+/**
+ * How the build context is proven to hold the validated revision. `check`: `auto` verifies a git
+ * work tree (HEAD and clean) and says so when the context is not one, `require` also fails then,
+ * `skip` trusts the hook. `upload` ships `git archive` of the revision instead. `sync` lets the
+ * hook move a host clone to the revision first, so the check runs after the hook.
+ */
+export interface ContextSettings {
+  check: 'auto' | 'require' | 'skip'
+  upload: boolean
+  /** Parent directory for the upload on the host; '' is the ssh user's temp dir. */
+  uploadDir: string
+  uploadMaxBytes: number
+  sync: boolean
+}
+
 /** Validated, typed inputs: everything past `readSettings` can trust these values. */
 export interface Settings {
   mode: Mode
@@ -86,6 +101,7 @@ export interface Settings {
   hookDir: string
   /** BUILD_CONTEXT as the host sees it (already derived from `path-mapping` when needed). */
   buildContext: string
+  context: ContextSettings
   staging: StagingTarget
   /** Label that carries the build commit; validated so it is safe inside a Go template. */
   revisionLabel: string

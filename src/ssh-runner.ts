@@ -5,6 +5,8 @@ import * as path from 'node:path'
 import { describeError, GateError, InputError } from './errors.js'
 import { runProcess, type ProcessResult } from './process.js'
 import type { Runner, RunOptions } from './runner.js'
+import { SESSION_COMMAND } from './session-protocol.js'
+import type { Readable } from 'node:stream'
 import type { SshTarget } from './settings.js'
 import { lastLines } from './tail-buffer.js'
 
@@ -99,9 +101,13 @@ export class SshRunner implements Runner {
     return runner
   }
 
-  run(command: string, options: RunOptions): Promise<ProcessResult> {
-    const args = [...this.args, '-o', 'ControlMaster=no', '--', this.resources.destination, command]
-    return runProcess('ssh', args, options)
+  session(input: string | Readable, options: RunOptions): Promise<ProcessResult> {
+    const args = [
+      ...this.args,
+      '-o', 'ControlMaster=no',
+      '--', this.resources.destination, SESSION_COMMAND
+    ] // prettier-ignore
+    return runProcess('ssh', args, { ...options, input })
   }
 
   /** Stops the master connection and removes the key, known_hosts and socket directories. */

@@ -20,6 +20,14 @@ export function shortSha(sha: string): string {
 }
 
 /**
+ * Two different values as a message shows them: short, unless their short forms are equal, when
+ * only the full values tell them apart.
+ */
+export function showPair(a: string, b: string): [string, string] {
+  return a !== b && shortSha(a) === shortSha(b) ? [a, b] : [shortSha(a), shortSha(b)]
+}
+
+/**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
  * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
  * newline is a mismatch to look at, not a match to guess at.
@@ -57,4 +65,13 @@ function showRevision(value: string): string {
 /** The verdict for any doubt that is not a plain mismatch. */
 export function failClosed(reason: string, failure: FailureClass): Decision {
   return { verdict: 'fail-closed', reason, pass: false, failure }
+}
+
+/**
+ * The revision an image claims: its label's value, or '' when the label is absent or holds the
+ * placeholder `<no value>` that some tooling writes for an unset build argument.
+ */
+export function revisionOf(labels: Record<string, string>, label: string): string {
+  const value = Object.hasOwn(labels, label) ? (labels[label] ?? '') : ''
+  return value === '<no value>' ? '' : value
 }

@@ -703,7 +703,7 @@ const FAULTS: Fault[] = [
     failure: 'git-failed',
     verdict: 'fail-closed',
     reason:
-      /^provenance fail-closed: git rev-parse HEAD in \S+ failed \(exit code 127\): .*git: command not found$/,
+      /^provenance fail-closed: git rev-parse HEAD in \S+ failed \(could not start\): git is not on this runner.s PATH \(spawn git ENOENT\)$/,
     hookRuns: false
   },
   {

@@ -104,7 +104,8 @@ export async function runAction(
     const stateEnv = Object.fromEntries(
       Object.entries(state).map(([name, value]) => [`STATE_${name}`, value])
     )
-    const post = await runChild(ACTION_NODE, [BUNDLE], { ...baseEnv, ...stateEnv })
+    // The runner gives the post step the same inputs as the main step, and the saved state.
+    const post = await runChild(ACTION_NODE, [BUNDLE], { ...baseEnv, ...inputEnv, ...stateEnv })
     main.stdout += post.stdout
     main.stderr += post.stderr
   }
