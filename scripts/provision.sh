@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests and the demo need, from Debian's packages, when missing:
 # a real OpenSSH server, Docker engine, git and shellcheck, and a real OCI registry with
-# htpasswd and TLS (docker-registry, apache2-utils, openssl). `provision.sh bench` also installs
+# htpasswd and TLS (docker-registry, apache2-utils, openssl), zsh, dash and podman for the test hosts
+# like users have them, busybox-static for FROM-scratch images. `provision.sh bench` also installs
 # skopeo, the registry client the benchmark compares against. Needs root (the CI machine is root).
 set -euo pipefail
 
@@ -15,6 +16,13 @@ command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Hosts like users have them (tests/integration/harness/login-users.ts, podman-host.ts): other
+# login shells, podman as the docker command, and a static busybox to run in FROM-scratch images.
+[ -x /bin/dash ] || need+=(dash)
+[ -x /usr/bin/zsh ] || need+=(zsh)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if [ "${1:-}" = bench ]; then
   command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 fi

@@ -134,7 +134,10 @@ export async function startSshd(
       'ListenAddress 127.0.0.1',
       `HostKey ${hostKey}`,
       `PidFile ${pidFile}`,
-      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      // Every user but root has their own ~/.ssh/authorized_keys (login-users.ts); root only the
+      // file here (the Match block below), not the machine's /root/.ssh. One file for all users
+      // would let the test key in as anyone, past a forced command on the user's own line.
+      'AuthorizedKeysFile .ssh/authorized_keys',
       'PermitRootLogin prohibit-password',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
@@ -146,6 +149,9 @@ export async function startSshd(
       `SetEnv ${Object.entries(env)
         .map(([name, value]) => `${name}=${value}`)
         .join(' ')}`,
+      // A Match block runs to the end of the file: it stays last.
+      'Match User root',
+      `  AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
       ''
     ].join('\n')
   )
