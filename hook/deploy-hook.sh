@@ -4,18 +4,56 @@
 #
 #   --build-staging  (what provenance-gate runs, with an explicit STAGING target)
 #       cd <hook-dir> && GIT_SHA=… BUILD_CONTEXT=… TARGET_IMAGE=… TARGET_SERVICE=… TARGET_PORT=… \
-#         COMPOSE_PROFILE=… STAGING_CONTAINER=… bash deploy-hook.sh --build-staging
-#     builds TARGET_IMAGE from BUILD_CONTEXT labelled with GIT_SHA, recreates the staging service,
-#     waits for health on 127.0.0.1:TARGET_PORT and runs SMOKE_COMMAND.
+#         COMPOSE_PROFILE=… STAGING_CONTAINER=… [BUILD_CONTEXT_SOURCE=git-archive] [SYNC_CONTEXT=1] \
+#         bash deploy-hook.sh --build-staging
+#     builds TARGET_IMAGE from BUILD_CONTEXT, recreates the staging service, waits for health on
+#     127.0.0.1:TARGET_PORT and runs SMOKE_COMMAND. The image is labelled with a revision only when
+#     the hook can vouch that BUILD_CONTEXT holds exactly that commit; otherwise it exits 1 before
+#     any `docker build` (a label is a claim about the files, so it is never stamped on faith):
+#
+#     * BUILD_CONTEXT inside a git work tree (a `.git` in it or an ancestor, confirmed by git):
+#       its HEAD must equal GIT_SHA exactly and `git status --porcelain --untracked-files=all -- .`
+#       run in BUILD_CONTEXT must print nothing: no modified or staged tracked file and no untracked
+#       file that is not ignored. Only the context path counts (BUILD_CONTEXT may be the top of the
+#       work tree or a subdirectory; files outside it are not sent to the builder, so they cannot
+#       reach the image), but HEAD is the whole repository's. Ignored files are allowed and ARE
+#       sent to the builder: keep what must not reach the image out with .dockerignore. Tracked
+#       files marked assume-unchanged or skip-worktree (sparse checkout) are refused, since git
+#       status does not look at them; so is a context holding no tracked file at all (e.g. an
+#       ignored build directory). The label is `git rev-parse HEAD` of the context actually built,
+#       and the same check runs again after the build: if the tree moved or changed meanwhile, the
+#       new image is not tagged TARGET_IMAGE.
+#     * SYNC_CONTEXT=1 (gate input `sync-context: true`; BUILD_CONTEXT must be in a git clone):
+#       under the lock, `git fetch origin GIT_SHA` (a plain `git fetch origin` when that fails,
+#       e.g. a server that refuses a fetch by id), exit 1 unless GIT_SHA is then a commit in the
+#       clone, `git checkout --detach --force GIT_SHA` and `git clean -ffd -- .` in BUILD_CONTEXT,
+#       then the rule above. The clean removes untracked files that are not ignored and keeps
+#       ignored ones (caches, node_modules), matching the rule; it leaves the clone on a detached
+#       HEAD. Local changes to tracked files are discarded.
+#     * BUILD_CONTEXT not in a git work tree: built only with BUILD_CONTEXT_SOURCE=git-archive,
+#       which the gate sets when it uploaded `git archive GIT_SHA` there itself (`upload-context:
+#       true`); the label is then GIT_SHA. An uploaded archive must not sit inside a git work tree,
+#       and SYNC_CONTEXT=1 with it is refused (the two say different things about the context).
+#
+#     git runs with every GIT_* variable of the caller's environment removed (GIT_DIR,
+#     GIT_WORK_TREE, GIT_INDEX_FILE… would make it look at another repository), with
+#     safe.directory set to the context's work tree (a clone owned by another user is read, not
+#     misreported; its configuration is trusted like the host's own clone), with hooks and
+#     fsmonitor off and without optional index writes. Configure fetch credentials in the clone
+#     (core.sshCommand, a credential helper), not through GIT_SSH_COMMAND. The host needs git
+#     when BUILD_CONTEXT is in a clone (a .git in sight without git installed exits 1).
 #
 #   --promote  (what the prod job runs after the gate)
 #       SOURCE_IMAGE=<image_id or staging ref> PROD_IMAGE=… EXPECTED_REVISION=… bash deploy-hook.sh --promote
-#     retags SOURCE_IMAGE to PROD_IMAGE. With EXPECTED_REVISION set it exits 1 before `docker tag`
-#     unless the source's revision label equals it; empty keeps the old no-check behaviour.
+#     retags SOURCE_IMAGE to PROD_IMAGE by image id. With EXPECTED_REVISION set (a full 40 or 64 hex
+#     revision) it exits 1 before `docker tag` unless the source's revision label equals it byte for
+#     byte (read as JSON, so " <sha>", "<sha>\n" or "<sha> x" do not match); a missing or empty
+#     label fails closed. Empty EXPECTED_REVISION keeps the old no-check behaviour.
 #
 # Settings from the environment (all optional):
-#   DOCKER=docker            container CLI (podman works too)
-#   REVISION_LABEL=org.opencontainers.image.revision
+#   DOCKER=docker            container CLI; podman works too (the inspect template uses .ID)
+#   REVISION_LABEL=org.opencontainers.image.revision   letters, digits, . _ - / only
+#   BUILD_CONTEXT=.          see above; BUILD_CONTEXT_SOURCE= (empty or git-archive), SYNC_CONTEXT=0
 #   SKIP_COMPOSE=0           1 = build only, do not recreate the service (no compose on the host)
 #   HEALTH_TIMEOUT=120       seconds to wait for 127.0.0.1:TARGET_PORT
 #   HEALTH_PATH=/            path probed with curl when curl exists (else a TCP connect)
@@ -31,6 +69,9 @@ HEALTH_PATH="${HEALTH_PATH:-/}"
 SMOKE_COMMAND="${SMOKE_COMMAND:-}"
 LOCK_FILE="${LOCK_FILE:-/tmp/provenance-gate-deploy.lock}"
 LOCK_WAIT="${LOCK_WAIT:-900}"
+BUILD_CONTEXT_SOURCE="${BUILD_CONTEXT_SOURCE:-}"
+SYNC_CONTEXT="${SYNC_CONTEXT:-0}"
+REVISION_PATTERN='^[0-9a-f]{40}([0-9a-f]{24})?$'
 
 log() { printf '[deploy-hook] %s\n' "$*" >&2; }
 die() {
@@ -50,12 +91,150 @@ lock() {
   flock -w "$LOCK_WAIT" 9 || die "another deploy still holds $LOCK_FILE after ${LOCK_WAIT}s"
 }
 
-# Prints "<id> <label>" of an image; empty label when it has none (older docker: "<no value>").
-# The `with` guards matter: an image with no labels at all has a null Labels map, and a bare
-# `index .Config.Labels …` then fails the whole inspect ("index of untyped nil").
+# The label name goes into a Go template: keep it to characters that cannot end the string.
+[[ "$REVISION_LABEL" =~ ^[A-Za-z0-9._/-]+$ ]] ||
+  die "REVISION_LABEL may hold only letters, digits and . _ - /: $REVISION_LABEL"
+
+# Scratch files of this run (git's stderr, the built image id), removed on every exit.
+WORK=""
+cleanup() { [ -z "$WORK" ] || rm -rf -- "$WORK"; }
+trap cleanup EXIT
+
+# ---- git, about the build context only ------------------------------------------------------
+
+CONTEXT=""     # BUILD_CONTEXT as given (for messages)
+CONTEXT_DIR="" # its physical path (what is checked and built)
+CONTEXT_TOP="" # the physical top of its work tree, empty when it is not in one
+REVISION=""    # what the image is labelled with
+GIT_UNSET=()   # `env -u NAME` for every GIT_* variable we were given
+
+collect_git_env() {
+  local name
+  while IFS= read -r name; do
+    if [[ "$name" == GIT_* ]]; then GIT_UNSET+=(-u "$name"); fi
+  done < <(compgen -e)
+}
+
+# git in the context, blind to the caller's GIT_* variables. stderr goes to $WORK/git.err.
+ctx_git() {
+  env "${GIT_UNSET[@]}" git --no-optional-locks -c safe.directory="$CONTEXT_TOP" \
+    -c core.hooksPath=/dev/null -c core.fsmonitor=false -C "$CONTEXT_DIR" "$@" 2>"$WORK/git.err"
+}
+
+git_error() { head -n 1 "$WORK/git.err" 2>/dev/null || true; }
+
+# The nearest directory at or above $1 holding a .git entry (directory or gitfile).
+work_tree_top() {
+  local dir="$1"
+  while :; do
+    if [ -e "$dir/.git" ]; then
+      printf '%s\n' "$dir"
+      return 0
+    fi
+    [ "$dir" != / ] || return 1
+    dir="$(dirname -- "$dir")"
+  done
+}
+
+# Sets CONTEXT_TOP and returns 0 when the context is in a git work tree that git can read;
+# returns 1 when no .git is in sight; dies when there is one that git cannot confirm.
+find_work_tree() {
+  CONTEXT_TOP="$(work_tree_top "$CONTEXT_DIR")" || return 1
+  command -v git >/dev/null 2>&1 ||
+    die "BUILD_CONTEXT $CONTEXT is in a git work tree ($CONTEXT_TOP) but git is not installed"
+  local inside top
+  if ! inside="$(ctx_git rev-parse --is-inside-work-tree)"; then
+    if grep -q 'dubious ownership' "$WORK/git.err"; then
+      die "git refuses to read $CONTEXT_TOP (BUILD_CONTEXT $CONTEXT): it is owned by another user and safe.directory=$CONTEXT_TOP was not accepted: $(git_error)"
+    fi
+    die "git cannot read BUILD_CONTEXT $CONTEXT (work tree $CONTEXT_TOP): $(git_error)"
+  fi
+  [ "$inside" = true ] ||
+    die "BUILD_CONTEXT $CONTEXT is inside $CONTEXT_TOP but not in its work tree (a .git directory?)"
+  top="$(ctx_git rev-parse --show-toplevel)" || die "git cannot find the top of $CONTEXT_TOP: $(git_error)"
+  [ "$top" = "$CONTEXT_TOP" ] ||
+    die "BUILD_CONTEXT $CONTEXT: git says its work tree is $top, not $CONTEXT_TOP where .git is"
+  return 0
+}
+
+# Sets REVISION to HEAD after checking that the context holds exactly GIT_SHA's files (see the
+# header).
+checked_head() {
+  local head status hidden lines
+  head="$(ctx_git rev-parse --verify --quiet 'HEAD^{commit}')" ||
+    die "BUILD_CONTEXT $CONTEXT (git work tree $CONTEXT_TOP) has no commit checked out"
+  if [ "$head" != "$GIT_SHA" ]; then
+    die "BUILD_CONTEXT $CONTEXT is a git work tree at HEAD ${head:0:12}, not GIT_SHA $GIT_SHA: refusing to build it (check out GIT_SHA there, or set SYNC_CONTEXT=1 / sync-context: true so the hook does)"
+  fi
+  status="$(ctx_git status --porcelain --untracked-files=all --ignore-submodules=none -- .)" ||
+    die "git status failed in BUILD_CONTEXT $CONTEXT: $(git_error)"
+  if [ -n "$status" ]; then
+    mapfile -t lines <<<"$status"
+    die "BUILD_CONTEXT $CONTEXT at ${head:0:12} is not clean, refusing to build it: dirty: ${#lines[@]} files (first: ${lines[0]:3})"
+  fi
+  # ls-files -v tags a plain tracked file "H"; lower case is assume-unchanged, "S" skip-worktree.
+  status="$(ctx_git ls-files -v -- .)" || die "git ls-files failed in BUILD_CONTEXT $CONTEXT: $(git_error)"
+  [ -n "$status" ] ||
+    die "BUILD_CONTEXT $CONTEXT holds no file tracked at ${head:0:12} (an ignored directory?): refusing to build it"
+  hidden="$(printf '%s\n' "$status" | grep -v '^H ' || true)"
+  if [ -n "$hidden" ]; then
+    mapfile -t lines <<<"$hidden"
+    die "BUILD_CONTEXT $CONTEXT: ${#lines[@]} tracked files are marked assume-unchanged or skip-worktree, so git status cannot vouch for them (first: ${lines[0]:2})"
+  fi
+  REVISION="$head"
+}
+
+# SYNC_CONTEXT=1: moves the clone to GIT_SHA (called under the lock).
+sync_context() {
+  local origin
+  log "SYNC_CONTEXT=1: moving $CONTEXT (work tree $CONTEXT_TOP) to $GIT_SHA"
+  origin="$(ctx_git remote get-url origin)" ||
+    die "SYNC_CONTEXT=1: the clone $CONTEXT_TOP has no remote named origin: $(git_error)"
+  if ! ctx_git fetch --quiet origin "$GIT_SHA"; then
+    log "fetching $GIT_SHA by id failed ($(git_error)); fetching origin's branches instead"
+    ctx_git fetch --quiet origin || die "SYNC_CONTEXT=1: git fetch origin ($origin) failed: $(git_error)"
+  fi
+  ctx_git cat-file -e "$GIT_SHA^{commit}" ||
+    die "SYNC_CONTEXT=1: origin ($origin) has no commit $GIT_SHA: push it first (or check the clone's remote)"
+  ctx_git checkout --quiet --detach --force "$GIT_SHA" ||
+    die "SYNC_CONTEXT=1: git checkout $GIT_SHA failed in $CONTEXT_TOP: $(git_error)"
+  ctx_git clean -ffdq -- . || die "SYNC_CONTEXT=1: git clean failed in $CONTEXT: $(git_error)"
+}
+
+# Sets REVISION, the revision the image may be labelled with, or dies before anything is built.
+context_revision() {
+  case "$BUILD_CONTEXT_SOURCE" in
+    '' | git-archive) ;;
+    *) die "BUILD_CONTEXT_SOURCE=$BUILD_CONTEXT_SOURCE is not known (empty or git-archive)" ;;
+  esac
+  case "$SYNC_CONTEXT" in
+    '' | 0 | 1) ;;
+    *) die "SYNC_CONTEXT=$SYNC_CONTEXT is not 0 or 1" ;;
+  esac
+  if find_work_tree; then
+    [ "$BUILD_CONTEXT_SOURCE" != git-archive ] ||
+      die "BUILD_CONTEXT_SOURCE=git-archive but BUILD_CONTEXT $CONTEXT is inside the git work tree $CONTEXT_TOP: upload the archive to a directory outside any clone"
+    [ "$SYNC_CONTEXT" != 1 ] || sync_context
+    checked_head
+    return 0
+  fi
+  CONTEXT_TOP=""
+  [ "$SYNC_CONTEXT" != 1 ] ||
+    die "SYNC_CONTEXT=1 needs BUILD_CONTEXT to be a git clone, and $CONTEXT is not in a git work tree"
+  [ "$BUILD_CONTEXT_SOURCE" = git-archive ] ||
+    die "BUILD_CONTEXT $CONTEXT is not a git work tree, so nothing says which commit it holds: refusing to label it $GIT_SHA. Let the gate upload the commit (upload-context: true sets BUILD_CONTEXT_SOURCE=git-archive), or point BUILD_CONTEXT at a git clone on this host and let the hook move it to GIT_SHA (sync-context: true / SYNC_CONTEXT=1)"
+  REVISION="$GIT_SHA"
+}
+
+# ---- the two modes --------------------------------------------------------------------------
+
+# Prints `"<id>" "<label>"` as JSON strings (the label part is empty when the image has no
+# labels at all). JSON keeps every byte of the label visible. The `with` guards matter: a null
+# Labels map makes a bare `index` fail ("index of untyped nil"). `.ID` is the Go field name in
+# both docker's and podman's inspect structs; docker's JSON key `.Id` fails on podman.
 inspect_image() {
-  "$DOCKER" image inspect \
-    --format "{{.Id}} {{with .Config}}{{with .Labels}}{{index . \"$REVISION_LABEL\"}}{{end}}{{end}}" "$1"
+  "$DOCKER" image inspect --format \
+    "{{json .ID}} {{with .Config}}{{with .Labels}}{{json (index . \"$REVISION_LABEL\")}}{{end}}{{end}}" "$1"
 }
 
 wait_healthy() {
@@ -74,13 +253,26 @@ wait_healthy() {
 
 build_staging() {
   require GIT_SHA TARGET_IMAGE TARGET_SERVICE
-  [[ "$GIT_SHA" =~ ^[0-9a-f]{40}([0-9a-f]{24})?$ ]] || die "GIT_SHA is not a full revision: $GIT_SHA"
-  local context="${BUILD_CONTEXT:-.}"
-  [ -d "$context" ] || die "BUILD_CONTEXT $context is not a directory"
+  [[ "$GIT_SHA" =~ $REVISION_PATTERN ]] || die "GIT_SHA is not a full revision: $GIT_SHA"
+  CONTEXT="${BUILD_CONTEXT:-.}"
+  [ -d "$CONTEXT" ] || die "BUILD_CONTEXT $CONTEXT is not a directory"
+  CONTEXT_DIR="$(cd -- "$CONTEXT" && pwd -P)" || die "cannot enter BUILD_CONTEXT $CONTEXT"
+  WORK="$(mktemp -d)"
+  collect_git_env
 
-  log "building $TARGET_IMAGE from $context at $GIT_SHA"
-  "$DOCKER" build --label "$REVISION_LABEL=$GIT_SHA" --build-arg "GIT_SHA=$GIT_SHA" \
-    -t "$TARGET_IMAGE" "$context"
+  context_revision
+  local id
+  log "building $TARGET_IMAGE from $CONTEXT at $REVISION"
+  "$DOCKER" build --iidfile "$WORK/iid" --label "$REVISION_LABEL=$REVISION" \
+    --build-arg "GIT_SHA=$REVISION" "$CONTEXT_DIR"
+  id="$(cat "$WORK/iid")"
+  [ -n "$id" ] || die "$DOCKER build wrote no image id"
+  # The work tree may have changed while the builder read it: tag only what still matches.
+  if [ -n "$CONTEXT_TOP" ] && ! (checked_head); then
+    "$DOCKER" image rm "$id" >/dev/null 2>&1 || true
+    die "BUILD_CONTEXT $CONTEXT changed during the build: $TARGET_IMAGE was not tagged"
+  fi
+  "$DOCKER" tag "$id" "$TARGET_IMAGE"
 
   if [ "$SKIP_COMPOSE" = 1 ]; then
     log "SKIP_COMPOSE=1: not recreating $TARGET_SERVICE"
@@ -96,23 +288,41 @@ build_staging() {
     log "smoke: $SMOKE_COMMAND"
     bash -c "$SMOKE_COMMAND"
   fi
-  log "staging $TARGET_SERVICE: $TARGET_IMAGE built from $GIT_SHA"
+  log "staging $TARGET_SERVICE: $TARGET_IMAGE built from $REVISION"
 }
 
 promote() {
   require SOURCE_IMAGE PROD_IMAGE
-  local inspected id revision
+  local expected="${EXPECTED_REVISION:-}"
+  if [ -n "$expected" ]; then
+    # A revision has no character JSON escapes, so its JSON form is just the quoted value.
+    [[ "$expected" =~ $REVISION_PATTERN ]] ||
+      die "EXPECTED_REVISION is not a full revision (40 or 64 lower-case hex): $expected"
+  fi
+  local inspected id label
   inspected="$(inspect_image "$SOURCE_IMAGE")" || die "cannot inspect $SOURCE_IMAGE"
   id="${inspected%% *}"
-  revision="${inspected#* }"
-  revision="$(printf '%s' "$revision" | tr -d '[:space:]')" # a SHA has no spaces; "<no value>" folds too
-  [ "$revision" != "<novalue>" ] || revision=""
+  label="${inspected#"$id"}"
+  label="${label# }"
+  id="${id#\"}"
+  id="${id%\"}"
+  [[ "$id" =~ ^(sha256:)?[0-9a-f]{64}$ ]] || die "$DOCKER reported no image id for $SOURCE_IMAGE: $inspected"
+  case "$label" in
+    '' | '""' | null | '"<no value>"') label="" ;;
+  esac
 
-  if [ -n "${EXPECTED_REVISION:-}" ]; then
-    [ -n "$revision" ] || die "provenance fail-closed: $SOURCE_IMAGE has no $REVISION_LABEL label"
-    [ "$revision" = "$EXPECTED_REVISION" ] ||
-      die "provenance mismatch: image ${revision:0:12} != expected ${EXPECTED_REVISION:0:12}"
-    log "provenance match: ${revision:0:12}"
+  if [ -n "$expected" ]; then
+    [ -n "$label" ] || die "provenance fail-closed: $SOURCE_IMAGE has no $REVISION_LABEL label"
+    if [ "$label" != "\"$expected\"" ]; then
+      local value="${label#\"}"
+      value="${value%\"}"
+      if [[ "$value" =~ $REVISION_PATTERN ]] && [ "${value:0:12}" != "${expected:0:12}" ]; then
+        die "provenance mismatch: image ${value:0:12} != expected ${expected:0:12}"
+      fi
+      # Not a plain revision, or the short forms agree: show both whole (the label as JSON).
+      die "provenance mismatch: image label ${label:0:200} != expected \"$expected\""
+    fi
+    log "provenance match: ${expected:0:12}"
   else
     log "EXPECTED_REVISION is empty: promoting without a provenance check"
   fi
