@@ -1,6 +1,6 @@
 import * as core from './actions-core.js'
 import * as path from 'node:path'
-import { parseRepositoryList } from './applicability.js'
+import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
 import { parseImageReference } from './registry.js'
 import { REVISION_PATTERN } from './verdict.js'
@@ -98,17 +98,20 @@ export function parseSwitch(read: ReadInput): { enabled: boolean; allowlist: str
 }
 
 /**
- * Allowlist entries must be `owner/name` or a bare `name`: a URL or a typo would otherwise make
- * the gate `not-applicable`, which passes, on every run without a word.
+ * Allowlist entries must be `owner/name` or a bare `name` (a `.git` suffix or a server prefix is
+ * removed first): anything else would make the gate `not-applicable`, which passes, on every run
+ * without a word.
  */
 function checkedAllowlist(entries: string[]): string[] {
-  const bad = entries.find(entry => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(entry))
-  if (bad !== undefined) {
-    throw new InputError(
-      `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`
-    )
-  }
-  return entries
+  return entries.map(entry => {
+    const normalized = normalizeRepository(entry)
+    if (normalized === undefined) {
+      throw new InputError(
+        `input repositories: ${JSON.stringify(entry.slice(0, 80))} is not owner/name or a bare repository name`
+      )
+    }
+    return normalized
+  })
 }
 
 /** Validates every input and returns typed settings, or throws an InputError naming the input. */

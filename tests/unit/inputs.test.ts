@@ -1192,10 +1192,10 @@ describe('isImageReference', () => {
 describe('parseSwitch', () => {
   test('off means off: a broken allowlist does not fail a disabled run', () => {
     expect(
-      parseSwitch(reader({ enabled: 'false', repositories: 'https://github.com/acme/shop' }))
+      parseSwitch(reader({ enabled: 'false', repositories: 'git@github.com:acme/shop.git' }))
     ).toEqual({ enabled: false, allowlist: [] })
     expect(() =>
-      parseSwitch(reader({ enabled: 'true', repositories: 'https://github.com/acme/shop' }))
+      parseSwitch(reader({ enabled: 'true', repositories: 'git@github.com:acme/shop.git' }))
     ).toThrow('input repositories')
   })
 
@@ -1230,16 +1230,25 @@ describe('parseSwitch', () => {
     ['acme/shop', ['acme/shop']],
     ['shop', ['shop']],
     ['a.b-c_d/e', ['a.b-c_d/e']],
-    ['Acme/Shop.js, shop_2', ['Acme/Shop.js', 'shop_2']]
+    ['Acme/Shop.js, shop_2', ['Acme/Shop.js', 'shop_2']],
+    // Normalised: a .git suffix or a server prefix would otherwise never match, and the gate
+    // would be `not-applicable` (a pass) on every run of the repository it was meant for.
+    ['acme/shop.git', ['acme/shop']],
+    ['https://github.com/acme/shop', ['acme/shop']],
+    ['https://github.com/acme/shop.git, blog.git', ['acme/shop', 'blog']],
+    ['acme/shop, github.com/acme/api', ['acme/shop', 'acme/api']],
+    ['https://ghe.example.com/Acme/Shop/', ['Acme/Shop']]
   ])('repositories %j is accepted as %j', (raw, allowlist) => {
     expect(parseSwitch(reader({ repositories: raw })).allowlist).toEqual(allowlist)
   })
 
   test.each<[string, string]>([
-    ['https://github.com/acme/shop', 'https://github.com/acme/shop'],
+    ['git@github.com:acme/shop.git', 'git@github.com:acme/shop.git'],
+    ['https://github.com/acme/shop/tree/main', 'https://github.com/acme/shop/tree/main'],
     ['acme/shop/x', 'acme/shop/x'],
     ['acme shop', 'acme shop'],
-    ['acme/shop, github.com/acme/api', 'github.com/acme/api'],
+    ['acme/shop, host/acme/api', 'host/acme/api'],
+    ['.git', '.git'],
     ['/shop', '/shop'],
     ['acme/', 'acme/'],
     ['acme//shop', 'acme//shop'],
@@ -1256,7 +1265,7 @@ describe('parseSwitch', () => {
   })
 
   test('a long bad repositories entry is quoted by its first 80 characters', () => {
-    const bad = `https://example.com/${'x'.repeat(200)}`
+    const bad = `https://example.com/a/b/${'x'.repeat(200)}`
     const error = thrown(() => parseSwitch(reader({ repositories: bad })))
     expect(error.message).toBe(
       `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`
