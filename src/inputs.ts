@@ -2,7 +2,7 @@ import * as core from './actions-core.js'
 import * as path from 'node:path'
 import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
-import { parseImageReference } from './registry.js'
+import { canonicalImageReference, parseImageReference, splitImageReference } from './registry.js'
 import { REVISION_PATTERN } from './verdict.js'
 import type {
   PromoteSettings,
@@ -253,8 +253,12 @@ function parsePromote(
       `input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`
     )
   }
-  if (prodImage === image) {
-    throw new InputError('input prod-image must differ from image: promote retags staging to prod')
+  // Compared as docker names them: `docker.io/acme/shop:staging` is the tag `acme/shop:staging`.
+  if (canonicalImageReference(prodImage) === canonicalImageReference(image)) {
+    throw new InputError(
+      `the staging target equals the prod target: input prod-image ${JSON.stringify(prodImage)} names the same image as image ${JSON.stringify(image)}; promote retags staging to a different prod tag`,
+      'prod-target'
+    )
   }
   const expectedRevision = value('expected-revision')
   if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
@@ -319,20 +323,17 @@ export function deriveBuildContext(
 }
 
 /**
- * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
- * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
+ * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), by the
+ * one reference grammar the registry reader and the promote check use too. It also keeps
+ * option-like values (`-x`) out of argv.
  */
 export function isImageReference(ref: string): boolean {
-  if (ref.length > 512) return false
-  const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
-  const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`
-  const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
-  const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-  const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}'
-  const reference = new RegExp(
-    `^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`
-  )
-  return reference.test(ref)
+  try {
+    splitImageReference(ref)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function parseSsh(value: (name: InputName) => string): SshTarget | undefined {

@@ -984,16 +984,6 @@ describe('parseSettings promote mode', () => {
       'input prod-image is required in promote mode (the tag to promote to)'
     ],
     [
-      'prod-image equal to image',
-      { 'prod-image': 'registry.example.com/shop:staging' },
-      'input prod-image must differ from image: promote retags staging to prod'
-    ],
-    [
-      'prod-image equal to image after trimming',
-      { 'prod-image': ' registry.example.com/shop:staging\n' },
-      'input prod-image must differ from image: promote retags staging to prod'
-    ],
-    [
       'prod-image in upper case',
       { 'prod-image': 'Shop:prod' },
       'input prod-image is not a valid image reference: "Shop:prod"'
@@ -1042,6 +1032,48 @@ describe('parseSettings promote mode', () => {
     const error = inputError({ ...promote, ...extra })
     expect(error.failure).toBe('invalid-input')
     expect(error.message).toBe(message)
+  })
+
+  // Promoting onto the staging tag itself would "pass" without promoting anything.
+  test.each<[string, string, string]>([
+    ['the same text', 'registry.example.com/shop:staging', 'registry.example.com/shop:staging'],
+    [
+      'the same text after trimming',
+      'registry.example.com/shop:staging',
+      ' registry.example.com/shop:staging\n'
+    ],
+    ['docker.io written out', 'acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['index.docker.io', 'acme/shop:staging', 'index.docker.io/acme/shop:staging'],
+    ['library/ for an official image', 'shop:staging', 'docker.io/library/shop:staging'],
+    ['library/ without docker.io', 'shop:staging', 'library/shop:staging'],
+    ['the default tag', 'registry.example.com/shop', 'registry.example.com/shop:latest'],
+    [
+      'a registry host in another case',
+      'Registry.Example.com/shop:v1',
+      'registry.example.com/shop:v1'
+    ],
+    ['the same digest', `shop@sha256:${IMAGE_HEX}`, `docker.io/library/shop@sha256:${IMAGE_HEX}`]
+  ])('prod-image naming the same image as image (%s) is prod-target', (_name, image, prodImage) => {
+    const error = inputError({ ...promote, image, 'prod-image': prodImage })
+    expect(error.failure).toBe('prod-target')
+    expect(error.message).toBe(
+      `the staging target equals the prod target: input prod-image ${JSON.stringify(prodImage.trim())} names the same image as image ${JSON.stringify(image)}; promote retags staging to a different prod tag`
+    )
+  })
+
+  test.each<[string, string, string]>([
+    ['another tag', 'acme/shop:staging', 'acme/shop:prod'],
+    ['a tag differing in case', 'acme/shop:staging', 'acme/shop:Staging'],
+    ['another repository', 'acme/shop:staging', 'acme/shop-prod:staging'],
+    ['another registry', 'acme/shop:staging', 'ghcr.io/acme/shop:staging'],
+    [
+      'registry-1.docker.io is its own name',
+      'acme/shop:staging',
+      'registry-1.docker.io/acme/shop:staging'
+    ],
+    ['a digest against a tag', `shop@sha256:${IMAGE_HEX}`, 'shop:latest']
+  ])('prod-image differing from image (%s) is accepted', (_name, image, prodImage) => {
+    expect(parse({ ...promote, image, 'prod-image': prodImage }).promote?.prodImage).toBe(prodImage)
   })
 
   test('a long expected-revision is quoted cut to 80 characters', () => {
@@ -1181,11 +1213,18 @@ describe('isImageReference', () => {
     expect(isImageReference(`app:${'t'.repeat(129)}`)).toBe(false)
   })
 
-  test('the length bound is 512', () => {
-    const longest = `r.io/${'a'.repeat(507)}`
-    expect(longest).toHaveLength(512)
+  test('the name (registry and repository) may have 255 characters, as in docker', () => {
+    const longest = `r.io/${'a'.repeat(250)}`
+    expect(longest).toHaveLength(255)
     expect(isImageReference(longest)).toBe(true)
+    expect(isImageReference(`${longest}:${'t'.repeat(128)}`)).toBe(true)
     expect(isImageReference(`${longest}b`)).toBe(false)
+  })
+
+  test('it is the grammar the registry reader splits by', () => {
+    // A first component with a dot is a registry host, whose grammar has no underscore.
+    expect(isImageReference('a_b.c/x')).toBe(false)
+    expect(isImageReference('a_b/x')).toBe(true)
   })
 })
 

@@ -5,6 +5,7 @@ import { GateError, InputError } from '../../src/errors.js'
 import {
   formatPlatform,
   parseChallenges,
+  canonicalImageReference,
   parseImageReference,
   parsePlatform,
   pickPlatform,
@@ -66,6 +67,37 @@ describe('parseImageReference', () => {
     expect(parse).toThrow(InputError)
     expect(parse).toThrow(message)
   })
+})
+
+describe('canonicalImageReference', () => {
+  // How docker names the image locally: what two references must differ in to be two tags.
+  test.each<[string, string]>([
+    ['shop', 'docker.io/library/shop:latest'],
+    ['shop:staging', 'docker.io/library/shop:staging'],
+    ['library/shop:staging', 'docker.io/library/shop:staging'],
+    ['docker.io/shop:staging', 'docker.io/library/shop:staging'],
+    ['docker.io/library/shop:staging', 'docker.io/library/shop:staging'],
+    ['index.docker.io/acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['Docker.IO/acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['acme/shop', 'docker.io/acme/shop:latest'],
+    ['acme/shop:Staging', 'docker.io/acme/shop:Staging'],
+    ['registry-1.docker.io/acme/shop', 'registry-1.docker.io/acme/shop:latest'],
+    ['localhost:5000/shop', 'localhost:5000/shop:latest'],
+    ['Registry.Example.com/shop:v1', 'registry.example.com/shop:v1'],
+    ['ghcr.io/acme/shop:v1', 'ghcr.io/acme/shop:v1'],
+    [`acme/shop@${D1}`, `docker.io/acme/shop@${D1}`],
+    [`acme/shop:v1@${D1}`, `docker.io/acme/shop:v1@${D1}`],
+    [`acme/shop@sha256:${'A'.repeat(64)}`, `docker.io/acme/shop@sha256:${'A'.repeat(64)}`]
+  ])('%s → %s', (reference, canonical) => {
+    expect(canonicalImageReference(reference)).toBe(canonical)
+  })
+
+  test.each(['', 'Shop', 'shop:', '-x', 'https://registry.example.com/shop'])(
+    '%j is an InputError',
+    reference => {
+      expect(() => canonicalImageReference(reference)).toThrow(InputError)
+    }
+  )
 })
 
 describe('parseChallenges', () => {
