@@ -179,7 +179,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     }
   }
   const containerCheck = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
-    oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const)
+    oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const, yamlWord)
   ]
   if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
     throw new InputError(
@@ -226,8 +226,13 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   }
 }
 
-function oneOf<T extends string>(raw: string, name: InputName, allowed: readonly T[]): T {
-  const found = allowed.find(option => option === raw)
+function oneOf<T extends string>(
+  raw: string,
+  name: InputName,
+  allowed: readonly T[],
+  fold: (raw: string) => string = word => word
+): T {
+  const found = allowed.find(option => option === fold(raw))
   if (found === undefined) {
     throw new InputError(
       `input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`
@@ -405,10 +410,21 @@ function checkNotProd(staging: StagingTarget, prodService: string, prodPort: str
   }
 }
 
+/**
+ * A keyword in lower case when written as YAML 1.2's core schema writes booleans (`true`, `True`
+ * or `TRUE`), so every keyword input folds case alike; other spellings are kept for the refusal.
+ */
+function yamlWord(raw: string): string {
+  const lower = raw.toLowerCase()
+  const capitalised = `${lower.charAt(0).toUpperCase()}${lower.slice(1)}`
+  return [lower, capitalised, lower.toUpperCase()].includes(raw) ? lower : raw
+}
+
 function parseBoolean(read: (name: InputName) => string, name: InputName): boolean {
   const raw = read(name).trim() || INPUT_DEFAULTS[name]
-  if (['true', 'True', 'TRUE'].includes(raw)) return true
-  if (['false', 'False', 'FALSE'].includes(raw)) return false
+  const word = yamlWord(raw)
+  if (word === 'true') return true
+  if (word === 'false') return false
   throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`)
 }
 

@@ -801,6 +801,13 @@ describe('parseSettings check-container and require-source', () => {
     ['auto', { 'check-container': 'auto' }, 'auto'],
     ['true', { 'check-container': 'true' }, 'require'],
     ['false', { 'check-container': 'false' }, 'skip'],
+    // The YAML 1.2 core forms, as for every boolean input (`check-container: True` in YAML).
+    ['True', { 'check-container': 'True' }, 'require'],
+    ['TRUE', { 'check-container': 'TRUE' }, 'require'],
+    ['False', { 'check-container': 'False' }, 'skip'],
+    ['FALSE', { 'check-container': 'FALSE' }, 'skip'],
+    ['Auto', { 'check-container': 'Auto' }, 'auto'],
+    ['AUTO', { 'check-container': 'AUTO' }, 'auto'],
     [
       'true with surrounding whitespace (every input is trimmed)',
       { 'check-container': ' true\n' },
@@ -831,14 +838,11 @@ describe('parseSettings check-container and require-source', () => {
     'on',
     '1',
     'always',
-    // Case is not folded: only the three documented words, as written, are accepted.
-    'TRUE',
-    'True',
-    'False',
-    'FALSE',
-    'Auto',
-    'AUTO',
-    'aUto'
+    // Case is not folded beyond the YAML forms: lower, Capitalised or UPPER only.
+    'aUto',
+    'tRuE',
+    'fALSE',
+    'AUto'
   ])('check-container %j is an InputError', raw => {
     const error = inputError({ ...base, 'check-container': raw })
     expect(error.failure).toBe('invalid-input')

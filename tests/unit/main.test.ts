@@ -487,10 +487,10 @@ describe('run', () => {
       'provenance fail-closed: input image-id is only used in promote mode: set mode: promote, or remove image-id'
     ],
     [
-      'check-container not in lower case',
-      { 'check-container': 'True' },
+      'check-container in mixed case',
+      { 'check-container': 'tRUE' },
       'invalid-input',
-      'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "True"'
+      'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "tRUE"'
     ],
     [
       'a checkout that is not there',
