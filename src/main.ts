@@ -34,7 +34,8 @@ function runnerDeps(runnerTemp: string): GateDeps {
     now: () => Date.now(),
     sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
     nonce: () => randomBytes(8).toString('hex'),
-    readRegistry: readRegistryImage,
+    readRegistry: (reference, options) =>
+      readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
     event: readEventContext()
   }
 }

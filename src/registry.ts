@@ -26,6 +26,12 @@ export interface RegistryOptions {
   timeoutMs: number
   /** Seam for tests only; default is Node's built-in fetch. */
   fetch?: typeof fetch
+  /**
+   * Registers a secret derived from the credentials with the runner's log masking (base64 of
+   * `user:password`, a bearer token), called as soon as the secret exists: a registry may repeat
+   * what it was sent anywhere in what it answers.
+   */
+  mask?: (secret: string) => void
 }
 
 /** An image reference split the way the Registry HTTP API needs it. */
@@ -347,6 +353,10 @@ class Session {
   private authorization: string | undefined
   /** The image as the user wrote it, normalized, for messages. */
   private readonly name: string
+  /** `Basic <base64>` when credentials were given. */
+  private readonly basicAuthorization: string | undefined
+  /** Every secret this read knows, kept out of every message it words. */
+  private readonly secrets: string[] = []
 
   constructor(
     private readonly ref: ImageReference,
@@ -355,6 +365,19 @@ class Session {
     this.signal = AbortSignal.timeout(options.timeoutMs)
     this.fetch = options.fetch ?? fetch
     this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`
+    if (options.username) {
+      const pair = `${options.username}:${options.password}`
+      const encoded = Buffer.from(pair, 'utf8').toString('base64')
+      this.basicAuthorization = `Basic ${encoded}`
+      this.secret(encoded)
+      this.secrets.push(pair, options.password)
+    }
+  }
+
+  /** A secret from now on: masked in the runner's log and kept out of this read's messages. */
+  private secret(value: string): void {
+    this.secrets.push(value)
+    this.options.mask?.(value)
   }
 
   async read(platform: Platform): Promise<RegistryImage> {
@@ -490,13 +513,23 @@ class Session {
       }
     }
     if (response.status === 401 || response.status === 403) {
-      const detail = await errorDetail(response)
+      await discard(response)
       throw new GateError(
         'registry-auth',
-        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}${detail})`
+        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`
       )
     }
     return response
+  }
+
+  /**
+   * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
+   * repeat the request's Authorization header, i.e. the credentials, in their error body.
+   */
+  private authAdvice(): string {
+    return this.options.username
+      ? `check registry-username and registry-password, and that this user may pull ${this.ref.repository} (the registry's answer is not shown: it may repeat the credentials)`
+      : 'if the repository is private, set registry-username and registry-password'
   }
 
   /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
@@ -511,7 +544,7 @@ class Session {
           `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`
         )
       }
-      return this.basic()
+      return this.basicAuthorization ?? ''
     }
     throw new GateError(
       'registry-auth',
@@ -538,12 +571,13 @@ class Session {
     const scopes = (params.scope ?? `repository:${this.ref.repository}:pull`).split(' ')
     for (const scope of scopes.filter(Boolean)) url.searchParams.append('scope', scope)
     const endpoint = `token endpoint ${url.origin}${url.pathname}`
-    const credentials = this.options.username ? this.basic() : undefined
+    const credentials = this.basicAuthorization
     const response = await this.follow(url.href, 'application/json', endpoint, credentials)
     if (response.status === 401 || response.status === 403) {
+      await discard(response)
       throw new GateError(
         'registry-auth',
-        `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}${await errorDetail(response)})`
+        `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`
       )
     }
     if (!response.ok) throw this.error(`${endpoint}: ${await statusText(response)}`)
@@ -552,12 +586,8 @@ class Session {
     if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
       throw this.error(`${endpoint} answered without a usable token or access_token`)
     }
+    this.secret(token)
     return token
-  }
-
-  private basic(): string {
-    const pair = `${this.options.username}:${this.options.password}`
-    return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`
   }
 
   /**
@@ -664,11 +694,19 @@ class Session {
     return new GateError('registry-error', message)
   }
 
-  /** Any failure as a GateError: a timeout wins, then a worded error, then anything else. */
+  /**
+   * Any failure as a GateError: a timeout wins, then a worded error, then anything else. Every
+   * secret of the read is replaced by `***` in the message, whatever text of the registry's it
+   * quotes (a 404 body, a challenge, a status line) and whether or not the runner masks it.
+   */
   worded(error: unknown): GateError {
-    if (this.signal.aborted) return this.timeout()
-    if (error instanceof GateError) return error
-    return this.error(`reading ${this.name} failed: ${describeError(error)}`)
+    const worded = this.signal.aborted
+      ? this.timeout()
+      : error instanceof GateError
+        ? error
+        : this.error(`reading ${this.name} failed: ${describeError(error)}`)
+    const message = redact(worded.message, this.secrets)
+    return message === worded.message ? worded : new GateError(worded.failure, message)
   }
 }
 
@@ -681,6 +719,17 @@ const UNTRUSTED_CERTIFICATE = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'CERT_UNTRUSTED'
 ])
+
+/** Shortest secret replaced in messages: shorter ones would cut words apart (the runner masks them). */
+const MIN_REDACTED = 4
+
+/** `text` with every secret of at least MIN_REDACTED characters replaced by `***`, longest first. */
+function redact(text: string, secrets: string[]): string {
+  return secrets
+    .filter(secret => secret.length >= MIN_REDACTED)
+    .sort((a, b) => b.length - a.length)
+    .reduce((result, secret) => result.split(secret).join('***'), text)
+}
 
 function sha256(body: Buffer): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`
@@ -706,8 +755,9 @@ function parseObject(body: Buffer, what: string): Record<string, unknown> {
   let json: unknown
   try {
     json = JSON.parse(body.toString('utf8'))
-  } catch (error) {
-    throw new GateError('registry-error', `${what} is not valid JSON (${describeError(error)})`)
+  } catch {
+    // Not the parser's message: it quotes the body, which may repeat what was sent.
+    throw new GateError('registry-error', `${what} is not valid JSON`)
   }
   if (!isObject(json)) throw new GateError('registry-error', `${what} is not a JSON object`)
   return json
