@@ -1,5 +1,5 @@
 import type { ContainerCheck } from './settings.js'
-import { failClosed, shortSha, type Decision } from './verdict.js'
+import { failClosed, shortSha, showPair, type Decision } from './verdict.js'
 
 /** One staging container as the host reported it. */
 export interface ContainerState {
@@ -32,8 +32,9 @@ export function decideContainer(
   const running = answer.exists ? answer.containers.filter(c => c.running) : []
   const stale = running.find(c => c.imageId !== imageId)
   if (stale) {
+    const [runs, verified] = showPair(stale.imageId, imageId, shortId)
     return failClosed(
-      `provenance fail-closed: the staging container ${stale.name} runs image ${shortId(stale.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`,
+      `provenance fail-closed: the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`,
       'stale-container'
     )
   }

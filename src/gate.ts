@@ -9,7 +9,7 @@ import type { LocalRunner, Runner } from './runner.js'
 import { planPromoteSession } from './session-protocol.js'
 import type { Settings, SshTarget } from './settings.js'
 import { decideSource } from './source-check.js'
-import { decideVerdict, failClosed, revisionOf, type Decision } from './verdict.js'
+import { decideVerdict, failClosed, revisionOf, showPair, type Decision } from './verdict.js'
 
 /** Where the gate's messages go; the action wires it to the runner's log. */
 export interface GateLog {
@@ -235,10 +235,7 @@ async function promote(
   const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage)
   facts.prodImageId = prod.imageId
   if (prod.imageId !== facts.imageId) {
-    const [got, want] =
-      shortId(prod.imageId) === shortId(facts.imageId)
-        ? [prod.imageId, facts.imageId]
-        : [shortId(prod.imageId), shortId(facts.imageId)]
+    const [got, want] = showPair(prod.imageId, facts.imageId, shortId)
     return failClosed(
       `provenance fail-closed: after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`,
       'mismatch'

@@ -1,8 +1,8 @@
 import * as core from './actions-core.js'
 import * as path from 'node:path'
-import { parseRepositoryList } from './applicability.js'
+import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
-import { parseImageReference } from './registry.js'
+import { canonicalImageReference, parseImageReference, splitImageReference } from './registry.js'
 import { REVISION_PATTERN } from './verdict.js'
 import type {
   ContextSettings,
@@ -104,17 +104,20 @@ export function parseSwitch(read: ReadInput): { enabled: boolean; allowlist: str
 }
 
 /**
- * Allowlist entries must be `owner/name` or a bare `name`: a URL or a typo would otherwise make
- * the gate `not-applicable`, which passes, on every run without a word.
+ * Allowlist entries must be `owner/name` or a bare `name` (a `.git` suffix or a server prefix is
+ * removed first): anything else would make the gate `not-applicable`, which passes, on every run
+ * without a word.
  */
 function checkedAllowlist(entries: string[]): string[] {
-  const bad = entries.find(entry => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(entry))
-  if (bad !== undefined) {
-    throw new InputError(
-      `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`
-    )
-  }
-  return entries
+  return entries.map(entry => {
+    const normalized = normalizeRepository(entry)
+    if (normalized === undefined) {
+      throw new InputError(
+        `input repositories: ${JSON.stringify(entry.slice(0, 80))} is not owner/name or a bare repository name`
+      )
+    }
+    return normalized
+  })
 }
 
 /** Validates every input and returns typed settings, or throws an InputError naming the input. */
@@ -182,7 +185,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     }
   }
   const containerCheck = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
-    oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const)
+    oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'] as const, yamlWord)
   ]
   if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
     throw new InputError(
@@ -233,7 +236,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
 /** The build-context inputs, refused where they would be silently ignored or contradict. */
 function parseContext(value: (name: InputName) => string, mode: string): ContextSettings {
   const check = ({ auto: 'auto', true: 'require', false: 'skip' } as const)[
-    oneOf(value('check-context').toLowerCase(), 'check-context', ['auto', 'true', 'false'] as const)
+    oneOf(value('check-context'), 'check-context', ['auto', 'true', 'false'] as const, yamlWord)
   ]
   const upload = parseBoolean(value, 'upload-context')
   const sync = parseBoolean(value, 'sync-context')
@@ -267,8 +270,13 @@ function parseContext(value: (name: InputName) => string, mode: string): Context
 
 const MIB = 1024 * 1024
 
-function oneOf<T extends string>(raw: string, name: InputName, allowed: readonly T[]): T {
-  const found = allowed.find(option => option === raw)
+function oneOf<T extends string>(
+  raw: string,
+  name: InputName,
+  allowed: readonly T[],
+  fold: (raw: string) => string = word => word
+): T {
+  const found = allowed.find(option => option === fold(raw))
   if (found === undefined) {
     throw new InputError(
       `input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`
@@ -294,8 +302,12 @@ function parsePromote(
       `input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`
     )
   }
-  if (prodImage === image) {
-    throw new InputError('input prod-image must differ from image: promote retags staging to prod')
+  // Compared as docker names them: `docker.io/acme/shop:staging` is the tag `acme/shop:staging`.
+  if (canonicalImageReference(prodImage) === canonicalImageReference(image)) {
+    throw new InputError(
+      `the staging target equals the prod target: input prod-image ${JSON.stringify(prodImage)} names the same image as image ${JSON.stringify(image)}; promote retags staging to a different prod tag`,
+      'prod-target'
+    )
   }
   const expectedRevision = value('expected-revision')
   if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
@@ -360,20 +372,17 @@ export function deriveBuildContext(
 }
 
 /**
- * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
- * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
+ * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), by the
+ * one reference grammar the registry reader and the promote check use too. It also keeps
+ * option-like values (`-x`) out of argv.
  */
 export function isImageReference(ref: string): boolean {
-  if (ref.length > 512) return false
-  const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
-  const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`
-  const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
-  const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
-  const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}'
-  const reference = new RegExp(
-    `^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`
-  )
-  return reference.test(ref)
+  try {
+    splitImageReference(ref)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function parseSsh(value: (name: InputName) => string): SshTarget | undefined {
@@ -445,10 +454,21 @@ function checkNotProd(staging: StagingTarget, prodService: string, prodPort: str
   }
 }
 
+/**
+ * A keyword in lower case when written as YAML 1.2's core schema writes booleans (`true`, `True`
+ * or `TRUE`), so every keyword input folds case alike; other spellings are kept for the refusal.
+ */
+function yamlWord(raw: string): string {
+  const lower = raw.toLowerCase()
+  const capitalised = `${lower.charAt(0).toUpperCase()}${lower.slice(1)}`
+  return [lower, capitalised, lower.toUpperCase()].includes(raw) ? lower : raw
+}
+
 function parseBoolean(read: (name: InputName) => string, name: InputName): boolean {
   const raw = read(name).trim() || INPUT_DEFAULTS[name]
-  if (['true', 'True', 'TRUE'].includes(raw)) return true
-  if (['false', 'False', 'FALSE'].includes(raw)) return false
+  const word = yamlWord(raw)
+  if (word === 'true') return true
+  if (word === 'false') return false
   throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`)
 }
 

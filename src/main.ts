@@ -42,7 +42,8 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
     now: () => Date.now(),
     sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
     nonce: newToken,
-    readRegistry: readRegistryImage,
+    readRegistry: (reference, options) =>
+      readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
     event: readEventContext()
   }
 }

@@ -26,6 +26,12 @@ export interface RegistryOptions {
   timeoutMs: number
   /** Seam for tests only; default is Node's built-in fetch. */
   fetch?: typeof fetch
+  /**
+   * Registers a secret derived from the credentials with the runner's log masking (base64 of
+   * `user:password`, a bearer token), called as soon as the secret exists: a registry may repeat
+   * what it was sent anywhere in what it answers.
+   */
+  mask?: (secret: string) => void
 }
 
 /** An image reference split the way the Registry HTTP API needs it. */
@@ -89,29 +95,46 @@ const MAX_REDIRECTS = 5
 const DIGEST = /^sha256:[0-9a-f]{64}$/
 const TAG = /^\w[\w.-]{0,127}$/
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const HOST_LABEL = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?'
-const REGISTRY = new RegExp(
-  `^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::([0-9]{1,5}))?$`
+const DOMAIN_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?'
+const DOMAIN = new RegExp(
+  `^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9A-Fa-f:]+\\])(?::([0-9]+))?$`
 )
+/** Any digest the reference grammar allows (`algorithm:hex`); the registry reader wants sha256. */
+const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/
+/** docker's NameTotalLengthMax: registry and repository together. */
+const MAX_NAME = 255
+/** Bound on the whole reference (it ends up in argv and in messages). */
+const MAX_REFERENCE = 512
 const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*(?=[ \t]*(?:,|$))/
 
+/** An image reference split by the reference grammar, nothing resolved or defaulted. */
+export interface ReferenceParts {
+  /** `host[:port]` as written, or '' when the reference names none (Docker Hub). */
+  domain: string
+  /** The repository path as written (no `library/` added). */
+  path: string
+  tag: string | undefined
+  digest: string | undefined
+}
+
 /**
- * Splits an image reference as `docker pull` reads it: the first component is a registry when it
- * has a `.` or `:`, is `localhost`, or has uppercase letters; otherwise the image is on Docker
- * Hub (`registry-1.docker.io`, bare names under `library/`). No tag and no digest means `latest`.
- * Throws an InputError naming what is wrong.
+ * The one image reference grammar of the action (distribution/reference, as `docker` reads a
+ * reference): the first component is a registry when it has a `.` or `:`, is `localhost`, or has
+ * uppercase letters. Input checks, the registry reader and the promote target comparison all
+ * split by it, so they cannot disagree about what a reference names. Throws an InputError naming
+ * what is wrong.
  */
-export function parseImageReference(reference: string): ImageReference {
-  const bad = (why: string): InputError =>
-    new InputError(`image reference ${JSON.stringify(reference)} ${why}`)
+export function splitImageReference(reference: string): ReferenceParts {
+  const bad = (why: string): InputError => badReference(reference, why)
+  if (reference.length > MAX_REFERENCE) throw bad(`is longer than ${MAX_REFERENCE} characters`)
   let rest = reference
   let digest: string | undefined
   const at = rest.indexOf('@')
   if (at >= 0) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (!DIGEST.test(digest)) throw bad('has a malformed digest (expected sha256:<64 hex>)')
+    if (!ANY_DIGEST.test(digest)) throw bad('has a malformed digest (expected sha256:<64 hex>)')
   }
   let tag: string | undefined
   const colon = rest.lastIndexOf(':')
@@ -120,30 +143,68 @@ export function parseImageReference(reference: string): ImageReference {
     rest = rest.slice(0, colon)
     if (!TAG.test(tag)) throw bad('has a malformed tag')
   }
-  let registry = 'docker.io'
-  let repository = rest
+  let domain = ''
+  let path = rest
   const slash = rest.indexOf('/')
   if (slash >= 0) {
     const head = rest.slice(0, slash)
     if (/[.:]/.test(head) || head === 'localhost' || head !== head.toLowerCase()) {
-      registry = head
-      repository = rest.slice(slash + 1)
+      domain = head
+      path = rest.slice(slash + 1)
     }
   }
-  const host = REGISTRY.exec(registry)
-  if (!host || Number(host[1] ?? 0) > 65535) throw bad('has a malformed registry host')
-  if (
-    !repository ||
-    repository.length > 255 ||
-    !repository.split('/').every(part => PATH_COMPONENT.test(part))
-  ) {
+  if (domain && !DOMAIN.test(domain)) throw bad('has a malformed registry host')
+  if (!path || !path.split('/').every(part => PATH_COMPONENT.test(part))) {
     throw bad('has a malformed repository (lowercase letters and digits, separated by . _ - or /)')
   }
-  if (registry === 'docker.io' || registry === 'index.docker.io') {
+  if (rest.length > MAX_NAME) throw bad(`has a name longer than ${MAX_NAME} characters`)
+  return { domain, path, tag, digest }
+}
+
+function badReference(reference: string, why: string): InputError {
+  const shown = reference.length > 200 ? `${reference.slice(0, 200)}…` : reference
+  return new InputError(`image reference ${JSON.stringify(shown)} ${why}`)
+}
+
+/**
+ * The reference as docker names the image locally (`docker.io/library/shop:latest` for `shop`):
+ * two references name the same tag exactly when these are equal. Registry hosts compare without
+ * case (DNS), tags and digests as written. Throws an InputError for a malformed reference.
+ */
+export function canonicalImageReference(reference: string): string {
+  const { domain, path, tag, digest } = splitImageReference(reference)
+  const host = domain.toLowerCase()
+  const hub = !host || host === 'docker.io' || host === 'index.docker.io'
+  const name = hub
+    ? `docker.io/${path.includes('/') ? path : `library/${path}`}`
+    : `${host}/${path}`
+  const tagPart = tag !== undefined ? `:${tag}` : digest === undefined ? ':latest' : ''
+  return `${name}${tagPart}${digest !== undefined ? `@${digest}` : ''}`
+}
+
+/**
+ * Splits an image reference the way the Registry HTTP API needs it: Docker Hub is
+ * `registry-1.docker.io` with bare names under `library/`; no tag and no digest means `latest`.
+ * Stricter than the grammar where the reader must be: only sha256 digests (all it can verify)
+ * and ports up to 65535. Throws an InputError naming what is wrong.
+ */
+export function parseImageReference(reference: string): ImageReference {
+  const parts = splitImageReference(reference)
+  const bad = (why: string): InputError => badReference(reference, why)
+  if (parts.digest !== undefined && !DIGEST.test(parts.digest)) {
+    throw bad('has a malformed digest (expected sha256:<64 hex>)')
+  }
+  if (Number(DOMAIN.exec(parts.domain)?.[1] ?? 0) > 65535) {
+    throw bad('has a malformed registry host')
+  }
+  let registry = parts.domain || 'docker.io'
+  let repository = parts.path
+  if (['docker.io', 'index.docker.io'].includes(registry.toLowerCase())) {
     registry = 'registry-1.docker.io'
     if (!repository.includes('/')) repository = `library/${repository}`
   }
-  if (tag === undefined && digest === undefined) tag = 'latest'
+  const { digest } = parts
+  const tag = parts.tag === undefined && digest === undefined ? 'latest' : parts.tag
   return { registry, repository, tag, digest }
 }
 
@@ -292,6 +353,10 @@ class Session {
   private authorization: string | undefined
   /** The image as the user wrote it, normalized, for messages. */
   private readonly name: string
+  /** `Basic <base64>` when credentials were given. */
+  private readonly basicAuthorization: string | undefined
+  /** Every secret this read knows, kept out of every message it words. */
+  private readonly secrets: string[] = []
 
   constructor(
     private readonly ref: ImageReference,
@@ -300,6 +365,19 @@ class Session {
     this.signal = AbortSignal.timeout(options.timeoutMs)
     this.fetch = options.fetch ?? fetch
     this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`
+    if (options.username) {
+      const pair = `${options.username}:${options.password}`
+      const encoded = Buffer.from(pair, 'utf8').toString('base64')
+      this.basicAuthorization = `Basic ${encoded}`
+      this.secret(encoded)
+      this.secrets.push(pair, options.password)
+    }
+  }
+
+  /** A secret from now on: masked in the runner's log and kept out of this read's messages. */
+  private secret(value: string): void {
+    this.secrets.push(value)
+    this.options.mask?.(value)
   }
 
   async read(platform: Platform): Promise<RegistryImage> {
@@ -435,13 +513,23 @@ class Session {
       }
     }
     if (response.status === 401 || response.status === 403) {
-      const detail = await errorDetail(response)
+      await discard(response)
       throw new GateError(
         'registry-auth',
-        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}${detail})`
+        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`
       )
     }
     return response
+  }
+
+  /**
+   * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
+   * repeat the request's Authorization header, i.e. the credentials, in their error body.
+   */
+  private authAdvice(): string {
+    return this.options.username
+      ? `check registry-username and registry-password, and that this user may pull ${this.ref.repository} (the registry's answer is not shown: it may repeat the credentials)`
+      : 'if the repository is private, set registry-username and registry-password'
   }
 
   /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
@@ -456,7 +544,7 @@ class Session {
           `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`
         )
       }
-      return this.basic()
+      return this.basicAuthorization ?? ''
     }
     throw new GateError(
       'registry-auth',
@@ -483,12 +571,13 @@ class Session {
     const scopes = (params.scope ?? `repository:${this.ref.repository}:pull`).split(' ')
     for (const scope of scopes.filter(Boolean)) url.searchParams.append('scope', scope)
     const endpoint = `token endpoint ${url.origin}${url.pathname}`
-    const credentials = this.options.username ? this.basic() : undefined
+    const credentials = this.basicAuthorization
     const response = await this.follow(url.href, 'application/json', endpoint, credentials)
     if (response.status === 401 || response.status === 403) {
+      await discard(response)
       throw new GateError(
         'registry-auth',
-        `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}${await errorDetail(response)})`
+        `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`
       )
     }
     if (!response.ok) throw this.error(`${endpoint}: ${await statusText(response)}`)
@@ -497,12 +586,8 @@ class Session {
     if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
       throw this.error(`${endpoint} answered without a usable token or access_token`)
     }
+    this.secret(token)
     return token
-  }
-
-  private basic(): string {
-    const pair = `${this.options.username}:${this.options.password}`
-    return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`
   }
 
   /**
@@ -609,11 +694,19 @@ class Session {
     return new GateError('registry-error', message)
   }
 
-  /** Any failure as a GateError: a timeout wins, then a worded error, then anything else. */
+  /**
+   * Any failure as a GateError: a timeout wins, then a worded error, then anything else. Every
+   * secret of the read is replaced by `***` in the message, whatever text of the registry's it
+   * quotes (a 404 body, a challenge, a status line) and whether or not the runner masks it.
+   */
   worded(error: unknown): GateError {
-    if (this.signal.aborted) return this.timeout()
-    if (error instanceof GateError) return error
-    return this.error(`reading ${this.name} failed: ${describeError(error)}`)
+    const worded = this.signal.aborted
+      ? this.timeout()
+      : error instanceof GateError
+        ? error
+        : this.error(`reading ${this.name} failed: ${describeError(error)}`)
+    const message = redact(worded.message, this.secrets)
+    return message === worded.message ? worded : new GateError(worded.failure, message)
   }
 }
 
@@ -626,6 +719,17 @@ const UNTRUSTED_CERTIFICATE = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'CERT_UNTRUSTED'
 ])
+
+/** Shortest secret replaced in messages: shorter ones would cut words apart (the runner masks them). */
+const MIN_REDACTED = 4
+
+/** `text` with every secret of at least MIN_REDACTED characters replaced by `***`, longest first. */
+function redact(text: string, secrets: string[]): string {
+  return secrets
+    .filter(secret => secret.length >= MIN_REDACTED)
+    .sort((a, b) => b.length - a.length)
+    .reduce((result, secret) => result.split(secret).join('***'), text)
+}
 
 function sha256(body: Buffer): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`
@@ -651,8 +755,9 @@ function parseObject(body: Buffer, what: string): Record<string, unknown> {
   let json: unknown
   try {
     json = JSON.parse(body.toString('utf8'))
-  } catch (error) {
-    throw new GateError('registry-error', `${what} is not valid JSON (${describeError(error)})`)
+  } catch {
+    // Not the parser's message: it quotes the body, which may repeat what was sent.
+    throw new GateError('registry-error', `${what} is not valid JSON`)
   }
   if (!isObject(json)) throw new GateError('registry-error', `${what} is not a JSON object`)
   return json

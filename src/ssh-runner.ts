@@ -96,7 +96,7 @@ export class SshRunner implements Runner {
       // No master exists: ssh forks it only after authenticating, and then exits 0.
       await removeDirs(resources)
       const offered = isHostKeyFailure(opened.outputTail) ? await offeredHostKeys(target) : []
-      throw connectError(runner.where, opened, offered)
+      throw connectError(runner.where, opened, offered, target.knownHosts)
     }
     return runner
   }
@@ -248,15 +248,34 @@ function pickOffered(output: string, offered: OfferedKey[]): OfferedKey | undefi
   return offered.find(key => key.type.startsWith(prefix)) ?? offered[0]
 }
 
+/** ssh's words for a host key listed on an `@revoked` line (OpenSSH 9.2, tried for real). */
+const REVOKED_OUTPUT = /REVOKED HOST KEY DETECTED|is marked as revoked|was revoked/i
+
+/** The key blobs of the `@revoked` lines of a known_hosts text. */
+function revokedBlobs(knownHosts: string): Set<string> {
+  const blobs = new Set<string>()
+  for (const line of knownHosts.split('\n')) {
+    const [marker, , , blob] = line.trim().split(/\s+/)
+    if (marker === '@revoked' && blob) blobs.add(blob)
+  }
+  return blobs
+}
+
+function blobOf(key: OfferedKey): string {
+  return key.line.split(' ')[2] ?? ''
+}
+
 /**
  * Words a failed connect for the user: a host-key problem (with the key the host offered and the
- * line to pin), a refused login, or the network. Only the network kind may be retried: nothing
- * has run on the host yet, and a new attempt can succeed.
+ * line to pin, or, for a key on an `@revoked` line of `knownHosts`, never a line to pin), a
+ * refused login, or the network. Only the network kind may be retried: nothing has run on the
+ * host yet, and a new attempt can succeed.
  */
 export function connectError(
   where: string,
   result: ProcessResult,
-  offered: OfferedKey[] = []
+  offered: OfferedKey[] = [],
+  knownHosts = ''
 ): GateError {
   if (result.spawnError) {
     return new GateError('transport', `cannot run ssh on this runner: ${result.spawnError}`)
@@ -270,8 +289,21 @@ export function connectError(
   }
   const detail = lastLines(result.outputTail) || `exit ${result.exitCode}`
   if (isHostKeyFailure(result.outputTail)) {
+    const revoked = revokedBlobs(knownHosts)
+    const complained = pickOffered(result.outputTail, offered)
+    // ssh 9.2 calls a key that is both revoked and pinned "not known": the offered key tells.
+    if (REVOKED_OUTPUT.test(result.outputTail) || (complained && revoked.has(blobOf(complained)))) {
+      const shown = [complained, ...offered].find(k => k && revoked.has(blobOf(k)))
+      return new GateError(
+        'host-key',
+        `ssh host key of ${where} is REVOKED in known-hosts: an @revoked line lists the key the host offered${shown ? ` (${shown.type} ${shown.fingerprint})` : ''}, so ssh refused it (the hook did not run). A revoked key may be in someone else's hands: do not pin it again. Find out why it was revoked; if the host has a new key, check its fingerprint out of band (\`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host) and pin that key in known-hosts.`
+      )
+    }
     const changed = /CHANGED/.test(result.outputTail)
-    const key = pickOffered(result.outputTail, offered)
+    const key = pickOffered(
+      result.outputTail,
+      offered.filter(k => !revoked.has(blobOf(k)))
+    )
     const advice = key
       ? `The host offered ${key.type} ${key.fingerprint}. If that is your staging host's key (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host), pin this line in known-hosts: ${key.line}`
       : 'Run ssh-keyscan against the host from a network you trust, compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, and pin the line in known-hosts.'

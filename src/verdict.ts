@@ -20,14 +20,6 @@ export function shortSha(sha: string): string {
 }
 
 /**
- * Two different values as a message shows them: short, unless their short forms are equal, when
- * only the full values tell them apart.
- */
-export function showPair(a: string, b: string): [string, string] {
-  return a !== b && shortSha(a) === shortSha(b) ? [a, b] : [shortSha(a), shortSha(b)]
-}
-
-/**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
  * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
  * newline is a mismatch to look at, not a match to guess at.
@@ -47,9 +39,10 @@ export function decideVerdict(expected: string, imageRevision: string): Decision
       failure: ''
     }
   }
+  const [shownImage, shownExpected] = showPair(imageRevision, expected)
   return {
     verdict: 'mismatch',
-    reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
+    reason: `provenance mismatch: image ${shownImage} != expected ${shownExpected}`,
     pass: false,
     failure: 'mismatch'
   }
@@ -58,8 +51,48 @@ export function decideVerdict(expected: string, imageRevision: string): Decision
 /** A revision for a message: short when it is a plain object name, quoted when it is anything else. */
 function showRevision(value: string): string {
   if (/^[0-9a-f]{7,64}$/.test(value)) return shortSha(value)
-  const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
-  return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`
+  return withWhitespaceNote(
+    value,
+    JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+  )
+}
+
+function withWhitespaceNote(value: string, shown: string): string {
+  return value.trim() === value ? shown : `${shown} (surrounding whitespace)`
+}
+
+/** Longest value `showPair` shows whole when the short forms do not tell two values apart. */
+const MAX_WHOLE = 200
+/** Characters shown either side of the first difference of two longer values. */
+const DIFFERENCE_CONTEXT = 40
+
+/**
+ * Two different values as a message shows them side by side: their short forms (`short`, by
+ * default a revision's), unless those are equal — values that differ after the 12th character,
+ * or one an abbreviation of the other — where `a != b` would read as nonsense. Then each is shown
+ * whole (plain ids and revisions as they are, anything else quoted), or for a long value the
+ * stretch around the first difference.
+ */
+export function showPair(
+  a: string,
+  b: string,
+  short: (value: string) => string = showRevision
+): [string, string] {
+  const shortA = short(a)
+  const shortB = short(b)
+  if (a === b || shortA !== shortB) return [shortA, shortB]
+  let at = 0
+  while (at < a.length && a[at] === b[at]) at++
+  return [showWhole(a, at), showWhole(b, at)]
+}
+
+function showWhole(value: string, differsAt: number): string {
+  if (/^[A-Za-z0-9:._-]{1,100}$/.test(value)) return value
+  if (value.length <= MAX_WHOLE) return withWhitespaceNote(value, JSON.stringify(value))
+  const start = Math.max(0, differsAt - DIFFERENCE_CONTEXT)
+  const end = differsAt + DIFFERENCE_CONTEXT
+  const stretch = `${start > 0 ? '…' : ''}${JSON.stringify(value.slice(start, end))}${end < value.length ? '…' : ''}`
+  return withWhitespaceNote(value, `${stretch} (from character ${start + 1} of ${value.length})`)
 }
 
 /** The verdict for any doubt that is not a plain mismatch. */

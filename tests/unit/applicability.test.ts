@@ -1,5 +1,10 @@
 import { describe, expect, test } from '@jest/globals'
-import { decideApplicability, parseRepositoryList } from '../../src/applicability.js'
+import {
+  decideApplicability,
+  normalizeRepository,
+  parseRepositoryList
+} from '../../src/applicability.js'
+import { InputError } from '../../src/errors.js'
 
 describe('parseRepositoryList', () => {
   test.each<[string, string, string[]]>([
@@ -41,6 +46,7 @@ describe('decideApplicability', () => {
   test.each<[string, string[], string]>([
     ['empty allowlist applies everywhere', [], 'acme/shop'],
     ['empty allowlist with unknown repository', [], ''],
+    ['empty allowlist with a blank repository', [], '  '],
     ['owner/name match', ['acme/shop'], 'acme/shop'],
     ['owner/name match ignores case', ['ACME/Shop'], 'acme/SHOP'],
     ['bare name match', ['shop'], 'acme/shop'],
@@ -64,9 +70,81 @@ describe('decideApplicability', () => {
     expect(decideApplicability(true, allowlist, repository)).toEqual(notApplicable(repository))
   })
 
-  test('an unknown repository is named as such', () => {
-    expect(decideApplicability(true, ['acme/shop'], '')).toEqual(
-      notApplicable('(unknown repository)')
+  // An allowlist can only be applied to a known repository: a pass on an unknown one would let
+  // any run through without a word, so it fails closed as bad configuration instead.
+  test.each<[string, string[], string]>([
+    ['owner/name entry, empty repository', ['acme/shop'], ''],
+    ['bare name entry, empty repository', ['shop'], ''],
+    ['blank repository', ['acme/shop', 'blog'], ' \n']
+  ])('%s → invalid-input, failing', (_name, allowlist, repository) => {
+    let error: unknown
+    try {
+      decideApplicability(true, allowlist, repository)
+    } catch (thrown) {
+      error = thrown
+    }
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).failure).toBe('invalid-input')
+    expect((error as InputError).message).toBe(
+      'GITHUB_REPOSITORY is empty, so the repositories allowlist cannot be applied: run the gate on GitHub Actions (which sets GITHUB_REPOSITORY), or remove repositories'
     )
+  })
+
+  test('disabled wins over an allowlist with an unknown repository', () => {
+    expect(decideApplicability(false, ['acme/shop'], '')?.verdict).toBe('disabled')
+  })
+})
+
+describe('normalizeRepository', () => {
+  test.each<[string, string]>([
+    ['acme/shop', 'acme/shop'],
+    ['shop', 'shop'],
+    ['Acme/Shop.js', 'Acme/Shop.js'],
+    ['a.b-c_d/e', 'a.b-c_d/e'],
+    ['acme/shop.git', 'acme/shop'],
+    ['shop.git', 'shop'],
+    ['acme/shop.GIT', 'acme/shop'],
+    ['acme/shop/', 'acme/shop'],
+    ['https://github.com/acme/shop', 'acme/shop'],
+    ['https://github.com/acme/shop.git', 'acme/shop'],
+    ['https://github.com/acme/shop/', 'acme/shop'],
+    ['http://github.com/acme/shop', 'acme/shop'],
+    ['https://ghe.example.com:8443/acme/shop.git', 'acme/shop'],
+    ['HTTPS://GitHub.com/Acme/Shop', 'Acme/Shop'],
+    ['github.com/acme/shop', 'acme/shop'],
+    ['github.com/acme/shop.git', 'acme/shop'],
+    ['ghe.example.com/acme/shop', 'acme/shop'],
+    ['acme/shop.github.io', 'acme/shop.github.io'],
+    ['acme/.github', 'acme/.github']
+  ])('%j → %j', (entry, normalized) => {
+    expect(normalizeRepository(entry)).toBe(normalized)
+  })
+
+  test.each([
+    '',
+    '.git',
+    'acme/.git',
+    'acme/shop/x',
+    'acme/shop/x.git',
+    'host/acme/shop',
+    'https://github.com/shop',
+    'https://github.com/acme/shop/tree/main',
+    'https://github.com',
+    'ftp://github.com/acme/shop',
+    'git@github.com:acme/shop.git',
+    'ssh://git@github.com/acme/shop.git',
+    'https://user@github.com/acme/shop',
+    'acme shop',
+    '/shop',
+    'acme/',
+    'acme//shop',
+    'acmé/shop',
+    'acme/*',
+    '.',
+    '..',
+    'acme/..',
+    'acme/shop.git.git'
+  ])('%j is not a repository', entry => {
+    expect(normalizeRepository(entry)).toBeUndefined()
   })
 })

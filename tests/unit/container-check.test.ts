@@ -81,6 +81,14 @@ describe('decideContainer', () => {
     ],
     ['require: a missing container fails', missing, 'require', absent],
     ['auto: another image id is stale', other, 'auto', runsOther],
+    [
+      'an image id differing from the verified one after 12 digits is shown whole',
+      answer(state(CONTAINER, `sha256:${IMAGE_HEX.slice(0, 63)}0`, true)),
+      'auto',
+      stale(
+        `provenance fail-closed: the staging container ${CONTAINER} runs image sha256:${IMAGE_HEX.slice(0, 63)}0, not the verified ${VERIFIED}: it was not recreated after the rebuild`
+      )
+    ],
     ['require: another image id is stale', other, 'require', runsOther],
     [
       'auto: a stopped container with another image is ignored (it runs nothing)',

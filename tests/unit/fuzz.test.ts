@@ -22,6 +22,7 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSwitch, type InputName } from '../../src/inputs.js'
+import { canonicalImageReference } from '../../src/registry.js'
 import { planSession } from '../../src/remote-command.js'
 import { decideVerdict } from '../../src/verdict.js'
 import {
@@ -100,6 +101,15 @@ const wholeSeconds = (raw: string): boolean => {
   const text = raw.trim()
   if (!text) return true
   return /^[0-9]{1,9}$/.test(text) && Number(text) >= 1 && Number(text) <= 86_400
+}
+
+/** Whether two references name the same tag, as docker reads them (false when one is bad). */
+function sameImage(a: string, b: string): boolean {
+  try {
+    return canonicalImageReference(a) === canonicalImageReference(b)
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -209,8 +219,18 @@ const FIELDS: Field[] = [
   },
   {
     name: 'prod-image',
-    values: fc.oneof(validImage, imageText, fc.constantFrom(VALID_INPUTS.image as string)),
+    values: fc.oneof(
+      validImage,
+      imageText,
+      fc.constantFrom(
+        VALID_INPUTS.image as string,
+        ` Registry.Example.COM/shop:staging\n`,
+        'registry.example.com/shop:Staging'
+      )
+    ),
     runs: 300,
+    // The staging image itself, however written, is the prod guard's refusal.
+    prodTarget: v => sameImage(v.trim(), VALID_PROMOTE_INPUTS.image as string),
     minDelivered: 0.15,
     base: VALID_PROMOTE_INPUTS,
     session: 'promote'

@@ -801,6 +801,13 @@ describe('parseSettings check-container and require-source', () => {
     ['auto', { 'check-container': 'auto' }, 'auto'],
     ['true', { 'check-container': 'true' }, 'require'],
     ['false', { 'check-container': 'false' }, 'skip'],
+    // The YAML 1.2 core forms, as for every boolean input (`check-container: True` in YAML).
+    ['True', { 'check-container': 'True' }, 'require'],
+    ['TRUE', { 'check-container': 'TRUE' }, 'require'],
+    ['False', { 'check-container': 'False' }, 'skip'],
+    ['FALSE', { 'check-container': 'FALSE' }, 'skip'],
+    ['Auto', { 'check-container': 'Auto' }, 'auto'],
+    ['AUTO', { 'check-container': 'AUTO' }, 'auto'],
     [
       'true with surrounding whitespace (every input is trimmed)',
       { 'check-container': ' true\n' },
@@ -831,14 +838,11 @@ describe('parseSettings check-container and require-source', () => {
     'on',
     '1',
     'always',
-    // Case is not folded: only the three documented words, as written, are accepted.
-    'TRUE',
-    'True',
-    'False',
-    'FALSE',
-    'Auto',
-    'AUTO',
-    'aUto'
+    // Case is not folded beyond the YAML forms: lower, Capitalised or UPPER only.
+    'aUto',
+    'tRuE',
+    'fALSE',
+    'AUto'
   ])('check-container %j is an InputError', raw => {
     const error = inputError({ ...base, 'check-container': raw })
     expect(error.failure).toBe('invalid-input')
@@ -984,16 +988,6 @@ describe('parseSettings promote mode', () => {
       'input prod-image is required in promote mode (the tag to promote to)'
     ],
     [
-      'prod-image equal to image',
-      { 'prod-image': 'registry.example.com/shop:staging' },
-      'input prod-image must differ from image: promote retags staging to prod'
-    ],
-    [
-      'prod-image equal to image after trimming',
-      { 'prod-image': ' registry.example.com/shop:staging\n' },
-      'input prod-image must differ from image: promote retags staging to prod'
-    ],
-    [
       'prod-image in upper case',
       { 'prod-image': 'Shop:prod' },
       'input prod-image is not a valid image reference: "Shop:prod"'
@@ -1042,6 +1036,48 @@ describe('parseSettings promote mode', () => {
     const error = inputError({ ...promote, ...extra })
     expect(error.failure).toBe('invalid-input')
     expect(error.message).toBe(message)
+  })
+
+  // Promoting onto the staging tag itself would "pass" without promoting anything.
+  test.each<[string, string, string]>([
+    ['the same text', 'registry.example.com/shop:staging', 'registry.example.com/shop:staging'],
+    [
+      'the same text after trimming',
+      'registry.example.com/shop:staging',
+      ' registry.example.com/shop:staging\n'
+    ],
+    ['docker.io written out', 'acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['index.docker.io', 'acme/shop:staging', 'index.docker.io/acme/shop:staging'],
+    ['library/ for an official image', 'shop:staging', 'docker.io/library/shop:staging'],
+    ['library/ without docker.io', 'shop:staging', 'library/shop:staging'],
+    ['the default tag', 'registry.example.com/shop', 'registry.example.com/shop:latest'],
+    [
+      'a registry host in another case',
+      'Registry.Example.com/shop:v1',
+      'registry.example.com/shop:v1'
+    ],
+    ['the same digest', `shop@sha256:${IMAGE_HEX}`, `docker.io/library/shop@sha256:${IMAGE_HEX}`]
+  ])('prod-image naming the same image as image (%s) is prod-target', (_name, image, prodImage) => {
+    const error = inputError({ ...promote, image, 'prod-image': prodImage })
+    expect(error.failure).toBe('prod-target')
+    expect(error.message).toBe(
+      `the staging target equals the prod target: input prod-image ${JSON.stringify(prodImage.trim())} names the same image as image ${JSON.stringify(image)}; promote retags staging to a different prod tag`
+    )
+  })
+
+  test.each<[string, string, string]>([
+    ['another tag', 'acme/shop:staging', 'acme/shop:prod'],
+    ['a tag differing in case', 'acme/shop:staging', 'acme/shop:Staging'],
+    ['another repository', 'acme/shop:staging', 'acme/shop-prod:staging'],
+    ['another registry', 'acme/shop:staging', 'ghcr.io/acme/shop:staging'],
+    [
+      'registry-1.docker.io is its own name',
+      'acme/shop:staging',
+      'registry-1.docker.io/acme/shop:staging'
+    ],
+    ['a digest against a tag', `shop@sha256:${IMAGE_HEX}`, 'shop:latest']
+  ])('prod-image differing from image (%s) is accepted', (_name, image, prodImage) => {
+    expect(parse({ ...promote, image, 'prod-image': prodImage }).promote?.prodImage).toBe(prodImage)
   })
 
   test('a long expected-revision is quoted cut to 80 characters', () => {
@@ -1181,21 +1217,28 @@ describe('isImageReference', () => {
     expect(isImageReference(`app:${'t'.repeat(129)}`)).toBe(false)
   })
 
-  test('the length bound is 512', () => {
-    const longest = `r.io/${'a'.repeat(507)}`
-    expect(longest).toHaveLength(512)
+  test('the name (registry and repository) may have 255 characters, as in docker', () => {
+    const longest = `r.io/${'a'.repeat(250)}`
+    expect(longest).toHaveLength(255)
     expect(isImageReference(longest)).toBe(true)
+    expect(isImageReference(`${longest}:${'t'.repeat(128)}`)).toBe(true)
     expect(isImageReference(`${longest}b`)).toBe(false)
+  })
+
+  test('it is the grammar the registry reader splits by', () => {
+    // A first component with a dot is a registry host, whose grammar has no underscore.
+    expect(isImageReference('a_b.c/x')).toBe(false)
+    expect(isImageReference('a_b/x')).toBe(true)
   })
 })
 
 describe('parseSwitch', () => {
   test('off means off: a broken allowlist does not fail a disabled run', () => {
     expect(
-      parseSwitch(reader({ enabled: 'false', repositories: 'https://github.com/acme/shop' }))
+      parseSwitch(reader({ enabled: 'false', repositories: 'git@github.com:acme/shop.git' }))
     ).toEqual({ enabled: false, allowlist: [] })
     expect(() =>
-      parseSwitch(reader({ enabled: 'true', repositories: 'https://github.com/acme/shop' }))
+      parseSwitch(reader({ enabled: 'true', repositories: 'git@github.com:acme/shop.git' }))
     ).toThrow('input repositories')
   })
 
@@ -1230,16 +1273,25 @@ describe('parseSwitch', () => {
     ['acme/shop', ['acme/shop']],
     ['shop', ['shop']],
     ['a.b-c_d/e', ['a.b-c_d/e']],
-    ['Acme/Shop.js, shop_2', ['Acme/Shop.js', 'shop_2']]
+    ['Acme/Shop.js, shop_2', ['Acme/Shop.js', 'shop_2']],
+    // Normalised: a .git suffix or a server prefix would otherwise never match, and the gate
+    // would be `not-applicable` (a pass) on every run of the repository it was meant for.
+    ['acme/shop.git', ['acme/shop']],
+    ['https://github.com/acme/shop', ['acme/shop']],
+    ['https://github.com/acme/shop.git, blog.git', ['acme/shop', 'blog']],
+    ['acme/shop, github.com/acme/api', ['acme/shop', 'acme/api']],
+    ['https://ghe.example.com/Acme/Shop/', ['Acme/Shop']]
   ])('repositories %j is accepted as %j', (raw, allowlist) => {
     expect(parseSwitch(reader({ repositories: raw })).allowlist).toEqual(allowlist)
   })
 
   test.each<[string, string]>([
-    ['https://github.com/acme/shop', 'https://github.com/acme/shop'],
+    ['git@github.com:acme/shop.git', 'git@github.com:acme/shop.git'],
+    ['https://github.com/acme/shop/tree/main', 'https://github.com/acme/shop/tree/main'],
     ['acme/shop/x', 'acme/shop/x'],
     ['acme shop', 'acme shop'],
-    ['acme/shop, github.com/acme/api', 'github.com/acme/api'],
+    ['acme/shop, host/acme/api', 'host/acme/api'],
+    ['.git', '.git'],
     ['/shop', '/shop'],
     ['acme/', 'acme/'],
     ['acme//shop', 'acme//shop'],
@@ -1256,7 +1308,7 @@ describe('parseSwitch', () => {
   })
 
   test('a long bad repositories entry is quoted by its first 80 characters', () => {
-    const bad = `https://example.com/${'x'.repeat(200)}`
+    const bad = `https://example.com/a/b/${'x'.repeat(200)}`
     const error = thrown(() => parseSwitch(reader({ repositories: bad })))
     expect(error.message).toBe(
       `input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`

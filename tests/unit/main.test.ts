@@ -487,10 +487,10 @@ describe('run', () => {
       'provenance fail-closed: input image-id is only used in promote mode: set mode: promote, or remove image-id'
     ],
     [
-      'check-container not in lower case',
-      { 'check-container': 'True' },
+      'check-container in mixed case',
+      { 'check-container': 'tRUE' },
       'invalid-input',
-      'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "True"'
+      'provenance fail-closed: input check-container must be "auto" or "true" or "false", got "tRUE"'
     ],
     [
       'a checkout that is not there',
@@ -571,9 +571,9 @@ describe('run refuses inputs before anything runs', () => {
       'input image cannot be read from a registry: image reference "reg.example.com:99999/app:staging" has a malformed registry host'
     ],
     [
-      'a repositories entry that is a URL',
-      { repositories: 'acme/api, https://github.com/acme/shop' },
-      'input repositories: "https://github.com/acme/shop" is not owner/name or a bare repository name'
+      'a repositories entry that is an scp-style git address',
+      { repositories: 'acme/api, git@github.com:acme/shop.git' },
+      'input repositories: "git@github.com:acme/shop.git" is not owner/name or a bare repository name'
     ]
   ])('%s: invalid-input, no git, no docker', async (_name, extra, message) => {
     fakeDocker({ [REV]: head })

@@ -5,6 +5,7 @@ import { GateError, InputError } from '../../src/errors.js'
 import {
   formatPlatform,
   parseChallenges,
+  canonicalImageReference,
   parseImageReference,
   parsePlatform,
   pickPlatform,
@@ -66,6 +67,37 @@ describe('parseImageReference', () => {
     expect(parse).toThrow(InputError)
     expect(parse).toThrow(message)
   })
+})
+
+describe('canonicalImageReference', () => {
+  // How docker names the image locally: what two references must differ in to be two tags.
+  test.each<[string, string]>([
+    ['shop', 'docker.io/library/shop:latest'],
+    ['shop:staging', 'docker.io/library/shop:staging'],
+    ['library/shop:staging', 'docker.io/library/shop:staging'],
+    ['docker.io/shop:staging', 'docker.io/library/shop:staging'],
+    ['docker.io/library/shop:staging', 'docker.io/library/shop:staging'],
+    ['index.docker.io/acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['Docker.IO/acme/shop:staging', 'docker.io/acme/shop:staging'],
+    ['acme/shop', 'docker.io/acme/shop:latest'],
+    ['acme/shop:Staging', 'docker.io/acme/shop:Staging'],
+    ['registry-1.docker.io/acme/shop', 'registry-1.docker.io/acme/shop:latest'],
+    ['localhost:5000/shop', 'localhost:5000/shop:latest'],
+    ['Registry.Example.com/shop:v1', 'registry.example.com/shop:v1'],
+    ['ghcr.io/acme/shop:v1', 'ghcr.io/acme/shop:v1'],
+    [`acme/shop@${D1}`, `docker.io/acme/shop@${D1}`],
+    [`acme/shop:v1@${D1}`, `docker.io/acme/shop:v1@${D1}`],
+    [`acme/shop@sha256:${'A'.repeat(64)}`, `docker.io/acme/shop@sha256:${'A'.repeat(64)}`]
+  ])('%s → %s', (reference, canonical) => {
+    expect(canonicalImageReference(reference)).toBe(canonical)
+  })
+
+  test.each(['', 'Shop', 'shop:', '-x', 'https://registry.example.com/shop'])(
+    '%j is an InputError',
+    reference => {
+      expect(() => canonicalImageReference(reference)).toThrow(InputError)
+    }
+  )
 })
 
 describe('parseChallenges', () => {
@@ -539,6 +571,140 @@ describe('readRegistryImage over HTTP', () => {
     })
   })
 
+  describe('credentials never reach a message', () => {
+    const BASE64 = Buffer.from(`${USER}:${PASSWORD}`).toString('base64')
+    /** Everything a hostile or careless registry could repeat from our request. */
+    const echoes = (req: IncomingMessage): string =>
+      `bad credentials: ${req.headers.authorization ?? ''} ${Buffer.from(req.headers.authorization?.slice(6) ?? '', 'base64').toString()}`
+    /** Records what was masked, and how many requests the server had seen by then. */
+    const masking = (): { masked: [string, number][]; mask: (secret: string) => void } => {
+      const masked: [string, number][] = []
+      return { masked, mask: secret => masked.push([secret, server.seen.length]) }
+    }
+    const expectClean = (message: string, ...secrets: string[]): void => {
+      for (const secret of [BASE64, PASSWORD, `${USER}:${PASSWORD}`, ...secrets]) {
+        expect(message).not.toContain(secret)
+      }
+    }
+
+    test.each<[string, number]>([
+      ['401', 401],
+      ['403', 403]
+    ])(
+      'a %s that repeats the Authorization header is registry-auth without the body',
+      async (_name, status) => {
+        const { masked, mask } = masking()
+        server.handler = (req, res) => {
+          res.setHeader('www-authenticate', 'Basic realm="test registry"')
+          if (!req.headers.authorization) return registryError(res, 401, 'UNAUTHORIZED', 'login')
+          registryError(res, status, 'UNAUTHORIZED', echoes(req))
+        }
+        const failed = await failureOf(read(':v1', { ...withCredentials(), mask }))
+        expect(failed).toEqual({
+          failure: 'registry-auth',
+          message: `${server.registry} refused the given credentials for manifest ${server.registry}/${REPO}:v1 (${status}): check registry-username and registry-password, and that this user may pull ${REPO} (the registry's answer is not shown: it may repeat the credentials)`
+        })
+        expectClean(failed.message)
+        // Masked as soon as it exists, before any request.
+        expect(masked).toEqual([[BASE64, 0]])
+      }
+    )
+
+    test('anonymous access refused says what to set', async () => {
+      server.handler = (_req, res) => registryError(res, 403, 'DENIED', 'private repository')
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-auth',
+        message: `${server.registry} refused anonymous access for manifest ${server.registry}/${REPO}:v1 (403): if the repository is private, set registry-username and registry-password`
+      })
+    })
+
+    test('a token endpoint that repeats the Authorization header on 401', async () => {
+      server.handler = (req, res) => {
+        if (req.url?.startsWith('/token')) return registryError(res, 401, 'DENIED', echoes(req))
+        res.setHeader('www-authenticate', `Bearer realm="${server.origin}/token",service="s"`)
+        registryError(res, 401, 'UNAUTHORIZED', 'login')
+      }
+      const failed = await failureOf(read(':v1', withCredentials()))
+      expect(failed).toEqual({
+        failure: 'registry-auth',
+        message: `token endpoint ${server.origin}/token refused the given credentials (401): check registry-username and registry-password, and that this user may pull ${REPO} (the registry's answer is not shown: it may repeat the credentials)`
+      })
+      expectClean(failed.message)
+    })
+
+    test.each<[string, number, string]>([
+      ['a 404', 404, 'registry-not-found'],
+      ['a 500', 500, 'registry-error'],
+      ['a 400', 400, 'registry-error']
+    ])(
+      '%s whose body repeats the Basic credentials shows them masked',
+      async (_name, status, failure) => {
+        const { masked, mask } = masking()
+        server.handler = (req, res) => {
+          if (!req.headers.authorization) {
+            res.setHeader('www-authenticate', 'Basic realm="r"')
+            return registryError(res, 401, 'UNAUTHORIZED', 'login')
+          }
+          res.writeHead(status, { 'content-type': 'text/plain' }).end(echoes(req))
+        }
+        const failed = await failureOf(read(':v1', { ...withCredentials(), mask }))
+        expect(failed.failure).toBe(failure)
+        expect(failed.message).toContain('bad credentials: Basic ***')
+        expectClean(failed.message)
+        expect(masked.map(([secret]) => secret)).toContain(BASE64)
+      }
+    )
+
+    test('a bearer token is masked as soon as it arrives, and never shown', async () => {
+      const token = 'eyJhbGciOiJFUzI1NiJ9.secret-token-value'
+      const { masked, mask } = masking()
+      server.handler = (req, res) => {
+        if (req.url?.startsWith('/token')) {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token }))
+          return
+        }
+        if (!req.headers.authorization) {
+          res.setHeader('www-authenticate', `Bearer realm="${server.origin}/token"`)
+          return registryError(res, 401, 'UNAUTHORIZED', 'login')
+        }
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(echoes(req))
+      }
+      const failed = await failureOf(read(':v1', { mask }))
+      expect(failed.failure).toBe('registry-error')
+      expect(failed.message).toContain('Bearer ***')
+      expect(failed.message).not.toContain(token)
+      // Masked after the token request (the second) and before the request that sent it.
+      expect(masked).toEqual([[token, 2]])
+    })
+
+    test('a token answer that is not JSON is not quoted, not even by the parse error', async () => {
+      server.handler = (req, res) => {
+        if (req.url?.startsWith('/token')) {
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`${BASE64} ${echoes(req)}`)
+          return
+        }
+        res.setHeader('www-authenticate', `Bearer realm="${server.origin}/token"`)
+        registryError(res, 401, 'UNAUTHORIZED', 'login')
+      }
+      const failed = await failureOf(read(':v1', withCredentials()))
+      expect(failed).toEqual({
+        failure: 'registry-error',
+        message: `token endpoint ${server.origin}/token is not valid JSON`
+      })
+    })
+
+    test('a WWW-Authenticate without a usable scheme that repeats the credentials', async () => {
+      server.handler = (_req, res) => {
+        res.setHeader('www-authenticate', `Negotiate ${BASE64}`)
+        registryError(res, 401, 'UNAUTHORIZED', 'login')
+      }
+      const failed = await failureOf(read(':v1', withCredentials()))
+      expect(failed.failure).toBe('registry-auth')
+      expect(failed.message).toContain('WWW-Authenticate: "Negotiate ***"')
+      expectClean(failed.message)
+    })
+  })
+
   describe('Bearer authentication', () => {
     test.each<['token' | 'access_token']>([['token'], ['access_token']])(
       'challenge, one %s from the realm with Basic credentials, reused for the blob',
@@ -578,7 +744,7 @@ describe('readRegistryImage over HTTP', () => {
       expect(failed).toEqual({
         failure: 'registry-auth',
         message: expect.stringMatching(
-          /token endpoint https:\/\/127\.0\.0\.1:\d+\/token refused the given credentials \(401 UNAUTHORIZED/
+          /token endpoint https:\/\/127\.0\.0\.1:\d+\/token refused the given credentials \(401\)/
         )
       })
       expect(failed.message).not.toContain('wrong')
@@ -597,7 +763,7 @@ describe('readRegistryImage over HTTP', () => {
       const failed = await failureOf(read(':v1'))
       expect(failed).toEqual({
         failure: 'registry-auth',
-        message: expect.stringMatching(/refused anonymous access for manifest .*\(401 UNAUTHORIZED/)
+        message: expect.stringMatching(/refused anonymous access for manifest .*\(401\)/)
       })
       expect(server.seen).toHaveLength(3)
       const scope = new URL(server.seen[1]?.url ?? '', 'http://x').searchParams.get('scope')

@@ -204,6 +204,69 @@ describe('connectError', () => {
   })
 })
 
+/** What OpenSSH 9.2 prints when the host's key is on an `@revoked` line (tried for real). */
+const REVOKED = [
+  '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+  '@       WARNING: REVOKED HOST KEY DETECTED!               @',
+  '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+  'The ED25519 host key for staging.example.com is marked as revoked.',
+  'This could mean that a stolen key is being used to',
+  'impersonate this host.',
+  'ED25519 host key for staging.example.com was revoked and you have requested strict checking.',
+  'Host key verification failed.',
+  ''
+].join('\n')
+const revokedLine = (key: OfferedKey): string => `@revoked ${key.line}`
+const REVOKED_ADVICE =
+  "A revoked key may be in someone else's hands: do not pin it again. Find out why it was revoked; if the host has a new key, check its fingerprint out of band (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host) and pin that key in known-hosts."
+
+describe('connectError with a revoked host key', () => {
+  test.each<[string, string, OfferedKey[], string, string]>([
+    [
+      "ssh's revoked-key refusal, the host offers the revoked key",
+      REVOKED,
+      [RSA, ED],
+      `${revokedLine(ED)}\n`,
+      `ssh host key of ${WHERE} is REVOKED in known-hosts: an @revoked line lists the key the host offered (ssh-ed25519 ${ED.fingerprint}), so ssh refused it (the hook did not run). ${REVOKED_ADVICE}`
+    ],
+    [
+      "ssh's revoked-key refusal, nothing offered",
+      REVOKED,
+      [],
+      `${revokedLine(ED)}\n`,
+      `ssh host key of ${WHERE} is REVOKED in known-hosts: an @revoked line lists the key the host offered, so ssh refused it (the hook did not run). ${REVOKED_ADVICE}`
+    ],
+    [
+      // ssh 9.2 words a key that is both revoked and pinned as "not known": the keyscan tells.
+      'revoked and pinned: ssh says not known, the offered key is on the @revoked line',
+      UNKNOWN_ED25519,
+      [ED],
+      `${revokedLine(ED)}\n${ED.line}\n`,
+      `ssh host key of ${WHERE} is REVOKED in known-hosts: an @revoked line lists the key the host offered (ssh-ed25519 ${ED.fingerprint}), so ssh refused it (the hook did not run). ${REVOKED_ADVICE}`
+    ],
+    [
+      'a revoked old key and an unknown new one: the new one may be pinned',
+      UNKNOWN_ED25519,
+      [ED],
+      `${revokedLine(EC)}\n`,
+      `${NOT_PINNED} ${pinAdvice(ED)}`
+    ],
+    [
+      'a revoked key is never offered for pinning, another offered key is',
+      CHANGED('RSA'),
+      [RSA, EC],
+      `${revokedLine(RSA)}\n`,
+      `ssh host key of ${WHERE} is REVOKED in known-hosts: an @revoked line lists the key the host offered (ssh-rsa ${RSA.fingerprint}), so ssh refused it (the hook did not run). ${REVOKED_ADVICE}`
+    ]
+  ])('%s', (_name, outputTail, offered, knownHosts, message) => {
+    const error = connectError(WHERE, result({ outputTail }), offered, knownHosts)
+    expect(error.failure).toBe('host-key')
+    expect(error.retryable).toBe(false)
+    expect(error.message).toBe(message)
+    if (/REVOKED/.test(message)) expect(error.message).not.toMatch(/pin this line/)
+  })
+})
+
 let root: string
 
 beforeAll(() => {

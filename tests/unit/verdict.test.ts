@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
 import type { FailureClass } from '../../src/errors.js'
-import { decideVerdict, failClosed, shortSha, type Decision } from '../../src/verdict.js'
+import { decideVerdict, failClosed, shortSha, showPair, type Decision } from '../../src/verdict.js'
 import { SHA_A, SHA_B } from './fixtures.js'
 
 const SHA256_A = `${SHA_A}${'0123456789abcdef01234567'}`
@@ -31,23 +31,34 @@ describe('decideVerdict', () => {
       }
     ],
     [
-      'a shared 12-character prefix is still a mismatch',
+      'a shared 12-character prefix is still a mismatch, shown whole',
       SHA_A,
       `${SHA_A.slice(0, 39)}8`,
       {
         verdict: 'mismatch',
-        reason: 'provenance mismatch: image 0123456789ab != expected 0123456789ab',
+        reason: `provenance mismatch: image ${SHA_A.slice(0, 39)}8 != expected ${SHA_A}`,
         pass: false,
         failure: 'mismatch'
       }
     ],
     [
-      'an abbreviated label is a mismatch',
+      'an abbreviated label is a mismatch, shown whole',
       SHA_A,
       SHA_A.slice(0, 12),
       {
         verdict: 'mismatch',
-        reason: 'provenance mismatch: image 0123456789ab != expected 0123456789ab',
+        reason: `provenance mismatch: image 0123456789ab != expected ${SHA_A}`,
+        pass: false,
+        failure: 'mismatch'
+      }
+    ],
+    [
+      'a SHA-256 revision against its SHA-1-length prefix, shown whole',
+      SHA256_A,
+      SHA_A,
+      {
+        verdict: 'mismatch',
+        reason: `provenance mismatch: image ${SHA_A} != expected ${SHA256_A}`,
         pass: false,
         failure: 'mismatch'
       }
@@ -210,6 +221,66 @@ describe('decideVerdict is exact', () => {
   test('a mismatch reason is one line, whatever the label holds', () => {
     const reason = decideVerdict(SHA_A, `${SHA_A}\r\n\u2028x\n`).reason
     expect(reason).not.toMatch(/[\r\n]/)
+  })
+})
+
+describe('showPair', () => {
+  const LONG_A = `v1-${'x'.repeat(100)}-a`
+  const LONG_B = `v1-${'x'.repeat(100)}-b`
+  const HUGE = 'z'.repeat(300)
+  test.each<[string, string, string, [string, string]]>([
+    ['different short forms stay short', SHA_A, SHA_B, ['0123456789ab', 'fedcba987654']],
+    ['equal values stay short', SHA_A, SHA_A, ['0123456789ab', '0123456789ab']],
+    [
+      'a difference after character 12',
+      SHA_A,
+      `${SHA_A.slice(0, 39)}8`,
+      [SHA_A, `${SHA_A.slice(0, 39)}8`]
+    ],
+    ['an abbreviation', SHA_A.slice(0, 12), SHA_A, [SHA_A.slice(0, 12), SHA_A]],
+    [
+      'long quoted values differing after 80 characters',
+      LONG_A,
+      LONG_B,
+      [JSON.stringify(LONG_A), JSON.stringify(LONG_B)]
+    ],
+    [
+      'very long values show where they differ',
+      `${HUGE}a`,
+      `${HUGE}b`,
+      [
+        `…${JSON.stringify(`${'z'.repeat(40)}a`)} (from character 261 of 301)`,
+        `…${JSON.stringify(`${'z'.repeat(40)}b`)} (from character 261 of 301)`
+      ]
+    ],
+    [
+      'a quoted value with whitespace keeps the note',
+      `${LONG_A}\n`,
+      `${LONG_A} `,
+      [
+        `${JSON.stringify(`${LONG_A}\n`)} (surrounding whitespace)`,
+        `${JSON.stringify(`${LONG_A} `)} (surrounding whitespace)`
+      ]
+    ]
+  ])('%s', (_name, a, b, shown) => {
+    expect(showPair(a, b)).toEqual(shown)
+    const [first, second] = shown
+    if (a !== b) expect(first).not.toBe(second)
+  })
+
+  test.each<[string, string, [string, string]]>([
+    [
+      `sha256:${'a'.repeat(64)}`,
+      `sha256:${'b'.repeat(64)}`,
+      ['sha256:aaaaaaaaaaaa', 'sha256:bbbbbbbbbbbb']
+    ],
+    [
+      `sha256:${'a'.repeat(63)}1`,
+      `sha256:${'a'.repeat(63)}2`,
+      [`sha256:${'a'.repeat(63)}1`, `sha256:${'a'.repeat(63)}2`]
+    ]
+  ])('with another short form: %s, %s', (a, b, shown) => {
+    expect(showPair(a, b, id => id.slice(0, 19))).toEqual(shown)
   })
 })
 
