@@ -95,7 +95,39 @@ class Summary {
 }
 const summary = new Summary();
 
+;// CONCATENATED MODULE: ./src/errors.ts
+/** A failure whose cause is known and already worded for the user; never shown with a stack. */
+class GateError extends Error {
+    failure;
+    retryable;
+    constructor(failure, message, 
+    /**
+     * Only a connection that failed before anything ran on the host (refused, reset, DNS,
+     * timeout) may be tried again; a host key, a refused login or anything later never is.
+     */
+    retryable = false) {
+        super(message);
+        this.failure = failure;
+        this.retryable = retryable;
+        this.name = 'GateError';
+    }
+}
+/** Bad input, caught before anything runs remotely. */
+class InputError extends GateError {
+    constructor(message, failure = 'invalid-input') {
+        super(failure, message);
+        this.name = 'InputError';
+    }
+}
+/** One line for an unexpected throw, so even a bug ends in a worded, failed verdict. */
+function describeError(error) {
+    if (error instanceof Error)
+        return error.message || error.name;
+    return String(error);
+}
+
 ;// CONCATENATED MODULE: ./src/applicability.ts
+
 /**
  * Splits an allowlist given as commas or newlines (how YAML users write lists) into entries.
  */
@@ -105,10 +137,38 @@ function parseRepositoryList(raw) {
         .map(entry => entry.trim())
         .filter(entry => entry !== '');
 }
+/** A repository's owner or name as GitHub allows it (`.` and `..` are not names). */
+const REPOSITORY_PART = /^(?!\.\.?$)[A-Za-z0-9_.-]+$/;
+/** A server prefix people paste with the repository: `https://host[:port]/` or `http://…`. */
+const URL_PREFIX = /^https?:\/\/[A-Za-z0-9.-]+(?::[0-9]{1,5})?\//i;
+/** A dotted host written before `owner/name` without a scheme, as in `github.com/acme/shop`. */
+const HOST_PREFIX = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\/(?=[^/]+\/[^/]+$)/;
+/**
+ * An allowlist entry as the `owner/name` or bare `name` GITHUB_REPOSITORY is compared with: the
+ * clone URL or `.git` suffix people paste would otherwise never match, and the gate would be
+ * `not-applicable` (a pass) on every run of the very repository it was meant to guard. Returns
+ * `undefined` for anything that still is not a repository, so the caller can refuse it.
+ */
+function normalizeRepository(entry) {
+    let rest = entry.replace(URL_PREFIX, '');
+    // A URL must name owner/name: `https://host/shop` would otherwise pass as a bare name.
+    if (rest !== entry && rest.replace(/\/$/, '').split('/').length !== 2)
+        return undefined;
+    // One trailing slash after owner/name is a URL's; `acme/` alone is an owner without a name.
+    rest = rest.replace(/^([^/]+\/[^/]+)\/$/, '$1');
+    rest = rest.replace(HOST_PREFIX, '').replace(/\.git$/i, '');
+    const parts = rest.split('/');
+    if (parts.length > 2 || !parts.every(part => REPOSITORY_PART.test(part)))
+        return undefined;
+    // GitHub reserves the .git suffix: a name still ending in it is a typo, not a repository.
+    return /\.git$/i.test(rest) ? undefined : rest;
+}
 /**
  * Decides whether the gate applies to this run before any input beyond the switch is checked, so
  * the kill switch works even when the rest of the configuration is broken or its secrets are absent.
- * Returns `undefined` when the gate applies; otherwise the passing verdict to report.
+ * Returns `undefined` when the gate applies; otherwise the passing verdict to report. An allowlist
+ * with an unknown repository throws an InputError: it cannot be applied, and a pass would let any
+ * run through unchecked.
  */
 function decideApplicability(enabled, allowlist, repository) {
     if (!enabled) {
@@ -122,6 +182,9 @@ function decideApplicability(enabled, allowlist, repository) {
     if (allowlist.length === 0)
         return undefined;
     const full = repository.trim().toLowerCase();
+    if (!full) {
+        throw new InputError('GITHUB_REPOSITORY is empty, so the repositories allowlist cannot be applied: run the gate on GitHub Actions (which sets GITHUB_REPOSITORY), or remove repositories');
+    }
     const name = full.slice(full.lastIndexOf('/') + 1);
     const listed = allowlist.some(entry => {
         const wanted = entry.toLowerCase();
@@ -131,7 +194,7 @@ function decideApplicability(enabled, allowlist, repository) {
         return undefined;
     return {
         verdict: 'not-applicable',
-        reason: `provenance gate not applicable: ${repository || '(unknown repository)'} is not in repositories`,
+        reason: `provenance gate not applicable: ${repository} is not in repositories`,
         pass: true,
         failure: ''
     };
@@ -176,50 +239,12 @@ function actionLog(out = process.stdout) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/errors.ts
-/** A failure whose cause is known and already worded for the user; never shown with a stack. */
-class GateError extends Error {
-    failure;
-    retryable;
-    constructor(failure, message, 
-    /**
-     * Only a connection that failed before anything ran on the host (refused, reset, DNS,
-     * timeout) may be tried again; a host key, a refused login or anything later never is.
-     */
-    retryable = false) {
-        super(message);
-        this.failure = failure;
-        this.retryable = retryable;
-        this.name = 'GateError';
-    }
-}
-/** Bad input, caught before anything runs remotely. */
-class InputError extends GateError {
-    constructor(message, failure = 'invalid-input') {
-        super(failure, message);
-        this.name = 'InputError';
-    }
-}
-/** One line for an unexpected throw, so even a bug ends in a worded, failed verdict. */
-function describeError(error) {
-    if (error instanceof Error)
-        return error.message || error.name;
-    return String(error);
-}
-
 ;// CONCATENATED MODULE: ./src/verdict.ts
 /** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
 const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Short form used in messages: enough to recognise a commit, short enough for one line. */
 function shortSha(sha) {
     return sha.slice(0, 12);
-}
-/**
- * Two different values as a message shows them: short, unless their short forms are equal, when
- * only the full values tell them apart.
- */
-function showPair(a, b) {
-    return a !== b && shortSha(a) === shortSha(b) ? [a, b] : [shortSha(a), shortSha(b)];
 }
 /**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
@@ -241,9 +266,10 @@ function decideVerdict(expected, imageRevision) {
             failure: ''
         };
     }
+    const [shownImage, shownExpected] = showPair(imageRevision, expected);
     return {
         verdict: 'mismatch',
-        reason: `provenance mismatch: image ${showRevision(imageRevision)} != expected ${showRevision(expected)}`,
+        reason: `provenance mismatch: image ${shownImage} != expected ${shownExpected}`,
         pass: false,
         failure: 'mismatch'
     };
@@ -252,12 +278,53 @@ function decideVerdict(expected, imageRevision) {
 function showRevision(value) {
     if (/^[0-9a-f]{7,64}$/.test(value))
         return shortSha(value);
-    const quoted = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-    return value.trim() === value ? quoted : `${quoted} (surrounding whitespace)`;
+    return withWhitespaceNote(value, JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value));
+}
+function withWhitespaceNote(value, shown) {
+    return value.trim() === value ? shown : `${shown} (surrounding whitespace)`;
+}
+/** Longest value `showPair` shows whole when the short forms do not tell two values apart. */
+const MAX_WHOLE = 200;
+/** Characters shown either side of the first difference of two longer values. */
+const DIFFERENCE_CONTEXT = 40;
+/**
+ * Two different values as a message shows them side by side: their short forms (`short`, by
+ * default a revision's), unless those are equal — values that differ after the 12th character,
+ * or one an abbreviation of the other — where `a != b` would read as nonsense. Then each is shown
+ * whole (plain ids and revisions as they are, anything else quoted), or for a long value the
+ * stretch around the first difference.
+ */
+function showPair(a, b, short = showRevision) {
+    const shortA = short(a);
+    const shortB = short(b);
+    if (a === b || shortA !== shortB)
+        return [shortA, shortB];
+    let at = 0;
+    while (at < a.length && a[at] === b[at])
+        at++;
+    return [showWhole(a, at), showWhole(b, at)];
+}
+function showWhole(value, differsAt) {
+    if (/^[A-Za-z0-9:._-]{1,100}$/.test(value))
+        return value;
+    if (value.length <= MAX_WHOLE)
+        return withWhitespaceNote(value, JSON.stringify(value));
+    const start = Math.max(0, differsAt - DIFFERENCE_CONTEXT);
+    const end = differsAt + DIFFERENCE_CONTEXT;
+    const stretch = `${start > 0 ? '…' : ''}${JSON.stringify(value.slice(start, end))}${end < value.length ? '…' : ''}`;
+    return withWhitespaceNote(value, `${stretch} (from character ${start + 1} of ${value.length})`);
 }
 /** The verdict for any doubt that is not a plain mismatch. */
 function failClosed(reason, failure) {
     return { verdict: 'fail-closed', reason, pass: false, failure };
+}
+/**
+ * The revision an image claims: its label's value, or '' when the label is absent or holds the
+ * placeholder `<no value>` that some tooling writes for an unset build argument.
+ */
+function revisionOf(labels, label) {
+    const value = Object.hasOwn(labels, label) ? (labels[label] ?? '') : '';
+    return value === '<no value>' ? '' : value;
 }
 
 ;// CONCATENATED MODULE: ./src/container-check.ts
@@ -278,81 +345,14 @@ function decideContainer(answer, imageId, check, container) {
     const running = answer.exists ? answer.containers.filter(c => c.running) : [];
     const stale = running.find(c => c.imageId !== imageId);
     if (stale) {
-        return failClosed(`provenance fail-closed: the staging container ${stale.name} runs image ${shortId(stale.imageId)}, not the verified ${shortId(imageId)}: it was not recreated after the rebuild`, 'stale-container');
+        const [runs, verified] = showPair(stale.imageId, imageId, shortId);
+        return failClosed(`provenance fail-closed: the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`, 'stale-container');
     }
     if (running.length > 0 || check !== 'require')
         return undefined;
     return failClosed(answer.exists
         ? `provenance fail-closed: the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
         : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container');
-}
-
-;// CONCATENATED MODULE: ./src/container-json.ts
-function asId(value) {
-    if (typeof value !== 'string')
-        return undefined;
-    const id = /^[0-9a-f]{64}$/.test(value) ? `sha256:${value}` : value;
-    return /^sha256:[0-9a-f]{64}$/.test(id) ? id : undefined;
-}
-function array(stdout) {
-    let parsed;
-    try {
-        parsed = JSON.parse(stdout);
-    }
-    catch {
-        return undefined;
-    }
-    if (!Array.isArray(parsed) || parsed.length === 0)
-        return undefined;
-    if (!parsed.every(item => typeof item === 'object' && item !== null && !Array.isArray(item))) {
-        return undefined;
-    }
-    return parsed;
-}
-/** Parses `image inspect`'s JSON (docker or podman); exactly one image, else `undefined`. */
-function parseImageInspect(stdout) {
-    const items = array(stdout);
-    if (!items || items.length !== 1)
-        return undefined;
-    const [image = {}] = items;
-    const imageId = asId(image.Id);
-    if (!imageId)
-        return undefined;
-    const config = image.Config;
-    const raw = config?.Labels;
-    if (raw !== null && raw !== undefined && (typeof raw !== 'object' || Array.isArray(raw))) {
-        return undefined;
-    }
-    const labels = {};
-    for (const [key, value] of Object.entries((raw ?? {}))) {
-        if (typeof value === 'string')
-            labels[key] = value;
-    }
-    return { imageId, labels };
-}
-/** Parses `container inspect`'s JSON (docker or podman); `undefined` for anything else. */
-function parseContainerInspect(stdout) {
-    const items = array(stdout);
-    if (!items)
-        return undefined;
-    const containers = [];
-    for (const item of items) {
-        const imageId = asId(item.Image);
-        const state = item.State;
-        if (!imageId || typeof item.Name !== 'string' || typeof state?.Running !== 'boolean') {
-            return undefined;
-        }
-        containers.push({ name: item.Name.replace(/^\//, ''), imageId, running: state.Running });
-    }
-    return containers;
-}
-/**
- * The revision an image claims: its label's value, or '' when the label is absent or holds the
- * placeholder `<no value>` that some tooling writes for an unset build argument.
- */
-function revisionOf(inspected, label) {
-    const value = Object.hasOwn(inspected.labels, label) ? (inspected.labels[label] ?? '') : '';
-    return value === '<no value>' ? '' : value;
 }
 
 ;// CONCATENATED MODULE: ./src/event-context.ts
@@ -577,6 +577,126 @@ function decideContext(report, expected, check, context, where, when = 'before')
     }
 }
 
+;// CONCATENATED MODULE: ./src/container-json.ts
+const HEX64 = /^[0-9a-f]{64}$/;
+/** Container names as docker and podman both validate them. */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/**
+ * Go's decoder matches object keys to struct fields without regard to case and keeps the last, so
+ * `{"Id": a, "ID": b}` means `b` to a Go program and `a` to an exact lookup. An object whose keys
+ * collide ignoring case, or that spells a key we read in another case, is refused: the two readings
+ * could disagree.
+ */
+function unambiguous(object, read) {
+    const seen = new Set();
+    for (const key of Object.keys(object)) {
+        const folded = key.toLowerCase();
+        if (seen.has(folded))
+            return false;
+        seen.add(folded);
+        if (read.some(name => name.toLowerCase() === folded && name !== key))
+            return false;
+    }
+    return true;
+}
+/** `sha256:<hex>` or podman's bare `<hex>`, as `sha256:<hex>`; anything else undefined. */
+function imageIdOf(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const hex = value.startsWith('sha256:') ? value.slice(7) : value;
+    return HEX64.test(hex) ? `sha256:${hex}` : undefined;
+}
+/** Labels as a string map; `null` and absent are none; any other shape undefined. */
+function labelsOf(value) {
+    if (value === undefined || value === null)
+        return {};
+    if (!isObject(value))
+        return undefined;
+    const entries = Object.entries(value);
+    if (!entries.every(([, v]) => typeof v === 'string'))
+        return undefined;
+    // fromEntries defines own properties, so a `__proto__` label stays a label.
+    return Object.fromEntries(entries);
+}
+function sameLabels(a, b) {
+    const keys = Object.keys(a);
+    return (keys.length === Object.keys(b).length &&
+        keys.every(key => Object.prototype.hasOwnProperty.call(b, key) && a[key] === b[key]));
+}
+function parseArray(stdout) {
+    try {
+        const parsed = JSON.parse(stdout);
+        return Array.isArray(parsed) ? parsed : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Reads the one image `<docker> image inspect -- REF` describes, from docker or podman. Fails
+ * closed (undefined) on anything but exactly one well-formed image: a reference that matched two
+ * images, none, a non-JSON answer, an id that is not a 64-hex digest, non-string labels, or podman's
+ * two label copies disagreeing.
+ */
+function parseImageInspect(stdout) {
+    const images = parseArray(stdout);
+    if (!images || images.length !== 1)
+        return undefined;
+    const [image] = images;
+    if (!isObject(image) || !unambiguous(image, ['Id', 'Config', 'Labels']))
+        return undefined;
+    const imageId = imageIdOf(image.Id);
+    if (!imageId)
+        return undefined;
+    const config = image.Config;
+    if (config !== undefined && config !== null) {
+        if (!isObject(config) || !unambiguous(config, ['Labels']))
+            return undefined;
+    }
+    const labels = labelsOf(isObject(config) ? config.Labels : undefined);
+    if (!labels)
+        return undefined;
+    if ('Labels' in image) {
+        const topLevel = labelsOf(image.Labels);
+        if (!topLevel || !sameLabels(labels, topLevel))
+            return undefined;
+    }
+    return { imageId, labels };
+}
+/**
+ * Reads every container `<docker> container inspect -- ID…` describes, from docker or podman: its
+ * name (without docker's leading slash), the image id it runs and whether it runs. Fails closed
+ * (undefined) when the answer is empty, not JSON, or any element does not look like a container
+ * either program prints.
+ */
+function parseContainerInspect(stdout) {
+    const containers = parseArray(stdout);
+    if (!containers || containers.length === 0)
+        return undefined;
+    const states = [];
+    for (const container of containers) {
+        if (!isObject(container) || !unambiguous(container, ['Name', 'Image', 'State'])) {
+            return undefined;
+        }
+        const { Name: rawName, State: state } = container;
+        if (typeof rawName !== 'string')
+            return undefined;
+        const name = rawName.startsWith('/') ? rawName.slice(1) : rawName;
+        const imageId = imageIdOf(container.Image);
+        if (!CONTAINER_NAME.test(name) || !imageId)
+            return undefined;
+        if (!isObject(state) || !unambiguous(state, ['Running']))
+            return undefined;
+        if (typeof state.Running !== 'boolean')
+            return undefined;
+        states.push({ name, imageId, running: state.Running });
+    }
+    return states;
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/process.ts
@@ -588,6 +708,8 @@ const KEEP_BYTES = 1024 * 1024;
 const TAIL_BYTES = 64 * 1024;
 /** After SIGTERM a process gets this long before SIGKILL. */
 const KILL_GRACE_MS = 3000;
+/** After the end line, how long the process may take to exit by itself before it is stopped. */
+const END_GRACE_MS = 300;
 /** After exit, how long descendants holding the pipes may keep them before we stop reading. */
 const PIPE_GRACE_MS = 500;
 /**
@@ -675,10 +797,10 @@ function runProcess(file, args, options) {
             if (options.endsWith && !ended) {
                 recent = (recent + chunk.toString('latin1')).slice(-(options.endsWith.length + 4096));
                 if (recent.includes(options.endsWith)) {
-                    // The answer is whole: stop the local end (for ssh, the channel) and report now.
+                    // The answer is whole. A stray child may hold the pipes open: after a moment for the
+                    // last stderr bytes, stop the local end (for ssh, the channel); the exit then reports.
                     ended = true;
-                    killGroup('SIGKILL');
-                    finish(0);
+                    timers.push(setTimeout(() => killGroup('SIGKILL'), END_GRACE_MS));
                 }
             }
         });
@@ -1418,6 +1540,9 @@ async function runGateSession(runner, settings, revision, deps, facts) {
             log.info(found.contextNote);
         }
         else if (name === 'context') {
+            // A failed cd into hook-dir ends the session before the check: the hook's report says so.
+            if (!reported && step('hook'))
+                continue;
             if (!reported)
                 throw missing('the build context check', result, settings, where, tail);
             const context = settings.buildContext || settings.hookDir || "(the ssh user's login directory)";
@@ -1471,14 +1596,14 @@ function checkStarted(answer, result, where, tail, failure) {
 /** Exit statuses of `timeout` when it stopped the command: TERM worked, or KILL was needed. */
 const TIMEOUT_EXITS = [124, 137];
 /** Why a step never reported: a timeout on either side, a lost connection, or an early end. */
-function missing(what, result, settings, where, tail) {
+function missing(what, result, settings, where, tail, command = what) {
     if (result.timedOut) {
-        return new GateError('timeout', `${what} on ${where} did not answer in time; the session was stopped`);
+        return new GateError('timeout', `${command} on ${where} did not answer within ${settings.timeouts.inspectMs / 1000} s (inspect-timeout); the session was stopped`);
     }
     if (result.exitCode === 255) {
         return new GateError('transport', `ssh connection to ${where} was lost during ${what} (${lastLines(tail, 1) || 'exit 255'})`);
     }
-    return new GateError('inspect-failed', `${what} on ${where} ended without reporting a result (${exitText(result)}): ${lastLines(tail) || 'no output'}`);
+    return new GateError('inspect-failed', `${command} on ${where} ended without reporting a result (${exitText(result)}): ${lastLines(tail) || 'no output'}`);
 }
 /** Throws unless the hook reported exit 0; tells a host-side timeout from a lost connection. */
 function checkHook(hookExit, result, settings, where, facts, tail) {
@@ -1505,9 +1630,9 @@ function checkHook(hookExit, result, settings, where, facts, tail) {
  * Throws unless a quick step (inspect, container check, tag) reported exit 0: a timeout on the
  * host, a missing report, or the step's own failure with a hint from its shown stderr.
  */
-function checkQuick(what, reported, result, settings, where, tail, image) {
+function checkQuick(label, what, reported, result, settings, where, tail, image) {
     if (!reported)
-        throw missing(what, result, settings, where, tail);
+        throw missing(`the ${label}`, result, settings, where, tail, what);
     if (reported.exit === 0)
         return reported;
     const bound = `${settings.timeouts.inspectMs / 1000} s (inspect-timeout)`;
@@ -1533,7 +1658,7 @@ function inspectHint(exit, output, settings, image) {
 /** The inspected image, or a GateError that says what the host answered. */
 function readInspect(reported, result, settings, where, tail, image) {
     const what = `${settings.docker} image inspect ${image}`;
-    const step = checkQuick(what, reported, result, settings, where, tail, image);
+    const step = checkQuick('inspect', what, reported, result, settings, where, tail, image);
     const parsed = parseImageInspect(step.output);
     if (!parsed) {
         throw new GateError('inspect-failed', `${what} on ${where} answered ${JSON.stringify(lastLines(step.output, 1, 120))}, not one image's JSON with an id`);
@@ -1543,7 +1668,7 @@ function readInspect(reported, result, settings, where, tail, image) {
 /** The staging containers, none, or a GateError that says what the host answered. */
 function readContainers(reported, result, settings, where, tail) {
     const what = `the container check (${settings.staging.container})`;
-    const step = checkQuick(what, reported, result, settings, where, tail, settings.image);
+    const step = checkQuick('container check', what, reported, result, settings, where, tail, settings.image);
     if (step.output.trim() === '')
         return { exists: false };
     const containers = parseContainerInspect(step.output);
@@ -1592,7 +1717,6 @@ function decideSource(labels, repositoryUrl, required) {
 }
 
 ;// CONCATENATED MODULE: ./src/gate.ts
-
 
 
 
@@ -1664,7 +1788,7 @@ async function runGate(settings, deps, facts) {
             facts.imageId = session.inspected.imageId;
             facts.labels = session.inspected.labels;
         }
-        facts.imageRevision = revisionOf({ imageId: facts.imageId, labels: facts.labels }, settings.revisionLabel);
+        facts.imageRevision = revisionOf(facts.labels, settings.revisionLabel);
         deps.log.info(`image ${settings.promote?.imageId || settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
         facts.current = '';
         return await decide(settings, deps, facts, revision, session.container, runner);
@@ -1725,16 +1849,14 @@ async function promote(runner, settings, revision, deps, facts) {
     });
     facts.phases.splice(phases);
     checkStarted(answer, result, where, tail, 'inspect-failed');
-    checkQuick(`${settings.docker} tag ${facts.imageId} ${prodImage}`, answer.steps.tag, result, settings, where, tail, facts.imageId);
+    checkQuick('tag', `${settings.docker} tag ${facts.imageId} ${prodImage}`, answer.steps.tag, result, settings, where, tail, facts.imageId);
     const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage);
     facts.prodImageId = prod.imageId;
     if (prod.imageId !== facts.imageId) {
-        const [got, want] = shortId(prod.imageId) === shortId(facts.imageId)
-            ? [prod.imageId, facts.imageId]
-            : [shortId(prod.imageId), shortId(facts.imageId)];
+        const [got, want] = showPair(prod.imageId, facts.imageId, shortId);
         return failClosed(`provenance fail-closed: after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`, 'mismatch');
     }
-    const prodRevision = revisionOf(prod, settings.revisionLabel);
+    const prodRevision = revisionOf(prod.labels, settings.revisionLabel);
     if (prodRevision !== revision) {
         return failClosed(`provenance fail-closed: after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`, 'mismatch');
     }
@@ -1794,25 +1916,34 @@ const MAX_REDIRECTS = 5;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const TAG = /^\w[\w.-]{0,127}$/;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const HOST_LABEL = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?';
-const REGISTRY = new RegExp(`^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::([0-9]{1,5}))?$`);
+const DOMAIN_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const DOMAIN = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9A-Fa-f:]+\\])(?::([0-9]+))?$`);
+/** Any digest the reference grammar allows (`algorithm:hex`); the registry reader wants sha256. */
+const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** docker's NameTotalLengthMax: registry and repository together. */
+const MAX_NAME = 255;
+/** Bound on the whole reference (it ends up in argv and in messages). */
+const MAX_REFERENCE = 512;
 const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*(?=[ \t]*(?:,|$))/;
 /**
- * Splits an image reference as `docker pull` reads it: the first component is a registry when it
- * has a `.` or `:`, is `localhost`, or has uppercase letters; otherwise the image is on Docker
- * Hub (`registry-1.docker.io`, bare names under `library/`). No tag and no digest means `latest`.
- * Throws an InputError naming what is wrong.
+ * The one image reference grammar of the action (distribution/reference, as `docker` reads a
+ * reference): the first component is a registry when it has a `.` or `:`, is `localhost`, or has
+ * uppercase letters. Input checks, the registry reader and the promote target comparison all
+ * split by it, so they cannot disagree about what a reference names. Throws an InputError naming
+ * what is wrong.
  */
-function parseImageReference(reference) {
-    const bad = (why) => new InputError(`image reference ${JSON.stringify(reference)} ${why}`);
+function splitImageReference(reference) {
+    const bad = (why) => badReference(reference, why);
+    if (reference.length > MAX_REFERENCE)
+        throw bad(`is longer than ${MAX_REFERENCE} characters`);
     let rest = reference;
     let digest;
     const at = rest.indexOf('@');
     if (at >= 0) {
         digest = rest.slice(at + 1);
         rest = rest.slice(0, at);
-        if (!DIGEST.test(digest))
+        if (!ANY_DIGEST.test(digest))
             throw bad('has a malformed digest (expected sha256:<64 hex>)');
     }
     let tag;
@@ -1823,31 +1954,68 @@ function parseImageReference(reference) {
         if (!TAG.test(tag))
             throw bad('has a malformed tag');
     }
-    let registry = 'docker.io';
-    let repository = rest;
+    let domain = '';
+    let path = rest;
     const slash = rest.indexOf('/');
     if (slash >= 0) {
         const head = rest.slice(0, slash);
         if (/[.:]/.test(head) || head === 'localhost' || head !== head.toLowerCase()) {
-            registry = head;
-            repository = rest.slice(slash + 1);
+            domain = head;
+            path = rest.slice(slash + 1);
         }
     }
-    const host = REGISTRY.exec(registry);
-    if (!host || Number(host[1] ?? 0) > 65535)
+    if (domain && !DOMAIN.test(domain))
         throw bad('has a malformed registry host');
-    if (!repository ||
-        repository.length > 255 ||
-        !repository.split('/').every(part => PATH_COMPONENT.test(part))) {
+    if (!path || !path.split('/').every(part => PATH_COMPONENT.test(part))) {
         throw bad('has a malformed repository (lowercase letters and digits, separated by . _ - or /)');
     }
-    if (registry === 'docker.io' || registry === 'index.docker.io') {
+    if (rest.length > MAX_NAME)
+        throw bad(`has a name longer than ${MAX_NAME} characters`);
+    return { domain, path, tag, digest };
+}
+function badReference(reference, why) {
+    const shown = reference.length > 200 ? `${reference.slice(0, 200)}…` : reference;
+    return new InputError(`image reference ${JSON.stringify(shown)} ${why}`);
+}
+/**
+ * The reference as docker names the image locally (`docker.io/library/shop:latest` for `shop`):
+ * two references name the same tag exactly when these are equal. Registry hosts compare without
+ * case (DNS), tags and digests as written. Throws an InputError for a malformed reference.
+ */
+function canonicalImageReference(reference) {
+    const { domain, path, tag, digest } = splitImageReference(reference);
+    const host = domain.toLowerCase();
+    const hub = !host || host === 'docker.io' || host === 'index.docker.io';
+    const name = hub
+        ? `docker.io/${path.includes('/') ? path : `library/${path}`}`
+        : `${host}/${path}`;
+    const tagPart = tag !== undefined ? `:${tag}` : digest === undefined ? ':latest' : '';
+    return `${name}${tagPart}${digest !== undefined ? `@${digest}` : ''}`;
+}
+/**
+ * Splits an image reference the way the Registry HTTP API needs it: Docker Hub is
+ * `registry-1.docker.io` with bare names under `library/`; no tag and no digest means `latest`.
+ * Stricter than the grammar where the reader must be: only sha256 digests (all it can verify)
+ * and ports up to 65535. Throws an InputError naming what is wrong.
+ */
+function parseImageReference(reference) {
+    const parts = splitImageReference(reference);
+    const bad = (why) => badReference(reference, why);
+    if (parts.digest !== undefined && !DIGEST.test(parts.digest)) {
+        throw bad('has a malformed digest (expected sha256:<64 hex>)');
+    }
+    if (Number(DOMAIN.exec(parts.domain)?.[1] ?? 0) > 65535) {
+        throw bad('has a malformed registry host');
+    }
+    let registry = parts.domain || 'docker.io';
+    let repository = parts.path;
+    if (['docker.io', 'index.docker.io'].includes(registry.toLowerCase())) {
         registry = 'registry-1.docker.io';
         if (!repository.includes('/'))
             repository = `library/${repository}`;
     }
-    if (tag === undefined && digest === undefined)
-        tag = 'latest';
+    const { digest } = parts;
+    const tag = parts.tag === undefined && digest === undefined ? 'latest' : parts.tag;
     return { registry, repository, tag, digest };
 }
 /**
@@ -1986,12 +2154,28 @@ class Session {
     authorization;
     /** The image as the user wrote it, normalized, for messages. */
     name;
+    /** `Basic <base64>` when credentials were given. */
+    basicAuthorization;
+    /** Every secret this read knows, kept out of every message it words. */
+    secrets = [];
     constructor(ref, options) {
         this.ref = ref;
         this.options = options;
         this.signal = AbortSignal.timeout(options.timeoutMs);
         this.fetch = options.fetch ?? fetch;
         this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+        if (options.username) {
+            const pair = `${options.username}:${options.password}`;
+            const encoded = Buffer.from(pair, 'utf8').toString('base64');
+            this.basicAuthorization = `Basic ${encoded}`;
+            this.secret(encoded);
+            this.secrets.push(pair, options.password);
+        }
+    }
+    /** A secret from now on: masked in the runner's log and kept out of this read's messages. */
+    secret(value) {
+        this.secrets.push(value);
+        this.options.mask?.(value);
     }
     async read(platform) {
         const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest);
@@ -2075,10 +2259,10 @@ class Session {
             throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`);
         }
         const inner = parseObject(body, what).config;
-        const labels = isObject(inner) ? inner.Labels : undefined;
+        const labels = registry_isObject(inner) ? inner.Labels : undefined;
         if (labels === undefined || labels === null)
             return {};
-        if (!isObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
+        if (!registry_isObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
             throw this.error(`${what} has config.Labels that is not a map of strings`);
         }
         return { ...labels };
@@ -2100,10 +2284,19 @@ class Session {
             }
         }
         if (response.status === 401 || response.status === 403) {
-            const detail = await errorDetail(response);
-            throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}${detail})`);
+            await discard(response);
+            throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`);
         }
         return response;
+    }
+    /**
+     * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
+     * repeat the request's Authorization header, i.e. the credentials, in their error body.
+     */
+    authAdvice() {
+        return this.options.username
+            ? `check registry-username and registry-password, and that this user may pull ${this.ref.repository} (the registry's answer is not shown: it may repeat the credentials)`
+            : 'if the repository is private, set registry-username and registry-password';
     }
     /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
     async authenticate(header, what) {
@@ -2115,7 +2308,7 @@ class Session {
             if (!this.options.username) {
                 throw new GateError('registry-auth', `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`);
             }
-            return this.basic();
+            return this.basicAuthorization ?? '';
         }
         throw new GateError('registry-auth', `${this.ref.registry} answered 401 for ${what} without a Basic or Bearer challenge (WWW-Authenticate: ${JSON.stringify(header.slice(0, 200))})`);
     }
@@ -2137,10 +2330,11 @@ class Session {
         for (const scope of scopes.filter(Boolean))
             url.searchParams.append('scope', scope);
         const endpoint = `token endpoint ${url.origin}${url.pathname}`;
-        const credentials = this.options.username ? this.basic() : undefined;
+        const credentials = this.basicAuthorization;
         const response = await this.follow(url.href, 'application/json', endpoint, credentials);
         if (response.status === 401 || response.status === 403) {
-            throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}${await errorDetail(response)})`);
+            await discard(response);
+            throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`);
         }
         if (!response.ok)
             throw this.error(`${endpoint}: ${await statusText(response)}`);
@@ -2149,11 +2343,8 @@ class Session {
         if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
             throw this.error(`${endpoint} answered without a usable token or access_token`);
         }
+        this.secret(token);
         return token;
-    }
-    basic() {
-        const pair = `${this.options.username}:${this.options.password}`;
-        return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
     }
     /**
      * One request, following redirects by hand: only to HTTPS, at most MAX_REDIRECTS, and without
@@ -2225,7 +2416,7 @@ class Session {
     /** Words a failed request; a timeout is worded by `worded`, which sees the aborted signal. */
     networkError(error, url) {
         // Duck-typed: fetch's errors may come from another realm (a test VM), where instanceof fails.
-        const cause = isObject(error) && isObject(error.cause) ? error.cause : undefined;
+        const cause = registry_isObject(error) && registry_isObject(error.cause) ? error.cause : undefined;
         const code = typeof cause?.code === 'string' ? cause.code : '';
         const message = typeof cause?.message === 'string' ? firstLine(cause.message) : '';
         const detail = cause ? [code, message].filter(Boolean).join(': ') : describeError(error);
@@ -2250,13 +2441,19 @@ class Session {
     error(message) {
         return new GateError('registry-error', message);
     }
-    /** Any failure as a GateError: a timeout wins, then a worded error, then anything else. */
+    /**
+     * Any failure as a GateError: a timeout wins, then a worded error, then anything else. Every
+     * secret of the read is replaced by `***` in the message, whatever text of the registry's it
+     * quotes (a 404 body, a challenge, a status line) and whether or not the runner masks it.
+     */
     worded(error) {
-        if (this.signal.aborted)
-            return this.timeout();
-        if (error instanceof GateError)
-            return error;
-        return this.error(`reading ${this.name} failed: ${describeError(error)}`);
+        const worded = this.signal.aborted
+            ? this.timeout()
+            : error instanceof GateError
+                ? error
+                : this.error(`reading ${this.name} failed: ${describeError(error)}`);
+        const message = redact(worded.message, this.secrets);
+        return message === worded.message ? worded : new GateError(worded.failure, message);
     }
 }
 /** Node's codes for a certificate chain that does not end in a trusted CA. */
@@ -2268,6 +2465,15 @@ const UNTRUSTED_CERTIFICATE = new Set([
     'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
     'CERT_UNTRUSTED'
 ]);
+/** Shortest secret replaced in messages: shorter ones would cut words apart (the runner masks them). */
+const MIN_REDACTED = 4;
+/** `text` with every secret of at least MIN_REDACTED characters replaced by `***`, longest first. */
+function redact(text, secrets) {
+    return secrets
+        .filter(secret => secret.length >= MIN_REDACTED)
+        .sort((a, b) => b.length - a.length)
+        .reduce((result, secret) => result.split(secret).join('***'), text);
+}
 function sha256(body) {
     return `sha256:${(0,external_node_crypto_namespaceObject.createHash)('sha256').update(body).digest('hex')}`;
 }
@@ -2280,7 +2486,7 @@ function firstLine(text) {
 function mediaTypeOf(contentType) {
     return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
-function isObject(value) {
+function registry_isObject(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 function parseObject(body, what) {
@@ -2288,17 +2494,18 @@ function parseObject(body, what) {
     try {
         json = JSON.parse(body.toString('utf8'));
     }
-    catch (error) {
-        throw new GateError('registry-error', `${what} is not valid JSON (${describeError(error)})`);
+    catch {
+        // Not the parser's message: it quotes the body, which may repeat what was sent.
+        throw new GateError('registry-error', `${what} is not valid JSON`);
     }
-    if (!isObject(json))
+    if (!registry_isObject(json))
         throw new GateError('registry-error', `${what} is not a JSON object`);
     return json;
 }
 /** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
 function descriptor(value, what) {
     const bad = (why) => new GateError('registry-error', `${what} ${why}`);
-    if (!isObject(value))
+    if (!registry_isObject(value))
         throw bad('is missing or not a descriptor');
     const { mediaType, digest, size, platform } = value;
     if (typeof mediaType !== 'string')
@@ -2310,7 +2517,7 @@ function descriptor(value, what) {
         throw bad(`has size ${JSON.stringify(size)}, not a byte count`);
     }
     const result = { mediaType, digest, size };
-    if (isObject(platform)) {
+    if (registry_isObject(platform)) {
         const { os, architecture, variant } = platform;
         if (typeof os === 'string' && typeof architecture === 'string') {
             result.platform = { os, architecture };
@@ -2348,8 +2555,8 @@ async function errorDetail(response) {
     }
     try {
         const json = JSON.parse(text);
-        const first = isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined;
-        if (isObject(first) && typeof first.code === 'string') {
+        const first = registry_isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined;
+        if (registry_isObject(first) && typeof first.code === 'string') {
             const message = typeof first.message === 'string' ? `: ${first.message}` : '';
             return ` ${first.code}${message}`.slice(0, 200);
         }
@@ -2453,15 +2660,18 @@ function parseSwitch(read) {
     };
 }
 /**
- * Allowlist entries must be `owner/name` or a bare `name`: a URL or a typo would otherwise make
- * the gate `not-applicable`, which passes, on every run without a word.
+ * Allowlist entries must be `owner/name` or a bare `name` (a `.git` suffix or a server prefix is
+ * removed first): anything else would make the gate `not-applicable`, which passes, on every run
+ * without a word.
  */
 function checkedAllowlist(entries) {
-    const bad = entries.find(entry => !/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)?$/.test(entry));
-    if (bad !== undefined) {
-        throw new InputError(`input repositories: ${JSON.stringify(bad.slice(0, 80))} is not owner/name or a bare repository name`);
-    }
-    return entries;
+    return entries.map(entry => {
+        const normalized = normalizeRepository(entry);
+        if (normalized === undefined) {
+            throw new InputError(`input repositories: ${JSON.stringify(entry.slice(0, 80))} is not owner/name or a bare repository name`);
+        }
+        return normalized;
+    });
 }
 /** Validates every input and returns typed settings, or throws an InputError naming the input. */
 function parseSettings(read, context) {
@@ -2515,7 +2725,7 @@ function parseSettings(read, context) {
             throw new InputError(`input image cannot be read from a registry: ${describeError(error)}`);
         }
     }
-    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'])];
+    const containerCheck = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-container'), 'check-container', ['auto', 'true', 'false'], yamlWord)];
     if (containerCheck === 'require' && (labelSource === 'registry' || mode === 'promote')) {
         throw new InputError('input check-container true needs mode rebuild or verify with label-source host: the container is inspected on the host');
     }
@@ -2553,7 +2763,7 @@ function parseSettings(read, context) {
 }
 /** The build-context inputs, refused where they would be silently ignored or contradict. */
 function parseContext(value, mode) {
-    const check = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-context').toLowerCase(), 'check-context', ['auto', 'true', 'false'])];
+    const check = { auto: 'auto', true: 'require', false: 'skip' }[oneOf(value('check-context'), 'check-context', ['auto', 'true', 'false'], yamlWord)];
     const upload = parseBoolean(value, 'upload-context');
     const sync = parseBoolean(value, 'sync-context');
     const uploadDir = value('upload-dir');
@@ -2576,8 +2786,8 @@ function parseContext(value, mode) {
     return { check, upload, uploadDir, uploadMaxBytes, sync };
 }
 const MIB = 1024 * 1024;
-function oneOf(raw, name, allowed) {
-    const found = allowed.find(option => option === raw);
+function oneOf(raw, name, allowed, fold = word => word) {
+    const found = allowed.find(option => option === fold(raw));
     if (found === undefined) {
         throw new InputError(`input ${name} must be ${allowed.map(option => JSON.stringify(option)).join(' or ')}, got ${JSON.stringify(raw)}`);
     }
@@ -2594,8 +2804,9 @@ function parsePromote(value, image, labelSource) {
     if (!isImageReference(prodImage)) {
         throw new InputError(`input prod-image is not a valid image reference: ${JSON.stringify(prodImage)}`);
     }
-    if (prodImage === image) {
-        throw new InputError('input prod-image must differ from image: promote retags staging to prod');
+    // Compared as docker names them: `docker.io/acme/shop:staging` is the tag `acme/shop:staging`.
+    if (canonicalImageReference(prodImage) === canonicalImageReference(image)) {
+        throw new InputError(`the staging target equals the prod target: input prod-image ${JSON.stringify(prodImage)} names the same image as image ${JSON.stringify(image)}; promote retags staging to a different prod tag`, 'prod-target');
     }
     const expectedRevision = value('expected-revision');
     if (expectedRevision && !REVISION_PATTERN.test(expectedRevision)) {
@@ -2642,19 +2853,18 @@ function deriveBuildContext(explicit, mapping, checkoutPath, hookDir) {
     return external_node_path_namespaceObject.posix.join(to, rest);
 }
 /**
- * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), the
- * grammar of the distribution reference spec. It also keeps option-like values (`-x`) out of argv.
+ * Whether a string is a container image reference (`[host[:port]/]name[:tag][@digest]`), by the
+ * one reference grammar the registry reader and the promote check use too. It also keeps
+ * option-like values (`-x`) out of argv.
  */
 function isImageReference(ref) {
-    if (ref.length > 512)
+    try {
+        splitImageReference(ref);
+        return true;
+    }
+    catch {
         return false;
-    const domainPart = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-    const domain = `(?:${domainPart}(?:\\.${domainPart})*(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?)`;
-    const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-    const tag = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
-    const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
-    const reference = new RegExp(`^(?:${domain}/)?${component}(?:/${component})*(?::${tag})?(?:@${digest})?$`);
-    return reference.test(ref);
+    }
 }
 function parseSsh(value) {
     const host = value('host');
@@ -2708,11 +2918,21 @@ function checkNotProd(staging, prodService, prodPort) {
         throw new InputError(`the staging target equals the prod target: staging-port ${prodPort} is prod-port; the gate only ever rebuilds staging`, 'prod-target');
     }
 }
+/**
+ * A keyword in lower case when written as YAML 1.2's core schema writes booleans (`true`, `True`
+ * or `TRUE`), so every keyword input folds case alike; other spellings are kept for the refusal.
+ */
+function yamlWord(raw) {
+    const lower = raw.toLowerCase();
+    const capitalised = `${lower.charAt(0).toUpperCase()}${lower.slice(1)}`;
+    return [lower, capitalised, lower.toUpperCase()].includes(raw) ? lower : raw;
+}
 function parseBoolean(read, name) {
     const raw = read(name).trim() || INPUT_DEFAULTS[name];
-    if (['true', 'True', 'TRUE'].includes(raw))
+    const word = yamlWord(raw);
+    if (word === 'true')
         return true;
-    if (['false', 'False', 'FALSE'].includes(raw))
+    if (word === 'false')
         return false;
     throw new InputError(`input ${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
@@ -2961,7 +3181,7 @@ class SshRunner {
             // No master exists: ssh forks it only after authenticating, and then exits 0.
             await removeDirs(resources);
             const offered = isHostKeyFailure(opened.outputTail) ? await offeredHostKeys(target) : [];
-            throw connectError(runner.where, opened, offered);
+            throw connectError(runner.where, opened, offered, target.knownHosts);
         }
         return runner;
     }
@@ -3082,12 +3302,28 @@ function pickOffered(output, offered) {
     const prefix = named === 'ECDSA' ? 'ecdsa-' : named === 'RSA' ? 'ssh-rsa' : 'ssh-ed25519';
     return offered.find(key => key.type.startsWith(prefix)) ?? offered[0];
 }
+/** ssh's words for a host key listed on an `@revoked` line (OpenSSH 9.2, tried for real). */
+const REVOKED_OUTPUT = /REVOKED HOST KEY DETECTED|is marked as revoked|was revoked/i;
+/** The key blobs of the `@revoked` lines of a known_hosts text. */
+function revokedBlobs(knownHosts) {
+    const blobs = new Set();
+    for (const line of knownHosts.split('\n')) {
+        const [marker, , , blob] = line.trim().split(/\s+/);
+        if (marker === '@revoked' && blob)
+            blobs.add(blob);
+    }
+    return blobs;
+}
+function blobOf(key) {
+    return key.line.split(' ')[2] ?? '';
+}
 /**
  * Words a failed connect for the user: a host-key problem (with the key the host offered and the
- * line to pin), a refused login, or the network. Only the network kind may be retried: nothing
- * has run on the host yet, and a new attempt can succeed.
+ * line to pin, or, for a key on an `@revoked` line of `knownHosts`, never a line to pin), a
+ * refused login, or the network. Only the network kind may be retried: nothing has run on the
+ * host yet, and a new attempt can succeed.
  */
-function connectError(where, result, offered = []) {
+function connectError(where, result, offered = [], knownHosts = '') {
     if (result.spawnError) {
         return new GateError('transport', `cannot run ssh on this runner: ${result.spawnError}`);
     }
@@ -3096,8 +3332,15 @@ function connectError(where, result, offered = []) {
     }
     const detail = lastLines(result.outputTail) || `exit ${result.exitCode}`;
     if (isHostKeyFailure(result.outputTail)) {
+        const revoked = revokedBlobs(knownHosts);
+        const complained = pickOffered(result.outputTail, offered);
+        // ssh 9.2 calls a key that is both revoked and pinned "not known": the offered key tells.
+        if (REVOKED_OUTPUT.test(result.outputTail) || (complained && revoked.has(blobOf(complained)))) {
+            const shown = [complained, ...offered].find(k => k && revoked.has(blobOf(k)));
+            return new GateError('host-key', `ssh host key of ${where} is REVOKED in known-hosts: an @revoked line lists the key the host offered${shown ? ` (${shown.type} ${shown.fingerprint})` : ''}, so ssh refused it (the hook did not run). A revoked key may be in someone else's hands: do not pin it again. Find out why it was revoked; if the host has a new key, check its fingerprint out of band (\`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host) and pin that key in known-hosts.`);
+        }
         const changed = /CHANGED/.test(result.outputTail);
-        const key = pickOffered(result.outputTail, offered);
+        const key = pickOffered(result.outputTail, offered.filter(k => !revoked.has(blobOf(k))));
         const advice = key
             ? `The host offered ${key.type} ${key.fingerprint}. If that is your staging host's key (compare with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the host), pin this line in known-hosts: ${key.line}`
             : 'Run ssh-keyscan against the host from a network you trust, compare the fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, and pin the line in known-hosts.';
@@ -3147,7 +3390,7 @@ function runnerDeps(runnerTemp, runId, cancel) {
         now: () => Date.now(),
         sleep: ms => new Promise(resolve => setTimeout(resolve, ms)),
         nonce: newToken,
-        readRegistry: readRegistryImage,
+        readRegistry: (reference, options) => readRegistryImage(reference, { ...options, mask: secret => setSecret(secret) }),
         event: readEventContext()
     };
 }

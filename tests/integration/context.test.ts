@@ -26,6 +26,7 @@ import {
   writeScript
 } from './harness/action.js'
 import { expectCleanRun, outcome, sshInputs } from './harness/expect-run.js'
+import { cloneOfOrigin } from './harness/git-context.js'
 import { startSshd, stopPid, type StagingHost } from './harness/services.js'
 import { useStagingHost } from './harness/staging-host.js'
 
@@ -449,7 +450,9 @@ describe('upload-context', () => {
     }
     git(repo.dir, 'add', 'big')
     git(repo.dir, 'commit', '-qm', 'big tree')
-    const { hook, log } = naiveHook(`echo "files $(ls "$BUILD_CONTEXT/big" | wc -l)" >> "$(dirname "$0")/hook.log"`)
+    const { hook, log } = naiveHook(
+      `echo "files $(ls "$BUILD_CONTEXT/big" | wc -l)" >> "$(dirname "$0")/hook.log"`
+    )
     let pid = 0
     let peakKb = 0
     const sampler = setInterval(() => {
@@ -508,5 +511,81 @@ describe('local mode (self-hosted runner on the host)', () => {
     expect(outcome(uploaded)).toMatchObject({ exitCode: 0, verdict: 'match' })
     expect(fileInImage(image, '/app.txt')).toBe('v2\n')
     expect(readFileSync(log, 'utf8')).toMatch(/source git-archive/)
+  })
+})
+
+describe('the reference hook and the documented setups', () => {
+  const REFERENCE_HOOK = path.resolve('hook/deploy-hook.sh')
+
+  test('a host clone synced by the hook (sync-context): the clone behind HEAD is moved, built and verified', async () => {
+    const setup = cloneOfOrigin()
+    const head = setup.advance('app.txt', 'v2\n')
+    const image = imageRef()
+    const run = await runAction({
+      ...sshInputs(host),
+      path: setup.work,
+      image,
+      hook: REFERENCE_HOOK,
+      'build-context': setup.clone,
+      'sync-context': 'true',
+      'check-container': 'false'
+    })
+    expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match' })
+    expect(run.outputs.image_revision).toBe(head)
+    expect(fileInImage(image, '/app.txt')).toBe('v2\n')
+    expect(git(setup.clone, 'rev-parse', 'HEAD')).toBe(head)
+    expect(run.stdout).toContain(`clean work tree at ${head.slice(0, 12)}`)
+    await expectCleanRun(run, host, { complete: true })
+  })
+
+  test('without sync-context the same clone behind HEAD is refused before the reference hook runs', async () => {
+    const setup = cloneOfOrigin()
+    setup.advance('app.txt', 'v2\n')
+    const run = await runAction({
+      ...sshInputs(host),
+      path: setup.work,
+      image: imageRef(),
+      hook: REFERENCE_HOOK,
+      'build-context': setup.clone,
+      'check-container': 'false'
+    })
+    expect(outcome(run)).toMatchObject({ exitCode: 1, failure: 'stale-context' })
+    expect(run.stdout).not.toContain('[deploy-hook]')
+  })
+
+  test('a plain directory as the context: the gate says "not verified", the reference hook refuses to build it', async () => {
+    const repo = makeRepo()
+    const plain = scratchDir('plain-')
+    writeFileSync(path.join(plain, 'Dockerfile'), 'FROM scratch\nCOPY app.txt /app.txt\n')
+    writeFileSync(path.join(plain, 'app.txt'), 'old\n')
+    const run = await runAction({
+      ...sshInputs(host),
+      path: repo.dir,
+      image: imageRef(),
+      hook: REFERENCE_HOOK,
+      'build-context': plain,
+      'check-container': 'false'
+    })
+    expect(outcome(run)).toMatchObject({ exitCode: 1, failure: 'hook-failed' })
+    expect(run.stdout).toContain('build context not verified')
+    expect(run.outputs.reason).toMatch(/is not a git work tree/)
+    expect(run.stdout).toMatch(/upload-context: true/)
+  })
+
+  test('a GitHub-hosted runner with upload-context and the reference hook: HEAD is built', async () => {
+    const repo = makeRepo()
+    const head = commit(repo.dir, 'app.txt', 'v3\n')
+    const image = imageRef()
+    const run = await runAction({
+      ...sshInputs(host),
+      path: repo.dir,
+      image,
+      hook: REFERENCE_HOOK,
+      'upload-context': 'true',
+      'check-container': 'false'
+    })
+    expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match' })
+    expect(run.outputs.image_revision).toBe(head)
+    expect(fileInImage(image, '/app.txt')).toBe('v3\n')
   })
 })
