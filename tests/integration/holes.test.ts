@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import * as path from 'node:path'
 import { buildImage, makeRepo, runAction, scratchDir, type ActionRun } from './harness/action.js'
@@ -270,5 +270,40 @@ describe('a revoked host key', () => {
     expect(run.outputs.reason).not.toContain('pin this line')
     expect(run.outputs.reason).not.toContain(host.knownHosts.trim().split(' ')[2])
     await expectCleanRun(run, host, { complete: true })
+  })
+})
+
+describe('faults the README names', () => {
+  test('a git that prints no revision: empty-revision, nothing remote runs', async () => {
+    const bin = scratchDir('empty-git-')
+    writeFileSync(
+      path.join(bin, 'git'),
+      '#!/bin/sh\nif [ "$3" = rev-parse ]; then echo "$2"; echo; exit 0; fi\nexec /usr/bin/git "$@"\n',
+      { mode: 0o755 }
+    )
+    const run = await runAction(verify(good.image), { PATH: `${bin}:${process.env.PATH ?? ''}` })
+    expect(outcome(run)).toMatchObject({ exitCode: 1, failure: 'empty-revision' })
+    expect(run.outputs.reason).toMatch(/printed no revision/)
+  })
+
+  test('promote: the prod tag reads back another id than the one tagged: mismatch, something else wrote it', async () => {
+    const other = imageRef()
+    const otherId = buildImage(host.dockerHost, other, { [LABEL]: good.head, x: 'other' })
+    // A container CLI whose `tag` writes another image to the tag, as a concurrent writer would.
+    const bin = scratchDir('racing-docker-')
+    const wrapper = path.join(bin, 'docker-racing')
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nif [ "$1" = tag ]; then exec docker tag ${otherId} "$3"; fi\nexec docker "$@"\n`,
+      { mode: 0o755 }
+    )
+    const prod = imageRef()
+    const run = await runAction(
+      verify(good.image, { mode: 'promote', 'prod-image': prod, docker: wrapper })
+    )
+    expect(outcome(run)).toMatchObject({ exitCode: 1, verdict: 'fail-closed', failure: 'mismatch' })
+    expect(run.outputs.reason).toMatch(
+      /after docker tag, .* has id sha256:[0-9a-f]{12}, not the verified sha256:[0-9a-f]{12}: something else wrote the tag/
+    )
   })
 })
