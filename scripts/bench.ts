@@ -9,6 +9,9 @@
  * 3. The size of dist/index.js.
  * 4. Reading the revision label from an OCI registry: src/registry.ts bundled with ncc against
  *    `skopeo inspect --config` (when src/registry.ts and its test harness exist).
+ * 5. upload-context: the gate shipping `git archive` of a 50 MB tree to the host (its connect and
+ *    upload phases) against `git archive HEAD | ssh host 'tar -x -C dir'` with the same ssh
+ *    options, and the action's peak RSS while it uploads.
  * Then where the gate's time goes: its phase times and each step on its own.
  *
  * Starts a loopback sshd + dockerd (and a registry) through the integration harness, plus a
@@ -18,7 +21,7 @@
  * the series of one table are interleaved, so load from elsewhere hits them alike.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
   cpSync,
   existsSync,
@@ -211,7 +214,7 @@ interface SshHost {
 }
 
 /** The phases of the job summary's `Time` row. */
-const PHASES = ['git', 'connect', 'hook', 'inspect', 'total']
+const PHASES = ['git', 'connect', 'context', 'hook', 'inspect', 'total']
 
 interface GateSample {
   mainMs: number
@@ -284,6 +287,79 @@ function gnuTimePeak(): number | undefined {
   })
   const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr)
   return match ? Number(match[1]) * 1024 : undefined
+}
+
+// ---------------------------------------------------------------- upload-context
+
+/** Files of random bytes, so git and the archive really carry the size. */
+const UPLOAD_FILES = 25
+const UPLOAD_FILE_BYTES = 2 * 1024 * 1024
+
+/**
+ * The gate's upload of a 50 MB tree (the connect and upload phases of its summary) against the
+ * plain pipe a user would write, interleaved; and the main step's peak RSS for one such run.
+ */
+async function uploadBench(
+  target: SshHost,
+  host: StagingHost,
+  baseEnv: Record<string, string>,
+  preload: string
+): Promise<{ bytes: number; gate: Stats; naive: Stats; ratios: Stats; whole: Stats; peak: Stats }> {
+  const repo = makeRepo()
+  mkdirSync(path.join(repo.dir, 'data'))
+  for (let i = 0; i < UPLOAD_FILES; i++) {
+    writeFileSync(path.join(repo.dir, 'data', `f${i}.bin`), randomBytes(UPLOAD_FILE_BYTES))
+  }
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', repo.dir, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_AUTHOR_NAME: 'B', GIT_AUTHOR_EMAIL: 'b@example.invalid', GIT_COMMITTER_NAME: 'B', GIT_COMMITTER_EMAIL: 'b@example.invalid' }
+    }).trim() // prettier-ignore
+  git('add', 'data')
+  git('commit', '-qm', 'data')
+  const head = git('rev-parse', 'HEAD')
+  const image = `${IMAGE}-upload`
+  buildImage(host.dockerHost, image, { [LABEL]: head })
+  const bytes = Number(execFileSync('bash', ['-c', `git -C ${repo.dir} archive HEAD | wc -c`], { encoding: 'utf8' }).trim()) // prettier-ignore
+  const inputs: Record<string, string> = {
+    ...target.inputs,
+    path: repo.dir,
+    image,
+    'upload-context': 'true'
+  }
+  delete inputs['build-context']
+  const ssh = [
+    'ssh', '-T', '-o', 'BatchMode=yes', '-i', target.keyFile, '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${target.knownHostsFile}`, '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes', '-p', String(target.port), 'root@127.0.0.1'
+  ].join(' ') // prettier-ignore
+  const dir = '/tmp/provenance-gate-bench-naive-upload'
+  const naive = `git -C ${repo.dir} archive HEAD | ${ssh} 'mkdir -p ${dir} && tar -x -C ${dir}'`
+  const samples = await repeat(async () => {
+    const gate = await gateRun(inputs)
+    rmSync(dir, { recursive: true, force: true })
+    const shell = await timeChild('bash', ['-c', naive], baseEnv)
+    must(shell.run.exitCode === 0 && existsSync(path.join(dir, 'data', 'f0.bin')), 'the naive upload', shell.run)
+    rmSync(dir, { recursive: true, force: true })
+    const shipped = (gate.phases.connect ?? NaN) + (gate.phases.upload ?? NaN)
+    return { gate: shipped, naive: shell.ms, whole: gate.mainMs }
+  }) // prettier-ignore
+  const peaks: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const step = freshStep()
+    const out = path.join(step.env.RUNNER_TEMP ?? '', '..', 'peak.json')
+    const run = await runChild(ACTION_NODE, ['--require', preload, bundle], { ...step.env, ...inputEnv(inputs), BENCH_PEAK_FILE: out }) // prettier-ignore
+    must(run.exitCode === 0, 'the instrumented upload run', run)
+    peaks.push((JSON.parse(readFileSync(out, 'utf8')) as { peakBytes: number }).peakBytes)
+  }
+  return {
+    bytes,
+    gate: stats(samples.map(s => s.gate)),
+    naive: stats(samples.map(s => s.naive)),
+    ratios: stats(samples.map(s => s.gate / s.naive)),
+    whole: stats(samples.map(s => s.whole)),
+    peak: stats(peaks)
+  }
 }
 
 // ---------------------------------------------------------------- registry (optional)
@@ -644,6 +720,10 @@ async function main(): Promise<void> {
       nodeFloor
     )
 
+    // 5. upload-context of a 50 MB tree against the plain pipe.
+    console.log('bench: 5. upload-context (50 MB) …')
+    const upload = await uploadBench(hosts.clean, host, baseEnv, preload)
+
     // Where the time goes: each step of a gate run on its own, interleaved.
     console.log('bench: breakdown …')
     const control = path.join(scratch, 'cm')
@@ -710,7 +790,12 @@ async function main(): Promise<void> {
       row('2c', 'cold start CPU time (user + system)', cpu),
       row('2d', 'floor: the same `node` on an empty module', floorStats),
       `| 3 | size of dist/index.js (gzip ${mb(gzipped)}; it also loads sourcemap-register.cjs, ${(registerSize / 1000).toFixed(0)} kB) | — | ${mb(size)} | — | ≤ 1.3 MB | ${verdict(size <= 1.3e6)} |`,
-      ...registryRows
+      ...registryRows,
+      row('5a', `upload-context: the gate's connect + upload phases, a ${mb(upload.bytes)} tree (\`git archive\`, framed, over its ssh connection into a fresh 0700 dir)`, upload.gate),
+      row('5b', "naive: `git archive HEAD | ssh … 'mkdir -p d && tar -x -C d'`, same ssh options", upload.naive),
+      row('5', 'ratio gate connect + upload / naive (per pair)', upload.ratios, ratio, '≤ 1.10', verdict(upload.ratios.median <= 1.1)),
+      row('5c', 'the whole gate run with that upload (main step)', upload.whole),
+      row('5d', 'peak RSS of the main step while uploading (VmHWM at exit)', upload.peak, mb)
     ] // prettier-ignore
     const line = (what: string, s: Stats): string =>
       `| ${what} | ${ms(s.median)} | ${range(s, ms)} |`
