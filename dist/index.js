@@ -1734,6 +1734,7 @@ function emptyFacts() {
         prodImageId: '',
         labels: {},
         contextNote: '',
+        rebuilt: '',
         sessionOpen: false,
         phases: [],
         current: ''
@@ -1770,6 +1771,13 @@ async function runGate(settings, deps, facts) {
         if (needsHost)
             runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
         deps.onRunner?.(runner);
+        if (runner && settings.skipIfFresh) {
+            const fresh = await probeFresh(runner, settings, revision, deps, facts);
+            if (fresh)
+                return fresh;
+        }
+        if (settings.mode === 'rebuild')
+            facts.rebuilt = 'true';
         const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {};
         facts.contextNote = session.contextNote ?? '';
         if (session.decision)
@@ -1800,6 +1808,37 @@ async function runGate(settings, deps, facts) {
             deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`);
         });
     }
+}
+/**
+ * skip-if-fresh: one read-only session (the inspect and the container check, as in verify mode)
+ * before any rebuild. When the image already carries the validated revision, names the right
+ * source and every running staging container runs it, the hook is skipped and that is the pass;
+ * otherwise nothing of the probe is kept and the gate rebuilds as usual.
+ */
+async function probeFresh(runner, settings, revision, deps, facts) {
+    const before = facts.phases.length;
+    const probe = await runGateSession(runner, { ...settings, mode: 'verify' }, revision, deps, facts);
+    for (const phase of facts.phases.slice(before))
+        phase.name = 'probe';
+    const labels = probe.inspected?.labels ?? {};
+    const imageRevision = revisionOf(labels, settings.revisionLabel);
+    const imageId = probe.inspected?.imageId ?? '';
+    const stale = decideVerdict(revision, imageRevision).pass
+        ? (decideSource(labels, settings.repositoryUrl, settings.requireSource) ??
+            decideContainer(probe.container, imageId, settings.containerCheck, settings.staging.container))
+        : failClosed(`the image carries ${JSON.stringify(imageRevision)}`, 'mismatch');
+    if (stale) {
+        deps.log.info(`skip-if-fresh: not fresh (${stale.reason}); rebuilding`);
+        return undefined;
+    }
+    Object.assign(facts, { imageId, labels, imageRevision, rebuilt: 'false', current: '' });
+    facts.contextNote = 'not consulted: nothing was built (skip-if-fresh)';
+    deps.log.info(`skip-if-fresh: ${settings.image} (${shortId(imageId)}) already carries ${revision.slice(0, 12)} and the staging containers run it: the hook was skipped, so its build, health check and smoke test did not run now`);
+    const verdict = decideVerdict(revision, imageRevision);
+    return {
+        ...verdict,
+        reason: `${verdict.reason} (already built and running; hook skipped: skip-if-fresh)`
+    };
 }
 /** The checks on what was read, in order, then (promote mode) the promotion. */
 async function decide(settings, deps, facts, revision, container, runner) {
@@ -2620,6 +2659,7 @@ const INPUT_DEFAULTS = {
     'registry-password': '',
     platform: 'linux/amd64',
     'check-container': 'auto',
+    'skip-if-fresh': 'false',
     'require-source': 'false',
     'prod-image': '',
     'expected-revision': '',
@@ -2757,9 +2797,21 @@ function parseSettings(read, context) {
         registry,
         containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
         requireSource: parseBoolean(value, 'require-source'),
+        skipIfFresh: parseSkipIfFresh(value, mode, labelSource),
         repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
         promote
     };
+}
+/** skip-if-fresh: only where a hook would run and the host can show what runs. */
+function parseSkipIfFresh(value, mode, labelSource) {
+    const skip = parseBoolean(value, 'skip-if-fresh');
+    if (skip && mode !== 'rebuild') {
+        throw new InputError(`input skip-if-fresh is only used in rebuild mode: the ${mode} mode runs no hook`);
+    }
+    if (skip && labelSource !== 'host') {
+        throw new InputError('input skip-if-fresh needs label-source host: freshness includes the running staging containers, read on the host');
+    }
+    return skip;
 }
 /** The build-context inputs, refused where they would be silently ignored or contradict. */
 function parseContext(value, mode) {
@@ -3004,6 +3056,7 @@ function reportOutputs(report) {
         image_id: facts.imageId,
         image_digest: facts.imageDigest,
         prod_image_id: facts.prodImageId,
+        rebuilt: facts.rebuilt,
         verdict: decision.verdict,
         reason: decision.reason,
         failure: decision.failure
@@ -3061,7 +3114,8 @@ function renderSummary(report) {
         ['Time', escapeCell(times)]
     ];
     return [
-        `### ${icon} ${escapeCell(headline)}`,
+        // The host in the title: a fleet's N summaries in one job list must be told apart.
+        `### ${icon} ${escapeCell(headline)}${report.where ? ` — ${escapeCell(report.where)}` : ''}`,
         '',
         ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
         '| provenance-gate | |',
@@ -3462,7 +3516,8 @@ const PHASE_FAILURE = {
     registry: 'registry-error',
     promote: 'inspect-failed',
     upload: 'transport',
-    context: 'stale-context'
+    context: 'stale-context',
+    probe: 'inspect-failed'
 };
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */
 async function publish(report) {

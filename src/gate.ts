@@ -48,7 +48,8 @@ export interface GateDeps {
 
 /** How long one phase took, for the summary. */
 export interface PhaseTiming {
-  name: 'git' | 'connect' | 'upload' | 'context' | 'hook' | 'inspect' | 'registry' | 'promote'
+  name:
+    'git' | 'connect' | 'probe' | 'upload' | 'context' | 'hook' | 'inspect' | 'registry' | 'promote'
   ms: number
 }
 
@@ -68,6 +69,8 @@ export interface Facts {
   labels: Record<string, string>
   /** What the gate established about the build context (verified, uploaded, not verified). */
   contextNote: string
+  /** rebuild mode: 'true' when the hook ran, 'false' when skip-if-fresh found it unneeded. */
+  rebuilt: '' | 'true' | 'false'
   /** A session started on the host and has not reported its end: the post step must look. */
   sessionOpen: boolean
   phases: PhaseTiming[]
@@ -85,6 +88,7 @@ export function emptyFacts(): Facts {
     prodImageId: '',
     labels: {},
     contextNote: '',
+    rebuilt: '',
     sessionOpen: false,
     phases: [],
     current: ''
@@ -124,6 +128,11 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
   try {
     if (needsHost) runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local
     deps.onRunner?.(runner)
+    if (runner && settings.skipIfFresh) {
+      const fresh = await probeFresh(runner, settings, revision, deps, facts)
+      if (fresh) return fresh
+    }
+    if (settings.mode === 'rebuild') facts.rebuilt = 'true'
     const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {}
     facts.contextNote = session.contextNote ?? ''
     if (session.decision) return session.decision
@@ -156,6 +165,50 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
     await runner?.close().catch((error: unknown) => {
       deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`)
     })
+  }
+}
+
+/**
+ * skip-if-fresh: one read-only session (the inspect and the container check, as in verify mode)
+ * before any rebuild. When the image already carries the validated revision, names the right
+ * source and every running staging container runs it, the hook is skipped and that is the pass;
+ * otherwise nothing of the probe is kept and the gate rebuilds as usual.
+ */
+async function probeFresh(
+  runner: Runner,
+  settings: Settings,
+  revision: string,
+  deps: GateDeps,
+  facts: Facts
+): Promise<Decision | undefined> {
+  const before = facts.phases.length
+  const probe = await runGateSession(runner, { ...settings, mode: 'verify' }, revision, deps, facts)
+  for (const phase of facts.phases.slice(before)) phase.name = 'probe'
+  const labels = probe.inspected?.labels ?? {}
+  const imageRevision = revisionOf(labels, settings.revisionLabel)
+  const imageId = probe.inspected?.imageId ?? ''
+  const stale = decideVerdict(revision, imageRevision).pass
+    ? (decideSource(labels, settings.repositoryUrl, settings.requireSource) ??
+      decideContainer(
+        probe.container,
+        imageId,
+        settings.containerCheck,
+        settings.staging.container
+      ))
+    : failClosed(`the image carries ${JSON.stringify(imageRevision)}`, 'mismatch')
+  if (stale) {
+    deps.log.info(`skip-if-fresh: not fresh (${stale.reason}); rebuilding`)
+    return undefined
+  }
+  Object.assign(facts, { imageId, labels, imageRevision, rebuilt: 'false', current: '' })
+  facts.contextNote = 'not consulted: nothing was built (skip-if-fresh)'
+  deps.log.info(
+    `skip-if-fresh: ${settings.image} (${shortId(imageId)}) already carries ${revision.slice(0, 12)} and the staging containers run it: the hook was skipped, so its build, health check and smoke test did not run now`
+  )
+  const verdict = decideVerdict(revision, imageRevision)
+  return {
+    ...verdict,
+    reason: `${verdict.reason} (already built and running; hook skipped: skip-if-fresh)`
   }
 }
 

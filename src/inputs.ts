@@ -54,6 +54,7 @@ export const INPUT_DEFAULTS = {
   'registry-password': '',
   platform: 'linux/amd64',
   'check-container': 'auto',
+  'skip-if-fresh': 'false',
   'require-source': 'false',
   'prod-image': '',
   'expected-revision': '',
@@ -228,9 +229,30 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     registry,
     containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
     requireSource: parseBoolean(value, 'require-source'),
+    skipIfFresh: parseSkipIfFresh(value, mode, labelSource),
     repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
     promote
   }
+}
+
+/** skip-if-fresh: only where a hook would run and the host can show what runs. */
+function parseSkipIfFresh(
+  value: (name: InputName) => string,
+  mode: string,
+  labelSource: string
+): boolean {
+  const skip = parseBoolean(value, 'skip-if-fresh')
+  if (skip && mode !== 'rebuild') {
+    throw new InputError(
+      `input skip-if-fresh is only used in rebuild mode: the ${mode} mode runs no hook`
+    )
+  }
+  if (skip && labelSource !== 'host') {
+    throw new InputError(
+      'input skip-if-fresh needs label-source host: freshness includes the running staging containers, read on the host'
+    )
+  }
+  return skip
 }
 
 /** The build-context inputs, refused where they would be silently ignored or contradict. */

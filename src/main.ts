@@ -118,7 +118,8 @@ const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
   registry: 'registry-error',
   promote: 'inspect-failed',
   upload: 'transport',
-  context: 'stale-context'
+  context: 'stale-context',
+  probe: 'inspect-failed'
 }
 
 /** Sets the outputs and writes the summary; a summary that cannot be written is only a warning. */

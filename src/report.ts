@@ -25,6 +25,7 @@ export function reportOutputs(report: Report): Record<string, string> {
     image_id: facts.imageId,
     image_digest: facts.imageDigest,
     prod_image_id: facts.prodImageId,
+    rebuilt: facts.rebuilt,
     verdict: decision.verdict,
     reason: decision.reason,
     failure: decision.failure
@@ -83,7 +84,8 @@ export function renderSummary(report: Report): string {
     ['Time', escapeCell(times)]
   ]
   return [
-    `### ${icon} ${escapeCell(headline)}`,
+    // The host in the title: a fleet's N summaries in one job list must be told apart.
+    `### ${icon} ${escapeCell(headline)}${report.where ? ` — ${escapeCell(report.where)}` : ''}`,
     '',
     ...(decision.failure ? [escapeCell(decision.reason), ''] : []),
     '| provenance-gate | |',

@@ -112,6 +112,11 @@ export interface Settings {
   labelSource: LabelSource
   registry: RegistrySettings
   containerCheck: ContainerCheck
+  /**
+   * rebuild mode: read the image and the running containers first and skip the hook when they
+   * already prove the validated revision (the staging job deployed the same commit).
+   */
+  skipIfFresh: boolean
   /** A missing source label fails instead of passing; a wrong one always fails. */
   requireSource: boolean
   /** `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`, what the image's source label must name. */
