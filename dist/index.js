@@ -1760,16 +1760,31 @@ async function runGate(settings, deps, facts) {
             facts.phases.push({ name, ms: deps.now() - start });
         }
     };
-    const revision = settings.promote?.expectedRevision ||
-        (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)));
-    facts.expectedRevision = revision;
     // Registry labels in verify mode need nothing on the host: no connection at all.
     const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host';
     const { ssh } = settings;
+    // The connection (key check, handshake) is opened while git answers: nothing runs on the host
+    // before the revision is known, and a failed git closes the connection unused.
+    const connecting = needsHost && ssh ? timed('connect', () => connect(deps, ssh)) : undefined;
+    connecting?.catch(() => undefined);
+    let revision;
+    try {
+        revision =
+            settings.promote?.expectedRevision ||
+                (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)));
+    }
+    catch (error) {
+        const unused = await connecting?.catch(() => undefined);
+        await unused?.close().catch(() => undefined);
+        throw error;
+    }
+    facts.expectedRevision = revision;
     let runner;
     try {
-        if (needsHost)
-            runner = ssh ? await timed('connect', () => connect(deps, ssh)) : deps.local;
+        if (needsHost) {
+            facts.current = 'connect';
+            runner = connecting ? await connecting : deps.local;
+        }
         deps.onRunner?.(runner);
         if (runner && settings.skipIfFresh) {
             const fresh = await probeFresh(runner, settings, revision, deps, facts);

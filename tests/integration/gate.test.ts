@@ -123,7 +123,7 @@ describe('rebuild mode over ssh', () => {
     expect(run.stdout.match(/^::error::.*$/gm)).toEqual([
       `::error::provenance mismatch: image ${old.slice(0, 12)} != expected ${head.slice(0, 12)}`
     ])
-    expect(run.summary).toMatch(/^### ❌ mismatch\n\nprovenance mismatch: /)
+    expect(run.summary).toMatch(/^### ❌ mismatch — root@127\.0\.0\.1:\d+\n\nprovenance mismatch: /)
     await expectCleanRun(run, host)
   })
 

@@ -425,7 +425,7 @@ describe('the running staging container must run the verified image', () => {
     })
     expect(run.outputs.image_id).toBe(runnable.head)
     expect(run.outputs.image_revision).toBe(good.head)
-    expect(run.summary).toMatch(/^### ❌ fail-closed · stale-container\n/)
+    expect(run.summary).toMatch(/^### ❌ fail-closed · stale-container — root@127\.0\.0\.1:\d+\n/)
     await expectCleanRun(run, host, { complete: true })
   })
 
