@@ -1275,7 +1275,14 @@ function parseContextReport(output) {
     const failed = lines.find(line => line.startsWith('failed '));
     if (failed)
         return { kind: 'failed', what: failed.slice(7) };
-    const value = (key) => lines.find(line => line.startsWith(`${key} `))?.slice(key.length + 1);
+    // Each key once: a path with a line break (a top-level directory named "x\nhead <sha>") must
+    // not add a second, forged line.
+    const value = (key) => {
+        const found = lines.filter(line => line.startsWith(`${key} `));
+        return found.length === 1 ? found[0]?.slice(key.length + 1) : undefined;
+    };
+    if (lines.filter(line => line.startsWith('first ')).length > 1)
+        return undefined;
     const top = value('top');
     const head = value('head');
     const dirty = value('dirty');
@@ -3647,15 +3654,21 @@ class Cancellation {
     runId;
     runner;
     pending;
+    signal = '';
     constructor(runId) {
         this.runId = runId;
     }
     use(runner) {
+        // A signal before the session started: nothing may start on the host now.
+        if (runner && this.signal) {
+            throw new GateError('hook-failed', `the job was cancelled (${this.signal}) before anything ran on the host`);
+        }
         this.runner = runner;
     }
     listen() {
         for (const signal of ['SIGTERM', 'SIGINT']) {
             process.once(signal, () => {
+                this.signal ||= signal;
                 const runner = this.runner;
                 this.pending ??= runner
                     ? cancelOnHost(runner, this.runId, `${signal} received`).then(line => {

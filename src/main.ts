@@ -231,16 +231,25 @@ async function cancelOnHost(runner: Runner, runId: string, why: string): Promise
 class Cancellation {
   private runner: Runner | undefined
   private pending: Promise<string> | undefined
+  private signal = ''
 
   constructor(private readonly runId: string) {}
 
   use(runner: Runner | undefined): void {
+    // A signal before the session started: nothing may start on the host now.
+    if (runner && this.signal) {
+      throw new GateError(
+        'hook-failed',
+        `the job was cancelled (${this.signal}) before anything ran on the host`
+      )
+    }
     this.runner = runner
   }
 
   listen(): void {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
+        this.signal ||= signal
         const runner = this.runner
         this.pending ??= runner
           ? cancelOnHost(runner, this.runId, `${signal} received`).then(line => {

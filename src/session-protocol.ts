@@ -483,8 +483,13 @@ export function parseContextReport(output: string): ContextReport | undefined {
   }
   const failed = lines.find(line => line.startsWith('failed '))
   if (failed) return { kind: 'failed', what: failed.slice(7) }
-  const value = (key: string): string | undefined =>
-    lines.find(line => line.startsWith(`${key} `))?.slice(key.length + 1)
+  // Each key once: a path with a line break (a top-level directory named "x\nhead <sha>") must
+  // not add a second, forged line.
+  const value = (key: string): string | undefined => {
+    const found = lines.filter(line => line.startsWith(`${key} `))
+    return found.length === 1 ? found[0]?.slice(key.length + 1) : undefined
+  }
+  if (lines.filter(line => line.startsWith('first ')).length > 1) return undefined
   const top = value('top')
   const head = value('head')
   const dirty = value('dirty')
