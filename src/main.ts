@@ -36,7 +36,7 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
       }
       return SshRunner.open(target, runnerTemp, resources =>
         core.saveState(SSH_STATE, JSON.stringify(resources))
-      )
+      ).then(runner => cancel.guard(runner))
     },
     log: actionLog(),
     now: () => Date.now(),
@@ -258,6 +258,22 @@ class Cancellation {
             })
           : Promise.resolve(`${signal}`)
       })
+    }
+  }
+
+  /**
+   * The runner, whose close waits for a cancellation in flight: the stopped hook ends the gate's
+   * session, and closing the shared connection then would cut off the cancel session before it
+   * reaped the group and confirmed it ("could not confirm what was left", exit 255).
+   */
+  guard(runner: Runner): Runner {
+    return {
+      where: runner.where,
+      session: (input, options) => runner.session(input, options),
+      close: async () => {
+        await this.settled()
+        await runner.close()
+      }
     }
   }
 

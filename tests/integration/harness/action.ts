@@ -64,7 +64,10 @@ export async function runAction(
   env: Record<string, string> = {},
   options: {
     post?: boolean
+    /** Polled every 50 ms; once it holds, the main step gets `killSignal` (once), as a cancel would. */
     killMainWhen?: () => boolean
+    /** The signal `killMainWhen` sends: SIGKILL unless told (SIGTERM/SIGINT: a cancelled job). */
+    killSignal?: NodeJS.Signals
     /** Learns the main step's PID as soon as it is spawned (e.g. to sample its memory). */
     onMainSpawn?: (pid: number) => void
   } = {}
@@ -97,7 +100,8 @@ export async function runAction(
     [BUNDLE],
     { ...baseEnv, ...inputEnv },
     options.killMainWhen,
-    options.onMainSpawn
+    options.onMainSpawn,
+    options.killSignal
   )
   if (options.post !== false) {
     const state = parseCommandFile(readFileSync(files.GITHUB_STATE, 'utf8'))
@@ -129,22 +133,30 @@ export interface ChildRun {
 
 /**
  * Runs a program asynchronously (servers in the test process keep answering) and collects its
- * output. `killWhen` is polled; once it holds, the program is killed with SIGKILL, as a cancelled
- * runner would. `onSpawn` learns the program's PID once it is started.
+ * output. `killWhen` is polled; once it holds, the program gets `signal` (SIGKILL unless told) once,
+ * as a cancelled runner would send it. `onSpawn` learns the program's PID once it is started.
  */
 export function runChild(
   file: string,
   args: string[],
   env: Record<string, string>,
   killWhen?: () => boolean,
-  onSpawn?: (pid: number) => void
+  onSpawn?: (pid: number) => void,
+  signal: NodeJS.Signals = 'SIGKILL'
 ): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     if (onSpawn && child.pid !== undefined) onSpawn(child.pid)
     let stdout = ''
     let stderr = ''
-    const poll = killWhen && setInterval(() => killWhen() && child.kill('SIGKILL'), 50)
+    // Once only: a second SIGTERM would end a process that handles the first.
+    const poll: NodeJS.Timeout | undefined = killWhen
+      ? setInterval(() => {
+          if (!killWhen()) return
+          clearInterval(poll)
+          child.kill(signal)
+        }, 50)
+      : undefined
     child.stdout.on('data', chunk => (stdout += chunk))
     child.stderr.on('data', chunk => (stderr += chunk))
     child.on('error', reject)
