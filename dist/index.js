@@ -953,9 +953,10 @@ function prelude(ids) {
     return [
         `pg_m=${MARKER_PREFIX}${ids.nonce}`,
         `pg_rec="\${TMPDIR:-/tmp}/provenance-gate-run.${ids.runId}"`,
-        "pg_up=''",
+        "pg_up=''; pg_own=''",
         'pg_say() { printf \'%s %s\\n\' "$pg_m" "$*" >&3; }',
-        'pg_end() { [ -z "$pg_up" ] || rm -rf -- "$pg_up"; rm -f -- "$pg_rec"; pg_say end; }',
+        // Only the session that made the run record removes it.
+        'pg_end() { [ -z "$pg_up" ] || rm -rf -- "$pg_up"; [ -z "$pg_own" ] || rm -f -- "$pg_rec"; pg_say end; }',
         // A quick step: its stdout is the answer (on descriptor 3), its stderr is only shown.
         'pg_step() { pg_n=$1; shift; pg_say out "$pg_n"; "$@" >&3 3>&-; pg_rc=$?; pg_say exit "$pg_n" "$pg_rc"; return "$pg_rc"; }',
         // The processes left in a process group, named, then stopped.
@@ -1049,11 +1050,14 @@ function hookStep(settings, revision, before) {
         ...(settings.hookDir ? [`cd ${shellQuote(cdOperand(settings.hookDir))} || pg_rc=$?`] : []),
         'if [ "$pg_rc" -eq 0 ]; then',
         ...before,
+        // A cancellation that came before the hook started: it never starts.
+        'if grep -qx cancelled "$pg_rec" 2>/dev/null; then pg_rc=143; echo "the job was cancelled: the hook was not started" >&2; else',
         `${env} ${boundHook(settings)} ${shellQuote(settings.hook)} --build-staging 3>&- 4<&- & pg_pid=$!`,
         // The record lets a cancelled job (or its post step) stop this group on the host.
         'printf \'pg %s\\n\' "$pg_pid" >> "$pg_rec"',
         'wait "$pg_pid"; pg_rc=$?',
         'pg_reap "$pg_pid"',
+        'fi',
         'fi',
         'pg_say exit hook "$pg_rc"',
         '[ "$pg_rc" -eq 0 ] || { pg_end; return 0; }'
@@ -1104,6 +1108,8 @@ function planGateSession(settings, revision, ids) {
     const quickMs = settings.timeouts.inspectMs + HOST_KILL_AFTER_MS;
     let boundMs = SESSION_MARGIN_MS;
     if (rebuild) {
+        // The run record: this session's shell, then its upload and the hook's process group.
+        body.push('pg_own=1; printf \'sh %s\\n\' "$$" >> "$pg_rec"');
         if (context.upload) {
             defs.push(...uploadStep(settings));
             body.push(quick('upload', 'pg_upload'));
@@ -1182,6 +1188,10 @@ function planCancelSession(ids) {
         script: wrap(ids, [], [
             'exec 4<&-',
             '[ -f "$pg_rec" ] || { pg_say none; pg_end; return 0; }',
+            // A session that has not started its hook yet sees this and never starts it.
+            'echo cancelled >> "$pg_rec"',
+            // A session still running removes its own record as it ends; else this one does.
+            'pg_s=$(sed -n \'s/^sh \\([0-9][0-9]*\\)$/\\1/p\' "$pg_rec" | head -n 1); [ -n "$pg_s" ] && kill -0 "$pg_s" 2>/dev/null || pg_own=1',
             // Read the record whole first: the stopped session removes it (and the upload) as it ends.
             'pg_d=$(sed -n \'s/^up \\(.*provenance-gate-ctx\\.[A-Za-z0-9]*\\)$/\\1/p\' "$pg_rec" | head -n 1)',
             'pg_gs=$(sed -n \'s/^pg \\([0-9][0-9]*\\)$/\\1/p\' "$pg_rec"); pg_had=\'\'; [ -z "$pg_d" ] || [ ! -d "$pg_d" ] || pg_had=1',
@@ -3460,7 +3470,7 @@ function runnerDeps(runnerTemp, runId, cancel) {
             if (!target.strictHostKeyChecking) {
                 warning('strict-host-key-checking is false: an unknown host key is accepted, so a man in the middle could answer for the staging host. Pin the key with known-hosts.');
             }
-            return SshRunner.open(target, runnerTemp, resources => saveState(SSH_STATE, JSON.stringify(resources)));
+            return SshRunner.open(target, runnerTemp, resources => saveState(SSH_STATE, JSON.stringify(resources))).then(runner => cancel.guard(runner));
         },
         log: actionLog(),
         now: () => Date.now(),
@@ -3678,6 +3688,21 @@ class Cancellation {
                     : Promise.resolve(`${signal}`);
             });
         }
+    }
+    /**
+     * The runner, whose close waits for a cancellation in flight: the stopped hook ends the gate's
+     * session, and closing the shared connection then would cut off the cancel session before it
+     * reaped the group and confirmed it ("could not confirm what was left", exit 255).
+     */
+    guard(runner) {
+        return {
+            where: runner.where,
+            session: (input, options) => runner.session(input, options),
+            close: async () => {
+                await this.settled();
+                await runner.close();
+            }
+        };
     }
     /** What a cancellation did, once it finished; '' when there was none. */
     async settled() {
