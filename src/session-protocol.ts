@@ -131,8 +131,10 @@ function wrap(ids: SessionIds, defs: string[], body: string[]): string {
     ...body,
     'pg_end',
     '}',
-    'pg_main 3>&1 1>&2 4<&0 </dev/null',
-    'exit 0',
+    // One line: the shell has read `exit` before the upload reads the rest of stdin (bash reads
+    // its script byte by byte, so a separate `exit 0` line would be read as the archive's first
+    // frame, and the archive after it run as script).
+    'pg_main 3>&1 1>&2 4<&0 </dev/null; exit 0',
     ''
   ].join('\n')
 }
