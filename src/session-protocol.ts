@@ -180,7 +180,7 @@ function uploadStep(settings: Settings): string[] {
     : '"${TMPDIR:-/tmp}"'
   return [
     'pg_upload() {',
-    `pg_up=$(umask 077 && mktemp -d ${parent}/provenance-gate-ctx.XXXXXXXXXX) || { pg_up=''; echo "cannot create a private directory under ${parent.replace(/"/g, '')}" >&2; return 3; }`,
+    `pg_up=$(umask 077 && mktemp -d ${parent}/provenance-gate-ctx.XXXXXXXXXX) || { pg_up=''; printf 'cannot create a private directory under %s\\n' ${parent} >&2; return 3; }`,
     'printf \'up %s\\n\' "$pg_up" >> "$pg_rec"',
     'mkdir "$pg_up/ctx" || return 3',
     'echo "dir $pg_up/ctx"',
