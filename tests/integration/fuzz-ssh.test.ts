@@ -1,9 +1,9 @@
 /**
  * Issue §5 "Fuzzed inputs", through a real sshd: a seeded sample of generated inputs (every
  * host-bound input at once, biased to shell metacharacters) that parseSettings accepts is planned
- * with planSession, sent over one real ssh connection (SshRunner, as the gate opens it) and run by
- * the host's login shell behind recording `cd`/`timeout` functions; every value must arrive byte
- * for byte. The generators and checks are the unit fuzz file's (tests/unit/fuzz-helpers.ts);
+ * with planGateSession, its script sent over one real ssh connection (SshRunner.session, as the
+ * gate sends it: `sh -s` with the script on stdin, whatever the login shell) behind recording
+ * `cd`/`timeout`/`awk` functions; every value must arrive byte for byte. The generators and checks are the unit fuzz file's (tests/unit/fuzz-helpers.ts);
  * reproduce with FUZZ_SEED / FUZZ_REPLAY as described there.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
@@ -20,6 +20,7 @@ import {
   FuzzStats,
   fuzzParameters,
   tryParse,
+  type ScriptRunner,
   type ShellResult
 } from '../unit/fuzz-helpers.js'
 import { useStagingHost } from './harness/staging-host.js'
@@ -59,26 +60,34 @@ afterAll(async () => {
 let counter = 0
 
 /**
- * Runs one session text over the ssh connection. The records go to a file on the host (this
- * machine: the sshd is on loopback), since a remote command has only stdout and stderr.
+ * Runs one script over the ssh connection as the gate does (`sh -s`, the script on stdin). The
+ * records go to a file on the host (this machine: the sshd is on loopback), since the session's
+ * own descriptors are all taken.
  */
-async function overSsh(text: string, recordFile: string): Promise<ShellResult> {
-  if (!runner) throw new Error('no ssh connection')
-  const stderr: Buffer[] = []
-  const result = await runner.run(text, {
-    timeoutMs: SESSION_MS,
-    onOutput: (chunk, stream) => {
-      if (stream === 'stderr') stderr.push(chunk)
-    }
-  })
-  if (result.spawnError || result.timedOut) {
-    throw new Error(`ssh session failed: ${result.spawnError ?? 'timed out'}: ${result.outputTail}`)
-  }
+function overSsh(recordFile: string): ScriptRunner {
   return {
-    status: result.exitCode ?? -1,
-    records: existsSync(recordFile) ? readFileSync(recordFile) : Buffer.alloc(0),
-    stdout: Buffer.from(result.stdout, 'utf8'),
-    stderr: Buffer.concat(stderr)
+    recordFile,
+    async run(text: string): Promise<ShellResult> {
+      if (!runner) throw new Error('no ssh connection')
+      const stderr: Buffer[] = []
+      const result = await runner.session(text, {
+        timeoutMs: SESSION_MS,
+        onOutput: (chunk, stream) => {
+          if (stream === 'stderr') stderr.push(chunk)
+        }
+      })
+      if (result.spawnError || result.timedOut) {
+        throw new Error(
+          `ssh session failed: ${result.spawnError ?? 'timed out'}: ${result.outputTail}`
+        )
+      }
+      return {
+        status: result.exitCode ?? -1,
+        records: existsSync(recordFile) ? readFileSync(recordFile) : Buffer.alloc(0),
+        stdout: Buffer.from(result.stdout, 'utf8'),
+        stderr: Buffer.concat(stderr)
+      }
+    }
   }
 }
 
@@ -87,14 +96,11 @@ const accepted = allInputsCase.filter(c => tryParse(c.inputs).ok)
 
 describe('fuzzed inputs through a real sshd', () => {
   const params = fuzzParameters(OFFSET, RUNS)
-  test(`every host-bound input at once over ssh (login shell): ${RUNS} runs, seed ${params.seed} (base ${baseSeed()})`, async () => {
+  test(`every host-bound input at once over ssh (sh -s): ${RUNS} runs, seed ${params.seed} (base ${baseSeed()})`, async () => {
     await fc.assert(
       fc.asyncProperty(accepted, async c => {
         const recordFile = path.join(scratch, `records-${++counter}`)
-        const outcome = await deliverOrRefuse(c, text => overSsh(text, recordFile), {
-          flavour: 'exec',
-          recordFile
-        })
+        const outcome = await deliverOrRefuse(c, overSsh(recordFile), { flavour: 'exec' })
         stats.count('all inputs (ssh)', params.seed, outcome.delivered)
       }),
       params

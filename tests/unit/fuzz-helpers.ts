@@ -7,9 +7,9 @@
  *   the property's own offset; the test name shows it, so a run is reproducible;
  * - generators biased to shell metacharacters next to full-unicode strings;
  * - an oracle, independent of src/, of what each input must deliver to the host;
- * - recording shell functions (`cd`, `timeout`) put in front of the planned session text, which
- *   itself runs unchanged, and the checks that compare what they recorded with the oracle,
- *   byte for byte.
+ * - recording shell functions (`cd`, `timeout`, `awk`) put in front of the planned session
+ *   script, which itself runs unchanged on the stdin of `sh -s`, and the checks that compare what
+ *   they recorded with the oracle, byte for byte, and read the session's answer with parseSession.
  *
  * Reproducing a failure: fast-check prints `{ seed: S, path: "P" }` with the counterexample.
  *   FUZZ_REPLAY='S:P' npm run test:unit -- --testPathPatterns fuzz   # replays exactly that case
@@ -22,14 +22,14 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSettings, type InputName, type ReadInput } from '../../src/inputs.js'
+import { parseContainerInspect, parseImageInspect } from '../../src/container-json.js'
 import {
-  parseContainerOutput,
-  parseInspectOutput,
   parseSession,
+  planGateSession,
   planPromoteSession,
-  planSession,
-  revisionOf
-} from '../../src/remote-command.js'
+  type SessionIds
+} from '../../src/session-protocol.js'
+import { shellQuote } from '../../src/shell-quote.js'
 import type { RunContext, Settings } from '../../src/settings.js'
 import { decideVerdict } from '../../src/verdict.js'
 
@@ -279,7 +279,7 @@ export function portOf(raw: string): string | undefined {
   return n >= 1 && n <= 65_535 ? String(n) : undefined
 }
 
-/** The variables the hook receives, in the documented order. */
+/** The variables the hook receives, in the documented order (the last two only when set). */
 export const HOOK_VARIABLES = [
   'GIT_SHA',
   'BUILD_CONTEXT',
@@ -287,30 +287,39 @@ export const HOOK_VARIABLES = [
   'TARGET_SERVICE',
   'TARGET_PORT',
   'COMPOSE_PROFILE',
-  'STAGING_CONTAINER'
+  'STAGING_CONTAINER',
+  'BUILD_CONTEXT_SOURCE',
+  'SYNC_CONTEXT'
 ] as const
 export type HookVariable = (typeof HOOK_VARIABLES)[number]
 
-/** The image inspect's Go template, exactly as the host must receive it. */
-export const INSPECT_FORMAT = '{{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}}'
-/** The container inspect's Go template: one `<name> <image id> <running>` line per container. */
-export const CONTAINER_FORMAT = '{{json .Name}} {{json .Image}} {{json .State.Running}}'
 /** The label compose puts on a service's containers; the lookup filters on it. */
 export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service'
+/** The `docker ps` format the lookup by name reads: id, then the comma-separated names. */
+export const NAMES_FORMAT = '{{.ID}} {{.Names}}'
 
-/** A docker step of a session, named as its marker line names it. */
-export type DockerStep = 'inspect' | 'container' | 'tag'
+/** A docker step of a session, named as its result lines name it. */
+export type DockerStep = 'inspect' | 'container' | 'tag' | 'prod'
 
 /** One call the host must see, with the values it must receive. */
 export type ExpectedCall =
   | { kind: 'cd'; dir: string }
-  | { kind: 'hook'; argv: string[]; env: Record<HookVariable, string> }
+  | { kind: 'hook'; argv: string[]; env: Record<HookVariable, string | undefined> }
+  /** The context check's git, bounded: `-C <context>` and its question, matched exactly. */
+  | { kind: 'git'; argv: string[] }
+  /** The container lookup by name: the name awk compares with, from its environment. */
+  | { kind: 'want'; value: string }
   /**
    * `operands`: the values docker must take as operands (never as options), closing the argv.
    * `endOfOptions`: the argv itself holds `--` right before them, and must be matched exactly.
-   * `ps` is the container check's lookup of compose's containers, inside `$(…)`.
+   * `ps` and `psnames` are the container check's lookups (by compose label, by name).
    */
-  | { kind: DockerStep | 'ps'; argv: string[]; operands: string[]; endOfOptions?: boolean }
+  | {
+      kind: DockerStep | 'ps' | 'psnames'
+      argv: string[]
+      operands: string[]
+      endOfOptions?: boolean
+    }
 
 /** What the host must see for a set of inputs. */
 export interface Delivery {
@@ -319,6 +328,8 @@ export interface Delivery {
   revisionLabel: string
   /** What the session's inspect reads back: the revision label (gate) or just the id (promote). */
   readBack: 'revision' | 'id'
+  /** The container ids the check must inspect (none: it reports no container). */
+  containerIds: readonly string[]
 }
 
 /** The steps a gate session has; which ones is the settings' business, not the oracle's. */
@@ -333,8 +344,27 @@ const bound = (inputs: Inputs): string[] => [
   String(Number(given(inputs, 'inspect-timeout')))
 ]
 
+/** The id the fake `docker ps -a` gives the container named like the wanted one. */
+export const NAMED_CONTAINER_ID = 'feed0000'.repeat(8)
+
+/** What a docker container name can be (docker and podman refuse anything else). */
+export function containerNameLike(name: string): boolean {
+  return /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)
+}
+
+/** The git calls of the context check, in order, for the context `-C` names. */
+export function contextCalls(inputs: Inputs, context: string): ExpectedCall[] {
+  return [
+    ['rev-parse', '--is-inside-work-tree'],
+    ['rev-parse', '--show-toplevel'],
+    ['rev-parse', '--verify', 'HEAD'],
+    ['ls-files', '-v', '--', '.'],
+    ['status', '--porcelain', '--untracked-files=all', '--ignore-submodules=none', '--', '.']
+  ].map(question => ({ kind: 'git', argv: [...bound(inputs), 'git', '-C', context, ...question] }))
+}
+
 /**
- * The oracle for planSession, from the raw inputs alone: the values every call must receive.
+ * The oracle for planGateSession, from the raw inputs alone: the values every call must receive.
  * `mappedContext` is BUILD_CONTEXT when it comes from `path-mapping` (known by construction);
  * `psIds` is what the fake `docker ps` answers (the containers compose's label finds).
  */
@@ -352,13 +382,19 @@ export function expectedDelivery(
   if (!explicitContext && given(inputs, 'path-mapping') && mappedContext === undefined) {
     throw new Error('expectedDelivery: a path-mapping needs the mapped context')
   }
+  const buildContext = explicitContext || (mappedContext ?? hookDir)
   const docker = given(inputs, 'docker')
   const image = given(inputs, 'image')
   // A promotion given the gate's image id reads exactly that image, not the staging tag.
   const inspected = (given(inputs, 'mode') === 'promote' && given(inputs, 'image-id')) || image
   const calls: ExpectedCall[] = []
+  let containerIds: readonly string[] = []
   if (given(inputs, 'mode') === 'rebuild') {
+    const checked = given(inputs, 'check-context') !== 'false'
+    const sync = given(inputs, 'sync-context') === 'true'
+    const check = checked ? contextCalls(inputs, buildContext || '.') : []
     if (hookDir) calls.push({ kind: 'cd', dir: hookDir })
+    if (!sync) calls.push(...check)
     calls.push({
       kind: 'hook',
       argv: [
@@ -367,26 +403,30 @@ export function expectedDelivery(
       ],
       env: {
         GIT_SHA: revision,
-        BUILD_CONTEXT: explicitContext || (mappedContext ?? hookDir),
+        BUILD_CONTEXT: buildContext,
         TARGET_IMAGE: image,
         TARGET_SERVICE: service,
         TARGET_PORT: portOf(inputs['staging-port'] ?? '') ?? '<refused>',
         COMPOSE_PROFILE: given(inputs, 'compose-profile'),
-        STAGING_CONTAINER: container
+        STAGING_CONTAINER: container,
+        BUILD_CONTEXT_SOURCE: undefined,
+        SYNC_CONTEXT: sync ? '1' : undefined
       }
     })
+    if (sync) calls.push(...check)
   }
   if (shape.labelSource === 'host') {
     calls.push({
       kind: 'inspect',
-      argv: [...bound(inputs), docker, 'image', 'inspect', '--format', INSPECT_FORMAT, inspected],
-      operands: [inspected]
+      argv: [...bound(inputs), docker, 'image', 'inspect', '--', inspected],
+      operands: [inspected],
+      endOfOptions: true
     })
   }
   if (shape.containerCheck !== 'skip') {
     // Without staging-container, compose's containers of the service are looked up by label
     // (the service byte for byte inside the one filter argument); when there are none, the
-    // service name itself is inspected.
+    // container of exactly that name (awk compares the names ps lists with it).
     const named = given(inputs, 'staging-container') !== ''
     if (!named) {
       calls.push({
@@ -400,27 +440,39 @@ export function expectedDelivery(
           '--filter',
           `label=${COMPOSE_SERVICE_LABEL}=${service}`
         ],
-        operands: []
+        operands: [],
+        endOfOptions: true
       })
     }
-    const names = named ? [container] : psIds.length ? [...psIds] : [service]
-    calls.push({
-      kind: 'container',
-      argv: [
-        ...bound(inputs),
-        docker,
-        'container',
-        'inspect',
-        '--format',
-        CONTAINER_FORMAT,
-        '--',
-        ...names
-      ],
-      operands: names,
-      endOfOptions: true
-    })
+    if (named || !psIds.length) {
+      calls.push(
+        {
+          kind: 'psnames',
+          argv: [...bound(inputs), docker, 'ps', '-a', '--no-trunc', '--format', NAMES_FORMAT],
+          operands: [],
+          endOfOptions: true
+        },
+        { kind: 'want', value: container }
+      )
+      containerIds = containerNameLike(container) ? [NAMED_CONTAINER_ID] : []
+    } else {
+      containerIds = psIds
+    }
+    if (containerIds.length) {
+      calls.push({
+        kind: 'container',
+        argv: [...bound(inputs), docker, 'container', 'inspect', '--', ...containerIds],
+        operands: [...containerIds],
+        endOfOptions: true
+      })
+    }
   }
-  return { calls, revisionLabel: given(inputs, 'revision-label'), readBack: 'revision' }
+  return {
+    calls,
+    revisionLabel: given(inputs, 'revision-label'),
+    readBack: 'revision',
+    containerIds
+  }
 }
 
 /** The oracle for planPromoteSession: tag the verified id as prod-image, then read it back. */
@@ -435,13 +487,15 @@ export function expectedPromotion(inputs: Inputs, imageId: string): Delivery {
         operands: [imageId, prodImage]
       },
       {
-        kind: 'inspect',
-        argv: [...bound(inputs), docker, 'image', 'inspect', '--format', INSPECT_FORMAT, prodImage],
-        operands: [prodImage]
+        kind: 'prod',
+        argv: [...bound(inputs), docker, 'image', 'inspect', '--', prodImage],
+        operands: [prodImage],
+        endOfOptions: true
       }
     ],
     revisionLabel: given(inputs, 'revision-label'),
-    readBack: 'id'
+    readBack: 'id',
+    containerIds: []
   }
 }
 
@@ -494,59 +548,64 @@ export interface Fakes {
   flavour: Flavour
   hookExit: number
   nonce: string
-  /** The line the fake image inspect prints on stdout, as docker would. */
-  inspectLine: string
-  /** Where the records go: fd 3 (default), or appended to this file (over ssh). */
-  recordFile?: string
-  /** What the fake `docker ps` prints, one id a line; none: compose has no such containers. */
+  /** What the fake git says HEAD is: the revision, so the context check passes. */
+  head: string
+  /** What the fake image inspect prints on stdout, as docker would (JSON). */
+  inspectJson: string
+  /** Where the records go (appended): the session's own descriptors are all taken. */
+  recordFile: string
+  /** What the fake `docker ps -aq` prints, one id a line; none: compose has no such containers. */
   psIds?: readonly string[]
+  /** The container name the session looks for: the fake `docker ps -a` lists it when docker could. */
+  wanted?: string
 }
 
 /** Image id the fake inspects report. */
 export const FAKE_IMAGE_ID = `sha256:${'a3f1c2d4e5b69788'.repeat(4)}`
 /** What the fake container inspect prints: one running container with the verified image. */
-export const CONTAINER_LINE = `"/shop-staging-1" ${JSON.stringify(FAKE_IMAGE_ID)} true`
+export const CONTAINER_JSON = JSON.stringify([
+  { Name: '/shop-staging-1', Image: FAKE_IMAGE_ID, State: { Running: true } }
+])
 
-/** What `docker image inspect --format <INSPECT_FORMAT>` prints for an image with `labels`. */
-export function inspectLineFor(labels: Record<string, string>): string {
-  return `${JSON.stringify(FAKE_IMAGE_ID)} ${JSON.stringify(labels)}`
+/** What `docker image inspect` prints for an image with `labels`. */
+export function inspectJsonFor(labels: Record<string, string>): string {
+  return JSON.stringify([{ Id: FAKE_IMAGE_ID, Config: { Labels: labels } }])
 }
 
-/** Marker lines the fake hook prints on its stdout; the session must keep them off stdout. */
+/** Result lines the fake hook prints on its stdout; the session must keep them off stdout. */
 export function decoyLines(nonce: string): string[] {
-  // Statuses no process can exit with, so a decoy never equals a real marker line.
-  return [`provenance-gate-${nonce} hook-exit 4242`, `provenance-gate-${nonce} inspect-exit 4343`]
-}
-
-/** Quotes text made only of characters that need no escaping inside single quotes. */
-function plainQuote(text: string): string {
-  if (/['\0]/.test(text)) throw new Error(`fake text cannot hold a quote or NUL: ${text}`)
-  return `'${text}'`
+  // Statuses no process can exit with, so a decoy never equals a real result line.
+  return [`provenance-gate-${nonce} exit hook 4242`, `provenance-gate-${nonce} exit inspect 4343`]
 }
 
 /**
- * Shell function definitions (POSIX sh: bash and dash) put in front of the planned session. They
- * write NUL-separated records to fd 3 (or append them to `recordFile`):
+ * Shell function definitions (POSIX sh: bash and dash) put in front of the planned script, which
+ * runs unchanged after them on the same `sh -s` stdin. They append NUL-separated records to
+ * `recordFile`:
  *   version <argc> <argv…>
  *   cd <argc> <argv…>
+ *   want <'=value' or ''>                   (awk of the container lookup by name: $pg_want)
  *   timeout <argc> <argv…> vars <'=value' or '' per HOOK_VARIABLES> [env <NAME=value…> END]
  * `timeout --version` (the session's check for GNU timeout) answers as GNU coreutils does, exit 0,
- * and is recorded as `version`: it is no delivery. Any other `timeout` is told apart by its argv,
- * not by a counter (the session may run the hook in a background job, a subshell):
- * `-k N S bash -- …` plays the hook (prints decoy markers on its stdout, exits `hookExit`);
- * `… <docker> image …` prints `inspectLine`, `… <docker> ps …` prints `psIds` one a line,
- * `… <docker> container …` prints CONTAINER_LINE, anything else (`tag`) prints nothing; docker
- * steps exit 0.
+ * and is recorded as `version`: it is no delivery. Any other `timeout` is told apart by its argv
+ * (the hook runs in a background job): `-k N S bash -- …` plays the hook (prints decoy result
+ * lines on its stdout, exits `hookExit`); `… git -C <dir> …` answers as a clean work tree at
+ * `head`; `… <docker> image …` prints `inspectJson`, `ps -aq` prints `psIds`, `ps -a` lists
+ * `wanted` when docker could name a container so, `container` prints CONTAINER_JSON; `tag`
+ * prints nothing. `ps` (the hook's leftovers) is nothing: the fake hook leaves none.
  */
 export function recorderPrefix(fakes: Fakes): string {
   const vars = HOOK_VARIABLES.map(name => `"\${${name}+=}\${${name}-}"`).join(' ')
-  const sink = fakes.recordFile ? `>>${plainQuote(fakes.recordFile)}` : '>&3'
+  const sink = `>>${shellQuote(fakes.recordFile)}`
   const env = fakes.flavour === 'exec' ? `fz_rec env; env -0 ${sink}; fz_rec END` : ':'
-  const decoys = decoyLines(fakes.nonce).map(plainQuote).join(' ')
-  const ids = (fakes.psIds ?? []).map(plainQuote).join(' ')
+  const decoys = decoyLines(fakes.nonce).map(shellQuote).join(' ')
+  const ids = (fakes.psIds ?? []).map(shellQuote).join(' ')
+  const listed = containerNameLike(fakes.wanted ?? '') ? (fakes.wanted as string) : 'someone-else'
   return [
     `fz_rec() { printf '%s\\0' "$@" ${sink}; }`,
     `cd() { fz_rec cd "$#" "$@"; }`,
+    'ps() { :; }',
+    'awk() { [ "$#" -ne 1 ] || fz_rec want "${pg_want+=}${pg_want-}"; command awk "$@"; }',
     'timeout() {',
     '  if [ "$#" -eq 1 ] && [ "$1" = --version ]; then',
     `    fz_rec version "$#" "$@"; echo 'timeout (GNU coreutils) 9.4'; return 0`,
@@ -556,9 +615,15 @@ export function recorderPrefix(fakes: Fakes): string {
     `  ${env}`,
     '  case "$5" in',
     `    --) printf '%s\\n' ${decoys}; return ${fakes.hookExit} ;;`,
-    `    image) printf '%s\\n' ${plainQuote(fakes.inspectLine)} ;;`,
-    `    ps) ${ids ? `printf '%s\\n' ${ids}` : ':'} ;;`,
-    `    container) printf '%s\\n' ${plainQuote(CONTAINER_LINE)} ;;`,
+    '    -C) case "$7 $8" in',
+    "      'rev-parse --is-inside-work-tree') echo true ;;",
+    `      'rev-parse --show-toplevel') printf '%s\\n' "$6" ;;`,
+    `      'rev-parse --verify') echo ${shellQuote(fakes.head)} ;;`,
+    "      'ls-files -v') echo 'H Dockerfile' ;;",
+    '    esac ;;',
+    `    image) printf '%s\\n' ${shellQuote(fakes.inspectJson)} ;;`,
+    `    ps) if [ "$6" = -aq ]; then ${ids ? `printf '%s\\n' ${ids}` : ':'}; else printf '%s %s\\n' ${shellQuote('0'.repeat(64))} other ${NAMED_CONTAINER_ID} ${shellQuote(listed)}; fi ;;`,
+    `    container) printf '%s\\n' ${shellQuote(CONTAINER_JSON)} ;;`,
     '  esac',
     '}',
     ''
@@ -568,7 +633,7 @@ export function recorderPrefix(fakes: Fakes): string {
 /** One call a recorder saw; fields are the raw bytes. */
 export interface Call {
   /** `version`: the session's `timeout --version`, its check for GNU timeout. */
-  name: 'cd' | 'timeout' | 'version'
+  name: 'cd' | 'timeout' | 'version' | 'want'
   argv: Buffer[]
   vars?: Buffer[]
   env?: Map<string, Buffer>
@@ -597,6 +662,10 @@ export function parseRecords(records: Buffer): Call[] {
   }
   while (i < fields.length) {
     const name = next().toString('latin1')
+    if (name === 'want') {
+      calls.push({ name, argv: [next()] })
+      continue
+    }
     if (name !== 'cd' && name !== 'timeout' && name !== 'version') {
       throw new Error(`unknown record ${name}`)
     }
@@ -692,7 +761,9 @@ export function deliveryProblems(recorded: Call[], expected: Delivery, fakes: Fa
   const calls = recorded.filter(call => call.name !== 'version')
   const want = callsThatRun(expected, fakes.hookExit)
   const gotNames = calls.map(call => call.name)
-  const wantNames = want.map(call => (call.kind === 'cd' ? 'cd' : 'timeout'))
+  const wantNames = want.map(call =>
+    call.kind === 'cd' || call.kind === 'want' ? call.kind : 'timeout'
+  )
   if (show(gotNames) !== show(wantNames)) {
     const kinds = want.map(call => call.kind)
     return [
@@ -713,8 +784,16 @@ export function deliveryProblems(recorded: Call[], expected: Delivery, fakes: Fa
       }
       return
     }
-    if (wanted.kind !== 'hook' && wanted.endOfOptions) {
-      // `--` is part of what must arrive: every operand after it is data, whatever it holds.
+    if (wanted.kind === 'want') {
+      if (argv[0] !== `=${wanted.value}`) {
+        problems.push(
+          `the name awk compares with: ${show(argv[0])}, expected ${show(wanted.value)}`
+        )
+      }
+      return
+    }
+    if (wanted.kind === 'git' || (wanted.kind !== 'hook' && wanted.endOfOptions)) {
+      // `--` (or git's -C <dir>) is part of what must arrive: what follows is data.
       if (show(argv) !== show(wanted.argv)) {
         problems.push(`${wanted.kind} call argv ${show(argv)}, expected ${show(wanted.argv)}`)
       }
@@ -740,27 +819,34 @@ export function deliveryProblems(recorded: Call[], expected: Delivery, fakes: Fa
     HOOK_VARIABLES.forEach((name, v) => {
       const seen = utf8(call.vars?.[v] ?? Buffer.alloc(0))
       const value = wanted.env[name]
-      if (seen !== `=${value}`) {
+      if (seen !== (value === undefined ? '' : `=${value}`)) {
         problems.push(
-          `${name} in the shell: ${show(seen.startsWith('=') ? seen.slice(1) : '<unset>')}, expected ${show(value)}`
+          `${name} in the shell: ${show(seen.startsWith('=') ? seen.slice(1) : '<unset>')}, expected ${show(value ?? '<unset>')}`
         )
       }
       if (fakes.flavour === 'exec') {
         const exported = call.env?.get(name)
         const text = exported === undefined ? '<not exported>' : utf8(exported)
-        if (text !== value) {
+        if (text !== (value ?? '<not exported>')) {
           problems.push(`${name} in a child's environment: ${show(text)}, expected ${show(value)}`)
         }
       }
     })
+    if (fakes.flavour === 'exec') {
+      for (const [name, bytes] of call.env ?? []) {
+        if (name.startsWith('pg_') || bytes.includes(fakes.nonce)) {
+          problems.push(`the hook's environment holds ${show(name)} (session state or the nonce)`)
+        }
+      }
+    }
   })
   return problems
 }
 
 /**
- * Checks the session's own reporting on the real output: the markers parse, the hook's decoy
- * markers stayed off stdout, each docker step reports exit 0 with the fake's output, and the
- * inspect's answer reads back the revision (a match) or the image id.
+ * Checks the session's own reporting on the real output, read with parseSession: it began and
+ * ended, the hook's decoy result lines stayed off stdout, each step reports exit 0 with the
+ * fake's output, and the inspect's answer reads back the revision (a match) or the image id.
  */
 export function sessionProblems(
   stdout: string,
@@ -771,11 +857,13 @@ export function sessionProblems(
 ): string[] {
   const problems: string[] = []
   const session = parseSession(stdout, fakes.nonce)
+  if (!session.begun) problems.push('the session never said begin')
+  if (!session.ended) problems.push('the session never said end')
   if (session.noTimeout) problems.push('the session reported no-timeout')
   const ran = callsThatRun(expected, fakes.hookExit).map(call => call.kind)
   if (ran.includes('hook')) {
-    if (session.hookExit !== fakes.hookExit) {
-      problems.push(`hook-exit ${session.hookExit}, expected ${fakes.hookExit}`)
+    if (session.steps.hook?.exit !== fakes.hookExit) {
+      problems.push(`hook exit ${show(session.steps.hook)}, expected ${fakes.hookExit}`)
     }
     for (const decoy of decoyLines(fakes.nonce)) {
       if (stdout.includes(decoy))
@@ -784,35 +872,41 @@ export function sessionProblems(
         problems.push(`the hook's stdout line ${show(decoy)} is not on stderr`)
     }
   }
-  const reports: Record<DockerStep, { exit: number | undefined; output: string; fake: string }> = {
-    inspect: { exit: session.inspectExit, output: session.inspectOutput, fake: fakes.inspectLine },
-    container: {
-      exit: session.containerExit,
-      output: session.containerOutput,
-      fake: CONTAINER_LINE
-    },
-    tag: { exit: session.tagExit, output: session.tagOutput, fake: '' }
+  if (ran.includes('git') && session.steps.context?.exit !== 0) {
+    problems.push(`the context check reported ${show(session.steps.context)}, expected exit 0`)
   }
-  for (const step of ['inspect', 'container', 'tag'] as const) {
-    const { exit, output, fake } = reports[step]
-    if (!ran.includes(step)) {
-      if (exit !== undefined) problems.push(`${step}-exit ${exit} from a step that must not run`)
+  const fakeOutput: Record<DockerStep, string> = {
+    inspect: fakes.inspectJson,
+    container: expected.containerIds.length ? CONTAINER_JSON : '',
+    tag: '',
+    prod: fakes.inspectJson
+  }
+  for (const step of ['inspect', 'container', 'tag', 'prod'] as const) {
+    const reported = session.steps[step]
+    const runs =
+      step === 'container' ? ran.includes('psnames') || ran.includes('ps') : ran.includes(step)
+    if (!runs) {
+      if (reported)
+        problems.push(`${step} reported ${show(reported)} from a step that must not run`)
       continue
     }
-    if (exit !== 0) problems.push(`${step}-exit ${exit}, expected 0`)
-    if (output !== fake) problems.push(`${step} output ${show(output)}, expected ${show(fake)}`)
+    if (reported?.exit !== 0) problems.push(`${step} reported ${show(reported)}, expected exit 0`)
+    else if (reported.output !== fakeOutput[step]) {
+      problems.push(`${step} output ${show(reported.output)}, expected ${show(fakeOutput[step])}`)
+    }
   }
-  if (ran.includes('container')) {
-    const containers = parseContainerOutput(session.containerOutput)
+  if (expected.containerIds.length && ran.includes('container')) {
+    const containers = parseContainerInspect(session.steps.container?.output ?? '')
     if (containers?.length !== 1 || containers[0]?.imageId !== FAKE_IMAGE_ID) {
       problems.push(`the container check read back ${show(containers)}`)
     }
   }
-  if (ran.includes('inspect')) {
-    const inspected = parseInspectOutput(session.inspectOutput)
-    const label = inspected ? revisionOf(inspected, expected.revisionLabel) : '<unparsed>'
+  const read = ran.includes('inspect') ? 'inspect' : ran.includes('prod') ? 'prod' : undefined
+  if (read) {
+    const inspected = parseImageInspect(session.steps[read]?.output ?? '')
+    const label = inspected?.labels[expected.revisionLabel] ?? '<no label>'
     if (inspected?.imageId !== FAKE_IMAGE_ID) {
-      problems.push(`inspect read back ${show(inspected)}`)
+      problems.push(`${read} read back ${show(inspected)}`)
     } else if (expected.readBack === 'revision' && !decideVerdict(revision, label).pass) {
       problems.push(`the label read back (${show(label)}) is not a match for ${revision}`)
     }
@@ -823,7 +917,7 @@ export function sessionProblems(
 // ---------------------------------------------------------------------------------------------
 // Shells
 
-/** What one run of a session text produced. */
+/** What one run of a session script produced. */
 export interface ShellResult {
   status: number
   records: Buffer
@@ -836,11 +930,12 @@ export function shellEnvironment(home: string): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: home,
+    TMPDIR: home,
     LC_ALL: 'C.UTF-8'
   }
 }
 
-/** Scratch space on tmpfs when there is one: the worker writes three small files per run. */
+/** Scratch space on tmpfs when there is one: the worker writes a few small files per run. */
 function fastTempDir(prefix: string): string {
   const shm = '/dev/shm'
   try {
@@ -852,18 +947,21 @@ function fastTempDir(prefix: string): string {
 }
 
 /**
- * One long-lived shell that runs one session text per line it reads on stdin (the text itself is
- * in a file) in a subshell, with fd 3 (the records), stdout and stderr in files. Saves a process
- * start per run; `runShellOnce` is the `<shell> -c` that sshd does.
+ * One long-lived shell that, for each line it reads, runs `<shell> -s` with the script (from a
+ * file: the worker's own stdin is its command channel) on stdin, stdout and stderr in files, and
+ * says its status. Saves node's process start per run; `runShellOnce` feeds the script through a
+ * pipe, as ssh does. Records go to `recordFile`, emptied before each run.
  */
 export class ShellWorker {
   private buffered = ''
   private waiting: ((line: string) => void) | undefined
+  readonly recordFile: string
 
   private constructor(
     private readonly child: ChildProcess,
     private readonly dir: string
   ) {
+    this.recordFile = path.join(dir, 'records')
     child.stdout?.setEncoding('utf8')
     child.stdout?.on('data', (text: string) => {
       this.buffered += text
@@ -872,24 +970,16 @@ export class ShellWorker {
     child.stderr?.resume()
   }
 
-  /**
-   * Starts the worker. bash reads each text with `read -d ''` from a file (from a pipe it would
-   * read byte by byte) and runs it with `( eval "$text" )`, parsed exactly as by `bash -c`.
-   * dash has no `read -d`: it runs the file with `( . file )`, the same parser as `dash -c`.
-   */
   static start(shell: 'bash' | 'dash' = 'bash'): ShellWorker {
     const dir = fastTempDir('pg-fuzz-')
-    const run =
-      shell === 'bash'
-        ? `IFS= read -r -d '' fz_text <"$FZ_DIR/text"; ( eval "$fz_text" )`
-        : `( . "$FZ_DIR/text" )`
     const loop = [
       'while read -r fz_go; do',
-      `  ${run} 3>"$FZ_DIR/records" >"$FZ_DIR/stdout" 2>"$FZ_DIR/stderr" </dev/null`,
+      '  : > "$FZ_DIR/records"',
+      `  ${shell} -s <"$FZ_DIR/text" >"$FZ_DIR/stdout" 2>"$FZ_DIR/stderr"`,
       `  printf 'status %s\\n' "$?"`,
       'done'
     ].join('\n')
-    const child = spawn(shell, ['-c', loop], {
+    const child = spawn('sh', ['-c', loop], {
       env: { ...shellEnvironment(dir), FZ_DIR: dir },
       stdio: ['pipe', 'pipe', 'pipe']
     })
@@ -906,22 +996,22 @@ export class ShellWorker {
     resolve(line)
   }
 
-  /** Runs one session text; its records, stdout and stderr come back as bytes. */
+  /** Runs one script; its records, stdout and stderr come back as bytes. */
   run(text: string): Promise<ShellResult> {
-    if (text.includes('\0')) throw new Error('a session text cannot hold a NUL byte')
-    if (this.waiting) throw new Error('the bash worker runs one text at a time')
+    if (text.includes('\0')) throw new Error('a session script cannot hold a NUL byte')
+    if (this.waiting) throw new Error('the worker runs one script at a time')
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = undefined
-        reject(new Error('the bash worker did not answer within 10 s'))
+        reject(new Error('the worker did not answer within 10 s'))
       }, 10_000)
       this.waiting = line => {
         clearTimeout(timer)
         const status = /^status ([0-9]+)$/.exec(line)
-        if (!status) return reject(new Error(`the bash worker said ${show(line)}`))
+        if (!status) return reject(new Error(`the worker said ${show(line)}`))
         resolve({
           status: Number(status[1]),
-          records: readFileSync(path.join(this.dir, 'records')),
+          records: readFileSync(this.recordFile),
           stdout: readFileSync(path.join(this.dir, 'stdout')),
           stderr: readFileSync(path.join(this.dir, 'stderr'))
         })
@@ -946,31 +1036,35 @@ export class ShellWorker {
   }
 }
 
-/** Runs a session text the way sshd does: `<shell> -c <text>`, with fd 3 for the records. */
+/** Runs a script the way sshd hands it over: `<shell> -s` with the script on a pipe. */
 export function runShellOnce(
   shell: string,
   text: string,
   home: string,
+  recordFile: string,
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}
 ): Promise<ShellResult> {
+  writeFileSync(recordFile, '')
   return new Promise((resolve, reject) => {
-    const child = spawn(shell, ['-c', text], {
+    const child = spawn(shell, ['-s'], {
       cwd: options.cwd,
       env: { ...shellEnvironment(home), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe']
+      stdio: ['pipe', 'pipe', 'pipe']
     })
-    const chunks: Buffer[][] = [[], [], [], []]
-    for (const fd of [1, 2, 3]) {
+    const chunks: Buffer[][] = [[], [], []]
+    for (const fd of [1, 2]) {
       const stream = child.stdio[fd] as NodeJS.ReadableStream
       stream.on('data', (chunk: Buffer) => (chunks[fd] as Buffer[]).push(chunk))
     }
+    child.stdin?.on('error', () => undefined)
+    child.stdin?.end(text)
     child.once('error', reject)
     child.once('close', code =>
       resolve({
         status: code ?? -1,
         stdout: Buffer.concat(chunks[1] as Buffer[]),
         stderr: Buffer.concat(chunks[2] as Buffer[]),
-        records: Buffer.concat(chunks[3] as Buffer[])
+        records: readFileSync(recordFile)
       })
     )
   })
@@ -1032,22 +1126,26 @@ export type Outcome =
 
 export interface CaseOptions {
   flavour: Flavour
-  /** `gate`: planSession (default); `promote`: planPromoteSession of the fake image id. */
+  /** `gate`: planGateSession (default); `promote`: planPromoteSession of the fake image id. */
   session?: 'gate' | 'promote'
-  /** Records to this file instead of fd 3 (a remote command has no fd 3). */
-  recordFile?: string
   /** Replaces the planner under test, e.g. to try a fix before it is made in src/. */
-  plan?: (settings: Settings, revision: string, nonce: string) => string
+  plan?: (settings: Settings, revision: string, ids: SessionIds) => string
+}
+
+/** Runs one script as `sh -s` would; the recorders append to its record file. */
+export interface ScriptRunner {
+  recordFile: string
+  run(text: string): Promise<ShellResult>
 }
 
 /**
  * The property of issue §5 for one case: parseSettings refuses it with an InputError, or the
- * session planned for it, run by `run` behind the recorders, delivers every value byte for byte.
- * Throws with every difference (and the planned text) when it does not.
+ * session planned for it, run by `runner` behind the recorders, delivers every value byte for byte.
+ * Throws with every difference (and the planned script) when it does not.
  */
 export async function deliverOrRefuse(
   c: Case,
-  run: (text: string) => Promise<ShellResult>,
+  runner: ScriptRunner,
   options: CaseOptions
 ): Promise<Outcome> {
   const parsed = tryParse(c.inputs)
@@ -1067,18 +1165,21 @@ export async function deliverOrRefuse(
     flavour: options.flavour,
     hookExit: c.hookExit,
     nonce: c.nonce,
-    inspectLine: inspectLineFor({ [expected.revisionLabel]: c.revision, other: 'x y' }),
-    recordFile: options.recordFile,
-    psIds: c.psIds
+    head: c.revision,
+    inspectJson: inspectJsonFor({ [expected.revisionLabel]: c.revision, other: 'x y' }),
+    recordFile: runner.recordFile,
+    psIds: c.psIds,
+    wanted: given(c.inputs, 'staging-container') || given(c.inputs, 'service')
   }
+  const ids: SessionIds = { nonce: c.nonce, runId: c.nonce.split('').reverse().join('') }
   const plan =
     options.plan ??
     (promote
-      ? (s: Settings, _revision: string, nonce: string) =>
-          planPromoteSession(s, FAKE_IMAGE_ID, nonce)
-      : planSession)
-  const planned = plan(settings, c.revision, c.nonce)
-  const result = await run(recorderPrefix(fakes) + planned)
+      ? (s: Settings, _revision: string, i: SessionIds) =>
+          planPromoteSession(s, FAKE_IMAGE_ID, given(c.inputs, 'prod-image'), i).script
+      : (s: Settings, revision: string, i: SessionIds) => planGateSession(s, revision, i).script)
+  const planned = plan(settings, c.revision, ids)
+  const result = await runner.run(recorderPrefix(fakes) + planned)
   const stdout = result.stdout.toString('utf8')
   const stderr = result.stderr.toString('utf8')
   const problems = [
@@ -1091,7 +1192,8 @@ export async function deliverOrRefuse(
       [
         'not delivered byte for byte:',
         ...problems.map(problem => `- ${problem}`),
-        `planned session text: ${show(planned)}`,
+        `planned session script: ${show(planned)}`,
+        `stdout: ${show(stdout.slice(-2000))}`,
         `stderr: ${show(stderr.slice(-2000))}`
       ].join('\n')
     )
@@ -1184,6 +1286,8 @@ export const allInputsCase: fc.Arbitrary<Case> = fc
           { weight: 4, arbitrary: fc.constantFrom('docker', 'podman', '/usr/bin/docker') },
           { weight: 1, arbitrary: dockerText }
         ),
+        'check-context': fc.constantFrom('', 'auto', 'true', 'false'),
+        'sync-context': fc.constantFrom('', 'false', 'true'),
         'rebuild-timeout': fc.constantFrom('', '1200', '7', '86400'),
         'inspect-timeout': fc.constantFrom('', '30', '1')
       },

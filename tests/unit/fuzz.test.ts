@@ -2,10 +2,10 @@
  * Issue §5 "Fuzzed inputs": seeded property tests (fast-check), reproducible.
  *
  * (a) every input that reaches the host is refused by parseSettings with an InputError, or the
- *     session planned for it (planSession; planPromoteSession for prod-image), executed unchanged
- *     by a real bash (and a share by dash, the usual /bin/sh, since ssh runs the login shell)
- *     behind recording `cd`/`timeout` functions, delivers it byte for byte: as the argument `cd`
- *     and docker take as a directory or operand, as the hook's argv and environment;
+ *     session planned for it (planGateSession; planPromoteSession for prod-image), its script
+ *     fed unchanged on the stdin of a real `bash -s` or `dash -s` (the usual /bin/sh) behind
+ *     recording `cd`/`timeout`/`awk` functions, delivers it byte for byte: as the argument `cd`,
+ *     git and docker take as a directory or operand, as the hook's argv and environment;
  * (b) the verdict passes iff both revisions are non-empty and exactly equal;
  * (c) parseSettings and parseSwitch throw nothing but an InputError, whatever every input holds.
  *
@@ -23,7 +23,7 @@ import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSwitch, type InputName } from '../../src/inputs.js'
 import { canonicalImageReference } from '../../src/registry.js'
-import { planSession } from '../../src/remote-command.js'
+import { planGateSession } from '../../src/session-protocol.js'
 import { decideVerdict } from '../../src/verdict.js'
 import {
   allInputsCase,
@@ -56,7 +56,7 @@ import {
   type Case,
   type CaseOptions,
   type Inputs,
-  type ShellResult
+  type ScriptRunner
 } from './fuzz-helpers.js'
 
 // Each shell property runs hundreds of sessions: more than jest's default 5 s per test.
@@ -135,6 +135,14 @@ interface Field {
   session?: 'gate' | 'promote'
 }
 
+/**
+ * The inputs the context check hands to git (`git -C <context>`): the others are fuzzed with the
+ * check off, which halves a run (five bounded git calls); the all-inputs properties fuzz
+ * check-context and sync-context themselves.
+ */
+const REACHES_GIT: readonly InputName[] = ['hook-dir', 'build-context']
+const NO_CONTEXT_CHECK: Inputs = { 'check-context': 'false' }
+
 const FIELDS: Field[] = [
   {
     name: 'hook',
@@ -143,11 +151,11 @@ const FIELDS: Field[] = [
     accepted: v => !nul(v) && v.trim() !== '',
     minDelivered: 0.8
   },
-  { name: 'hook-dir', values: inputText, runs: 600, accepted: v => !nul(v), minDelivered: 0.8 },
+  { name: 'hook-dir', values: inputText, runs: 450, accepted: v => !nul(v), minDelivered: 0.8 },
   {
     name: 'build-context',
     values: inputText,
-    runs: 400,
+    runs: 300,
     accepted: v => !nul(v),
     minDelivered: 0.8
   },
@@ -259,8 +267,6 @@ const FIELDS: Field[] = [
   }
 ]
 
-type Run = (text: string) => Promise<ShellResult>
-
 /**
  * Gives a property its own long-lived shell. The shell properties run concurrently
  * (`test.concurrent`, at most jest's maxConcurrency at a time), each on its own worker, so both
@@ -268,13 +274,26 @@ type Run = (text: string) => Promise<ShellResult>
  */
 async function withWorker(
   shell: 'bash' | 'dash',
-  body: (run: Run) => Promise<void>
+  body: (runner: ScriptRunner) => Promise<void>
 ): Promise<void> {
   const worker = ShellWorker.start(shell)
   try {
-    await body(text => worker.run(text))
+    await body({ recordFile: worker.recordFile, run: text => worker.run(text) })
   } finally {
     await worker.close()
+  }
+}
+
+/** A `<shell> -s` per run, the script on a pipe as ssh gives it; records in a file of `name`. */
+function once(shell: 'bash' | 'dash', name: string): ScriptRunner {
+  return {
+    // home is made in beforeAll, after the tests are collected.
+    get recordFile() {
+      return path.join(home, `records-${name}`)
+    },
+    run(text) {
+      return runShellOnce(shell, text, home, this.recordFile)
+    }
   }
 }
 
@@ -283,7 +302,7 @@ async function check(
   property: string,
   seed: number,
   c: Case,
-  run: Run,
+  run: ScriptRunner,
   options: CaseOptions,
   refusal?: (error: InputError) => void
 ): Promise<void> {
@@ -292,7 +311,7 @@ async function check(
   if (!outcome.delivered) refusal?.(outcome.error)
 }
 
-describe('(a) a host-bound input is refused or delivered byte for byte (real bash)', () => {
+describe('(a) a host-bound input is refused or delivered byte for byte (real bash -s)', () => {
   FIELDS.forEach((field, index) => {
     const params = planned(index, field.runs)
     const title = field.title ?? field.name
@@ -306,7 +325,11 @@ describe('(a) a host-bound input is refused or delivered byte for byte (real bas
             nonceArb,
             hookExitArb,
             async (value, revision, nonce, hookExit) => {
-              const inputs: Inputs = { ...(field.base ?? VALID_INPUTS), [field.name]: value }
+              const inputs: Inputs = {
+                ...(field.base ?? VALID_INPUTS),
+                ...(REACHES_GIT.includes(field.name) ? {} : NO_CONTEXT_CHECK),
+                [field.name]: value
+              }
               await check(
                 property,
                 params.seed,
@@ -339,7 +362,7 @@ describe('(a) a host-bound input is refused or delivered byte for byte (real bas
     })
   })
 
-  const mappingParams = planned(20, 400)
+  const mappingParams = planned(20, 300)
   test.concurrent(
     `path-mapping → BUILD_CONTEXT by construction: ${mappingParams.numRuns} runs, seed ${mappingParams.seed}`,
     async () => {
@@ -429,7 +452,7 @@ describe('(a) a host-bound input is refused or delivered byte for byte (real bas
 describe('hook-dir names that start with a dash (real cd)', () => {
   const names = ['-', '-P', '-L', '-e', '--', '--help', '-x', '-P/sub']
   for (const shell of ['bash', 'dash']) {
-    test(`${shell} -c: hook-dir ${names.map(name => JSON.stringify(name)).join(', ')} each run the hook in that directory`, async () => {
+    test(`${shell} -s: hook-dir ${names.map(name => JSON.stringify(name)).join(', ')} each run the hook in that directory`, async () => {
       const cwd = mkdtempSync(path.join(tmpdir(), 'pg-fuzz-cd-'))
       const ranIn: Record<string, string> = {}
       const intended: Record<string, string> = {}
@@ -443,12 +466,16 @@ describe('hook-dir names that start with a dash (real cd)', () => {
             assertInputError(parsed.error) // refusing the name is a fix too
             continue
           }
-          // GNU-like on `--version` (the session's check), then the hook: where it would run.
-          const prefix = `timeout() { [ "$1" = --version ] && return 0; printf '%s' "$PWD" >&3; return 1; }\n`
+          // GNU-like on `--version` (the session's check); the hook says where it would run;
+          // git fails (the context is then no work tree, which check-context auto lets pass).
+          const records = path.join(cwd, 'records')
+          const prefix = `timeout() { case "$1 $5" in '--version '*) return 0;; *' --') printf '%s' "$PWD" >>'${records}';; esac; return 1; }\n`
+          const ids = { nonce: 'feedfacefeedface', runId: 'r' }
           const result = await runShellOnce(
             shell,
-            prefix + planSession(parsed.settings, '0'.repeat(40), 'feedfacefeedface'),
+            prefix + planGateSession(parsed.settings, '0'.repeat(40), ids).script,
             path.join(cwd, 'home-sentinel'),
+            records,
             { cwd, env: { OLDPWD: path.join(cwd, 'oldpwd-sentinel') } }
           )
           const where = result.records.toString('utf8')
@@ -469,21 +496,21 @@ describe('(a) every host-bound input at once', () => {
     offset: number
     runs: number
     /** Runs the property with a way to run one session text. */
-    using: (body: (run: Run) => Promise<void>) => Promise<void>
+    using: (body: (runner: ScriptRunner) => Promise<void>) => Promise<void>
   }[] = [
     { name: 'bash worker', offset: 30, runs: 500, using: body => withWorker('bash', body) },
     {
-      name: 'bash -c, one process per run',
+      name: 'bash -s, one process per run',
       offset: 31,
       runs: 100,
-      using: body => body(text => runShellOnce('bash', text, home))
+      using: body => body(once('bash', 'bash-once'))
     },
     { name: 'dash worker', offset: 32, runs: 400, using: body => withWorker('dash', body) },
     {
-      name: 'dash -c (sh), one process per run',
+      name: 'dash -s (sh), one process per run',
       offset: 33,
       runs: 100,
-      using: body => body(text => runShellOnce('dash', text, home))
+      using: body => body(once('dash', 'dash-once'))
     }
   ]
   for (const { name, offset, runs, using } of cases) {
@@ -514,7 +541,7 @@ describe("the delivery oracle checks the session's check for GNU timeout", () =>
     nonce: 'feedfacefeedface',
     hookExit: 0
   }
-  const through: Run = text => runShellOnce('bash', text, home)
+  const through = once('bash', 'oracle')
   const deliver = (plan?: CaseOptions['plan']): Promise<unknown> =>
     deliverOrRefuse(c, through, { flavour: 'builtin', plan })
 
@@ -523,17 +550,33 @@ describe("the delivery oracle checks the session's check for GNU timeout", () =>
   })
 
   test('a session without the check is not delivered', async () => {
-    const plan: CaseOptions['plan'] = (settings, revision, nonce) =>
-      planSession(settings, revision, nonce).replace('timeout --version', 'true')
+    const plan: CaseOptions['plan'] = (settings, revision, ids) =>
+      planGateSession(settings, revision, ids).script.replace('timeout --version', 'true')
     await expect(deliver(plan)).rejects.toThrow(
       'the check for GNU timeout ran 0 times, first call "cd": expected once, before anything else'
     )
   })
 
   test('a session that checks twice is not delivered', async () => {
-    const plan: CaseOptions['plan'] = (settings, revision, nonce) =>
-      `timeout --version >/dev/null\n${planSession(settings, revision, nonce)}`
+    const plan: CaseOptions['plan'] = (settings, revision, ids) =>
+      `timeout --version >/dev/null\n${planGateSession(settings, revision, ids).script}`
     await expect(deliver(plan)).rejects.toThrow('the check for GNU timeout ran 2 times')
+  })
+
+  test('a session that splits the build context before git is not delivered', async () => {
+    const spaced: Case = { ...c, inputs: { ...VALID_INPUTS, 'build-context': '/srv/a b' } }
+    const plan: CaseOptions['plan'] = (settings, revision, ids) =>
+      planGateSession(settings, revision, ids).script.replaceAll('-C "$pg_ctx"', '-C $pg_ctx')
+    // git reads `/srv/a` as the context, and `b` as its command: the fake is no work tree then.
+    await expect(deliverOrRefuse(spaced, through, { flavour: 'builtin', plan })).rejects.toThrow(
+      '(cd, git, git, git, git, git, hook,'
+    )
+  })
+
+  test("a session that lets the hook's stdout onto the result channel is not delivered", async () => {
+    const plan: CaseOptions['plan'] = (settings, revision, ids) =>
+      planGateSession(settings, revision, ids).script.replace('3>&1 1>&2 4<&0', '3>&1 4<&0')
+    await expect(deliver(plan)).rejects.toThrow("the hook's stdout line")
   })
 })
 
@@ -726,9 +769,9 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
         )
         // An accepted configuration always plans: no throw from quoting.
         try {
-          planSession(settings, revision, nonce)
+          planGateSession(settings, revision, { nonce, runId: nonce })
         } catch (error) {
-          throw new Error(`planSession threw on accepted settings: ${describeThrown(error)}`, {
+          throw new Error(`planGateSession threw on accepted settings: ${describeThrown(error)}`, {
             cause: error
           })
         }
