@@ -33,6 +33,13 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
     hook: '/srv/shop/hook.sh',
     hookDir: '/srv/shop',
     buildContext: '/srv/shop',
+    context: {
+      check: 'auto',
+      upload: false,
+      uploadDir: '',
+      uploadMaxBytes: 512 * 1024 * 1024,
+      sync: false
+    },
     staging: {
       service: 'staging',
       port: '8081',
