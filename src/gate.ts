@@ -114,7 +114,11 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
 
   const revision =
     settings.promote?.expectedRevision ||
-    (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)))
+    (await timed('git', () =>
+      headRevision(deps.local, settings, deps.event, deps.log, resolved => {
+        facts.expectedRevision = resolved
+      })
+    ))
   facts.expectedRevision = revision
 
   // Registry labels in verify mode need nothing on the host: no connection at all.
