@@ -13,7 +13,7 @@ const AFTER =
 const CLEAN_NOTE = `${AT}: clean work tree at 0123456789ab`
 const PLAIN_NOTE = `build context not verified: ${CTX} on ${WHERE} is not a git work tree, so the gate trusts the hook to build the validated commit (check-context: true refuses this)`
 
-const tree = (head: string, dirty = 0, first = ''): ContextReport => ({
+const tree = (head: string, dirty = 0, first = ''): Extract<ContextReport, { kind: 'tree' }> => ({
   kind: 'tree',
   top: CTX,
   head,
