@@ -979,8 +979,10 @@ function wrap(ids, defs, body) {
         ...body,
         'pg_end',
         '}',
-        'pg_main 3>&1 1>&2 4<&0 </dev/null',
-        'exit 0',
+        // One line: the shell has read `exit` before the upload reads the rest of stdin (bash reads
+        // its script byte by byte, so a separate `exit 0` line would be read as the archive's first
+        // frame, and the archive after it run as script).
+        'pg_main 3>&1 1>&2 4<&0 </dev/null; exit 0',
         ''
     ].join('\n');
 }
@@ -1024,7 +1026,7 @@ function uploadStep(settings) {
         : '"${TMPDIR:-/tmp}"';
     return [
         'pg_upload() {',
-        `pg_up=$(umask 077 && mktemp -d ${parent}/provenance-gate-ctx.XXXXXXXXXX) || { pg_up=''; echo "cannot create a private directory under ${parent.replace(/"/g, '')}" >&2; return 3; }`,
+        `pg_up=$(umask 077 && mktemp -d ${parent}/provenance-gate-ctx.XXXXXXXXXX) || { pg_up=''; printf 'cannot create a private directory under %s\\n' ${parent} >&2; return 3; }`,
         'printf \'up %s\\n\' "$pg_up" >> "$pg_rec"',
         'mkdir "$pg_up/ctx" || return 3',
         'echo "dir $pg_up/ctx"',

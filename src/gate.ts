@@ -127,7 +127,11 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
   try {
     revision =
       settings.promote?.expectedRevision ||
-      (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)))
+      (await timed('git', () =>
+        headRevision(deps.local, settings, deps.event, deps.log, resolved => {
+          facts.expectedRevision = resolved
+        })
+      ))
   } catch (error) {
     const unused = await connecting?.catch(() => undefined)
     await unused?.close().catch(() => undefined)

@@ -15,15 +15,18 @@ export interface RevisionLog {
 
 /**
  * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
- * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit. `resolved` learns
+ * the revision before anything is logged, so a failure while logging still reports it.
  */
 export async function headRevision(
   local: LocalRunner,
   settings: Settings,
   event: EventContext,
-  log: RevisionLog
+  log: RevisionLog,
+  resolved: (revision: string) => void = () => undefined
 ): Promise<string> {
   const revision = await resolveRevision(local, settings)
+  resolved(revision)
   log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`)
   const merge = needsMergeCheck(event, revision)
     ? await isPullRequestMerge(local, settings, event.prHeadSha)

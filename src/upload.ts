@@ -98,8 +98,12 @@ export function startUpload(
     framer.unpipe(input)
     input.end()
   }
-  archive.stdout.on('data', () => {
-    if (framer.bytes > max && !error) {
+  // Counted here, as each chunk arrives: the framer counts a chunk only once it takes it, so a
+  // last chunk that crosses the bound would pass unseen.
+  let received = 0
+  archive.stdout.on('data', (chunk: Buffer) => {
+    received += chunk.length
+    if (received > max && !error) {
       abort(
         new InputError(
           `the archive of ${revision.slice(0, 12)} exceeds upload-max-mib (${max / 1024 / 1024} MiB); nothing was built. Raise upload-max-mib or shrink the tree`

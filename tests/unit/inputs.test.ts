@@ -46,6 +46,15 @@ const base: Inputs = { image: 'registry.example.com/shop:staging', hook: '/srv/s
 /** The least a rebuild over ssh needs. */
 const sshBase: Inputs = { ...base, host: 'staging.example.com', 'known-hosts': KNOWN_HOST_LINE }
 
+/** The build-context settings when none of its inputs is set. */
+const DEFAULT_CONTEXT: Settings['context'] = {
+  check: 'auto',
+  upload: false,
+  uploadDir: '',
+  uploadMaxBytes: 512 * 1024 * 1024,
+  sync: false
+}
+
 function parse(inputs: Inputs, ctx: RunContext = context): ReturnType<typeof parseSettings> {
   return parseSettings(reader(inputs), ctx)
 }
@@ -77,6 +86,7 @@ describe('parseSettings defaults', () => {
       hook: '/srv/shop/hook.sh',
       hookDir: '',
       buildContext: '',
+      context: DEFAULT_CONTEXT,
       staging: {
         service: 'staging',
         port: '',
@@ -179,6 +189,7 @@ describe('parseSettings defaults', () => {
       hook: '',
       hookDir: '/srv/shop',
       buildContext: '/srv/shop/src',
+      context: DEFAULT_CONTEXT,
       staging: {
         service: 'shop-staging',
         port: '8081',
@@ -217,6 +228,7 @@ describe('parseSettings defaults', () => {
       hook: '',
       hookDir: '',
       buildContext: '',
+      context: DEFAULT_CONTEXT,
       staging: {
         service: 'staging',
         port: '',
@@ -1089,6 +1101,197 @@ describe('parseSettings promote mode', () => {
   test('the staging target is still checked against prod in promote mode', () => {
     const error = inputError({ ...promote, service: 'shop', 'prod-service': 'shop' })
     expect(error.failure).toBe('prod-target')
+  })
+})
+
+describe('parseSettings build-context inputs', () => {
+  const MIB = 1024 * 1024
+
+  test.each<[string, Settings['context']['check']]>([
+    ['auto', 'auto'],
+    ['Auto', 'auto'],
+    ['AUTO', 'auto'],
+    ['true', 'require'],
+    ['True', 'require'],
+    ['TRUE', 'require'],
+    ['false', 'skip'],
+    ['False', 'skip'],
+    ['FALSE', 'skip'],
+    ['', 'auto'],
+    ['  true  ', 'require']
+  ])('check-context %j is %s', (raw, check) => {
+    expect(parse({ ...base, 'check-context': raw }).context.check).toBe(check)
+  })
+
+  test.each(['yes', 'require', 'skip', 'tRuE', 'aUTO', '1', 'auto,true'])(
+    'check-context %j is an InputError naming the input',
+    raw => {
+      expect(inputError({ ...base, 'check-context': raw }).message).toBe(
+        `input check-context must be "auto" or "true" or "false", got ${JSON.stringify(raw)}`
+      )
+    }
+  )
+
+  test.each<[InputName, string, boolean]>([
+    ['upload-context', 'true', true],
+    ['upload-context', 'True', true],
+    ['upload-context', 'FALSE', false],
+    ['upload-context', '', false],
+    ['sync-context', 'TRUE', true],
+    ['sync-context', 'false', false],
+    ['sync-context', '', false]
+  ])('%s %j is %s', (name, raw, on) => {
+    const context = parse({ ...base, [name]: raw }).context
+    expect(name === 'upload-context' ? context.upload : context.sync).toBe(on)
+  })
+
+  test.each<[InputName, string]>([
+    ['upload-context', 'yes'],
+    ['upload-context', 'tRUE'],
+    ['sync-context', '1'],
+    ['sync-context', 'on']
+  ])('%s %j is an InputError naming the input', (name, raw) => {
+    expect(inputError({ ...base, [name]: raw }).message).toBe(
+      `input ${name} must be true or false, got ${JSON.stringify(raw)}`
+    )
+  })
+
+  test.each<[string, number]>([
+    ['1', MIB],
+    ['512', 512 * MIB],
+    ['0064', 64 * MIB],
+    ['65536', 65536 * MIB],
+    ['', 512 * MIB]
+  ])('upload-max-mib %j is %d bytes', (raw, bytes) => {
+    expect(parse({ ...base, 'upload-max-mib': raw }).context.uploadMaxBytes).toBe(bytes)
+  })
+
+  test.each(['0', '65537', '-1', '1.5', '512M', 'lots', '1e3'])(
+    'upload-max-mib %j is an InputError',
+    raw => {
+      expect(inputError({ ...base, 'upload-max-mib': raw }).message).toBe(
+        `input upload-max-mib must be a whole number from 1 to 65536, got ${JSON.stringify(raw)}`
+      )
+    }
+  )
+
+  test('upload-context with an absolute upload-dir and a bound', () => {
+    const settings = parse({
+      ...base,
+      'upload-context': 'true',
+      'upload-dir': ' /var/tmp/gate ',
+      'upload-max-mib': '100',
+      'check-context': 'true'
+    })
+    expect(settings.context).toEqual({
+      check: 'require',
+      upload: true,
+      uploadDir: '/var/tmp/gate',
+      uploadMaxBytes: 100 * MIB,
+      sync: false
+    })
+  })
+
+  test('sync-context with a build context on the host', () => {
+    const settings = parse({ ...base, 'sync-context': 'true', 'build-context': '/srv/shop' })
+    expect(settings.context).toEqual({ ...DEFAULT_CONTEXT, sync: true })
+    expect(settings.buildContext).toBe('/srv/shop')
+  })
+
+  test.each<[string, Inputs, string]>([
+    [
+      'upload-context in verify mode',
+      { ...base, mode: 'verify', 'upload-context': 'true' },
+      'input upload-context is only used in rebuild mode: the verify mode builds nothing'
+    ],
+    [
+      'sync-context in verify mode',
+      { ...base, mode: 'verify', 'sync-context': 'true' },
+      'input sync-context is only used in rebuild mode: the verify mode builds nothing'
+    ],
+    [
+      'upload-context in promote mode',
+      {
+        ...base,
+        mode: 'promote',
+        'prod-image': 'registry.example.com/shop:prod',
+        'upload-context': 'true'
+      },
+      'input upload-context is only used in rebuild mode: the promote mode builds nothing'
+    ],
+    [
+      'sync-context in promote mode',
+      {
+        ...base,
+        mode: 'promote',
+        'prod-image': 'registry.example.com/shop:prod',
+        'sync-context': 'TRUE'
+      },
+      'input sync-context is only used in rebuild mode: the promote mode builds nothing'
+    ],
+    [
+      'upload-context with build-context',
+      { ...base, 'upload-context': 'true', 'build-context': '/srv/shop' },
+      'inputs upload-context and build-context contradict each other: with upload-context the hook builds the uploaded archive, so remove build-context'
+    ],
+    [
+      'upload-context with path-mapping',
+      { ...base, 'upload-context': 'true', 'path-mapping': '/home/runner/work=/srv' },
+      'inputs upload-context and path-mapping contradict each other: with upload-context the hook builds the uploaded archive, so remove path-mapping'
+    ],
+    [
+      'upload-context with sync-context',
+      { ...base, 'upload-context': 'true', 'sync-context': 'true' },
+      'inputs upload-context and sync-context contradict each other: sync-context moves a clone on the host, upload-context ships the commit instead; choose one'
+    ],
+    [
+      'a relative upload-dir',
+      { ...base, 'upload-context': 'true', 'upload-dir': 'tmp/gate' },
+      'input upload-dir must be an absolute directory on the host, got "tmp/gate"'
+    ],
+    [
+      'an upload-dir with a line break inside',
+      { ...base, 'upload-context': 'true', 'upload-dir': '/tmp/a\nb' },
+      'input upload-dir must be an absolute directory on the host, got "/tmp/a\\nb"'
+    ],
+    [
+      'an upload-dir with a carriage return inside',
+      { ...base, 'upload-context': 'true', 'upload-dir': '/tmp/a\rb' },
+      'input upload-dir must be an absolute directory on the host, got "/tmp/a\\rb"'
+    ],
+    [
+      'upload-dir without upload-context',
+      { ...base, 'upload-dir': '/var/tmp/gate' },
+      'input upload-dir is only used with upload-context: true'
+    ],
+    [
+      'upload-dir with upload-context false',
+      { ...base, 'upload-context': 'false', 'upload-dir': '/var/tmp/gate' },
+      'input upload-dir is only used with upload-context: true'
+    ],
+    [
+      'a NUL byte in upload-dir',
+      { ...base, 'upload-context': 'true', 'upload-dir': '/tmp/a\0b' },
+      'input upload-dir contains a NUL byte'
+    ]
+  ])('%s is refused', (_name, inputs, message) => {
+    expect(inputError(inputs).message).toBe(message)
+  })
+
+  test.each<[string, Inputs]>([
+    ['check-context false in verify mode', { ...base, mode: 'verify', 'check-context': 'false' }],
+    ['upload-context false in verify mode', { ...base, mode: 'verify', 'upload-context': 'false' }],
+    [
+      'sync-context false in promote mode',
+      {
+        ...base,
+        mode: 'promote',
+        'prod-image': 'registry.example.com/shop:prod',
+        'sync-context': 'false'
+      }
+    ]
+  ])('%s is accepted (it asks for nothing)', (_name, inputs) => {
+    expect(() => parse(inputs)).not.toThrow()
   })
 })
 

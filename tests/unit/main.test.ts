@@ -8,7 +8,7 @@ import {
   jest,
   test
 } from '@jest/globals'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -29,7 +29,11 @@ const recorded = {
   /** Called for every info line before it is recorded; a test may make it throw. */
   onInfo: (_message: string): void => undefined,
   /** When set, every getInput throws it. */
-  inputError: undefined as Error | undefined
+  inputError: undefined as Error | undefined,
+  /** What getState answers (what an earlier main step saved), by name. */
+  state: {} as Record<string, string>,
+  /** Every saveState call, in order. */
+  saved: [] as [string, string][]
 }
 
 jest.unstable_mockModule('../../src/actions-core.js', () => ({
@@ -40,8 +44,10 @@ jest.unstable_mockModule('../../src/actions-core.js', () => ({
   setSecret: (secret: string): void => {
     recorded.secrets.push(secret)
   },
-  saveState: (): void => undefined,
-  getState: (): string => '',
+  saveState: (name: string, value: string): void => {
+    recorded.saved.push([name, value])
+  },
+  getState: (name: string): string => recorded.state[name] ?? '',
   setOutput: (name: string, value: unknown): void => {
     recorded.outputs[name] = String(value)
   },
@@ -60,7 +66,7 @@ jest.unstable_mockModule('../../src/actions-core.js', () => ({
   summary: { addRaw: () => ({ write: async () => undefined }) }
 }))
 
-const { run } = await import('../../src/main.js')
+const { ownResources, post, run } = await import('../../src/main.js')
 
 const REV = 'org.opencontainers.image.revision'
 let root: string
@@ -131,6 +137,12 @@ beforeEach(() => {
   recorded.secrets = []
   recorded.onInfo = () => undefined
   recorded.inputError = undefined
+  recorded.state = {}
+  recorded.saved = []
+  signalListeners = {
+    SIGTERM: process.listeners('SIGTERM'),
+    SIGINT: process.listeners('SIGINT')
+  }
   process.env.GITHUB_REPOSITORY = 'acme/shop'
   process.env.GITHUB_WORKSPACE = checkout
   process.env.RUNNER_TEMP = root
@@ -145,8 +157,19 @@ beforeEach(() => {
   }
 })
 
+/** The signal listeners before a test: run() adds its own (Cancellation), removed after. */
+let signalListeners: Record<'SIGTERM' | 'SIGINT', NodeJS.SignalsListener[]>
+
+/** The listeners run() added for a signal since the test began. */
+function addedListeners(signal: 'SIGTERM' | 'SIGINT'): NodeJS.SignalsListener[] {
+  return process.listeners(signal).filter(listener => !signalListeners[signal].includes(listener))
+}
+
 afterEach(() => {
   process.env = { ...savedEnv }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    for (const listener of addedListeners(signal)) process.removeListener(signal, listener)
+  }
 })
 
 /** A staging container as the fake docker reports it. */
@@ -160,38 +183,49 @@ const RUNNING_FRESH: FakeContainer[] = [
   { name: '/staging', image: `sha256:${IMAGE_HEX}`, running: true }
 ]
 
+/** The id the fake docker gives its container number `i`. */
+const containerId = (i: number): string => `${i}`.repeat(64)
+
 /**
- * A fake docker: `image inspect` (of any image) answers with this image's labels; `ps` prints
- * one id per container when `labelled` (compose's label found them), else nothing; `container
- * inspect` prints `<json name> <json image> <running>` per container (`missing`: no such
- * container); `tag` succeeds. Every call is appended to `<docker>.calls`.
+ * A fake docker, answering as docker 20.10 does: `image inspect -- REF` (of any image) prints the
+ * JSON array with this image's id and labels; `ps -aq` prints the containers' ids when `labelled`
+ * (compose's label found them), else nothing; `ps -a --format` prints `<id> <name>` per container;
+ * `container inspect -- ID…` prints the JSON array of the containers with those ids (`missing`:
+ * there are none); `tag` succeeds. Every call is appended to `<docker>.calls`.
  */
 function fakeDocker(
   labels: Record<string, string> | null,
   containers: FakeContainer[] | 'missing' = RUNNING_FRESH,
   labelled = false
 ): void {
-  const answer = `${JSON.stringify(`sha256:${IMAGE_HEX}`)} ${JSON.stringify(labels)}`
-  const lines =
-    containers === 'missing'
-      ? []
-      : containers.map(c => `${JSON.stringify(c.name)} ${JSON.stringify(c.image)} ${c.running}`)
-  const inspect =
-    containers === 'missing'
-      ? `echo 'Error response from daemon: No such container: staging' >&2; exit 1`
-      : lines.map(line => `printf '%s\\n' '${line}'`).join('; ')
-  const ids =
-    labelled && containers !== 'missing' ? containers.map((_c, i) => `${i}`.repeat(64)) : []
+  const image = JSON.stringify([{ Id: `sha256:${IMAGE_HEX}`, Config: { Labels: labels } }])
+  const list = containers === 'missing' ? [] : containers
+  const ids = labelled ? list.map((_c, i) => containerId(i)) : []
+  const names = list.map((c, i) => `${containerId(i)} ${c.name.replace(/^\//, '')}`)
+  const byId = list.map(
+    (c, i) =>
+      `    ${containerId(i)}) o='${JSON.stringify({ Name: c.name, Image: c.image, State: { Running: c.running } })}' ;;`
+  )
   fs.writeFileSync(
     docker,
     [
       '#!/bin/sh',
       `echo "$*" >> '${docker}.calls'`,
-      'case "$1" in',
-      `  image) printf '%s\\n' '${answer}' ;;`,
-      `  ps) ${ids.length ? `printf '%s\\n' ${ids.join(' ')}` : ':'} ;;`,
-      `  container) ${inspect} ;;`,
-      '  tag) exit 0 ;;',
+      'case "$1 $2" in',
+      `  "image inspect") printf '%s\\n' '${image}' ;;`,
+      `  "ps -aq") ${ids.length ? `printf '%s\\n' ${ids.join(' ')}` : ':'} ;;`,
+      `  "ps -a") ${names.length ? names.map(line => `echo '${line}'`).join('; ') : ':'} ;;`,
+      '  "container inspect")',
+      '    shift 3; out=""; rc=0',
+      '    for id in "$@"; do',
+      '    case "$id" in',
+      ...byId,
+      '    *) echo "Error: No such container: $id" >&2; rc=1; continue ;;',
+      '    esac',
+      '    out="${out:+$out,}$o"',
+      '    done',
+      `    printf '[%s]\\n' "$out"; exit "$rc" ;;`,
+      '  "tag "*) exit 0 ;;',
       `  *) echo "unexpected docker $*" >&2; exit 2 ;;`,
       'esac',
       ''
@@ -237,11 +271,12 @@ describe('run', () => {
     })
     expect(recorded.failed).toEqual([])
     // check-container auto without staging-container: the image, then compose's containers of
-    // the service by label (none here), then the service name as is.
-    expect(dockerCalls()).toEqual(['image inspect', 'ps -aq', 'container inspect'])
-    expect(dockerLines().slice(1)).toEqual([
+    // the service by label (none here), then the container named like the service, by its id.
+    expect(dockerLines()).toEqual([
+      'image inspect -- registry.example.com/shop:staging',
       'ps -aq --no-trunc --filter label=com.docker.compose.service=staging',
-      'container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- staging'
+      'ps -a --no-trunc --format {{.ID}} {{.Names}}',
+      `container inspect -- ${containerId(0)}`
     ])
   })
 
@@ -333,14 +368,14 @@ describe('run', () => {
         'provenance fail-closed: the staging container proj-staging-2 runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
       )
     }
-    const ids = containers.map((_c, i) => `${i}`.repeat(64)).join(' ')
+    const ids = containers.map((_c, i) => containerId(i)).join(' ')
     expect(dockerLines().slice(1)).toEqual([
       'ps -aq --no-trunc --filter label=com.docker.compose.service=staging',
-      `container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- ${ids}`
+      `container inspect -- ${ids}`
     ])
   })
 
-  test('with staging-container, the container is inspected by that name and ps never runs', async () => {
+  test('with staging-container, the container is found by that name, never by the label', async () => {
     fakeDocker({ [REV]: head }, [
       { name: '/shop-blue', image: `sha256:${IMAGE_HEX}`, running: true }
     ])
@@ -348,7 +383,8 @@ describe('run', () => {
     await run()
     expect(recorded.outputs.verdict).toBe('match')
     expect(dockerLines().slice(1)).toEqual([
-      'container inspect --format {{json .Name}} {{json .Image}} {{json .State.Running}} -- shop-blue'
+      'ps -a --no-trunc --format {{.ID}} {{.Names}}',
+      `container inspect -- ${containerId(0)}`
     ])
   })
 
@@ -391,10 +427,10 @@ describe('run', () => {
       failure: ''
     })
     expect(recorded.failed).toEqual([])
-    expect(fs.readFileSync(`${docker}.calls`, 'utf8').split('\n').filter(Boolean)).toEqual([
-      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:staging`,
+    expect(dockerLines()).toEqual([
+      'image inspect -- registry.example.com/shop:staging',
       `tag sha256:${IMAGE_HEX} registry.example.com/shop:prod`,
-      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:prod`
+      'image inspect -- registry.example.com/shop:prod'
     ])
   })
 
@@ -412,9 +448,9 @@ describe('run', () => {
     expect(recorded.outputs.prod_image_id).toBe(`sha256:${IMAGE_HEX}`)
     expect(recorded.failed).toEqual([])
     expect(dockerLines()).toEqual([
-      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} sha256:${IMAGE_HEX}`,
+      `image inspect -- sha256:${IMAGE_HEX}`,
       `tag sha256:${IMAGE_HEX} registry.example.com/shop:prod`,
-      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} registry.example.com/shop:prod`
+      'image inspect -- registry.example.com/shop:prod'
     ])
   })
 
@@ -594,9 +630,7 @@ describe('run refuses inputs before anything runs', () => {
     recorded.inputs = verifyInputs({ image, 'check-container': 'false' })
     await run()
     expect(recorded.outputs.verdict).toBe('match')
-    expect(dockerLines()).toEqual([
-      `image inspect --format {{json .Id}} {{with .Config}}{{json .Labels}}{{else}}null{{end}} ${image}`
-    ])
+    expect(dockerLines()).toEqual([`image inspect -- ${image}`])
   })
 })
 
@@ -638,5 +672,381 @@ describe('run classifies an unexpected error by the phase that was running', () 
     // The revision was validated, but the phase had not been left yet.
     expect(recorded.outputs.expected_revision).toBe(head)
     expect(recorded.outputs.failure).toBe('git-failed')
+  })
+})
+
+describe('run keeps the run id for the post step only while a session may be open', () => {
+  test('a run that ended its session clears the run id it saved', async () => {
+    fakeDocker({ [REV]: head })
+    recorded.inputs = verifyInputs()
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    const runIds = recorded.saved.filter(([name]) => name === 'run-id').map(([, value]) => value)
+    expect(runIds).toHaveLength(2)
+    expect(runIds[0]).toMatch(/^[0-9a-f]{16}$/)
+    expect(runIds[1]).toBe('')
+    expect(recorded.saved[0]).toEqual(['isPost', 'true'])
+  })
+
+  test('refused inputs: nothing ran, the run id is cleared as well', async () => {
+    recorded.inputs = verifyInputs({ image: '' })
+    await run()
+    expect(recorded.outputs.failure).toBe('invalid-input')
+    expect(recorded.saved.filter(([name]) => name === 'run-id').at(-1)).toEqual(['run-id', ''])
+  })
+})
+
+/** The processes of a process group that still run (zombies only wait to be reaped). */
+function liveMembers(group: number): string[] {
+  const listed = spawnSync('ps', ['-e', '-o', 'pgid=', '-o', 'stat=', '-o', 'args='], {
+    encoding: 'utf8'
+  })
+  return listed.stdout
+    .split('\n')
+    .map(line => line.trim().split(/\s+/))
+    .filter(([pgid, stat]) => Number(pgid) === group && !stat?.startsWith('Z'))
+    .map(fields => fields.slice(2).join(' '))
+}
+
+describe('run in rebuild mode on this runner', () => {
+  /** A hook script under the temp root; `body` is its shell text. */
+  function hookScript(name: string, body: string): string {
+    const file = path.join(root, name)
+    fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+    return file
+  }
+
+  test('the context check proves a clean checkout at HEAD, then the hook builds', async () => {
+    fakeDocker({ [REV]: head })
+    const hook = hookScript('hook-ok.sh', 'echo "building $GIT_SHA in $BUILD_CONTEXT"')
+    recorded.inputs = {
+      image: 'registry.example.com/shop:staging',
+      hook,
+      'hook-dir': checkout,
+      'check-container': 'false',
+      docker
+    }
+    await run()
+    expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.failed).toEqual([])
+    expect(recorded.infos).toContain(
+      `build context ${checkout} on local: clean work tree at ${head.slice(0, 12)}`
+    )
+  })
+
+  test('a checkout with an untracked file is stale-context; the hook never runs', async () => {
+    fakeDocker({ [REV]: head })
+    const marker = path.join(root, 'hook-ran')
+    const hook = hookScript('hook-marks.sh', `touch '${marker}'`)
+    const dirty = path.join(checkout, 'stray.txt')
+    fs.writeFileSync(dirty, 'not committed\n')
+    try {
+      recorded.inputs = {
+        image: 'registry.example.com/shop:staging',
+        hook,
+        'hook-dir': checkout,
+        'check-container': 'false',
+        docker
+      }
+      await run()
+    } finally {
+      fs.rmSync(dirty)
+    }
+    expect(recorded.outputs.failure).toBe('stale-context')
+    expect(recorded.outputs.reason).toBe(
+      `provenance fail-closed: build context ${checkout} on local is dirty: 1 files (first: ?? stray.txt), at ${head.slice(0, 12)}; the hook did not run`
+    )
+    expect(fs.existsSync(marker)).toBe(false)
+    expect(dockerLines()).toEqual([])
+  })
+
+  test('SIGTERM while the hook runs stops its process group on the host; the verdict says cancelled', async () => {
+    fakeDocker({ [REV]: head })
+    process.env.TMPDIR = root
+    const hook = hookScript('hook-slow.sh', 'echo started; sleep 30')
+    recorded.inputs = {
+      image: 'registry.example.com/shop:staging',
+      hook,
+      'hook-dir': checkout,
+      'check-container': 'false',
+      'check-context': 'false',
+      docker
+    }
+    // Once the run record names the hook's group, the job is cancelled (the listener run() added).
+    let group = 0
+    const watcher = setInterval(() => {
+      const record = fs.readdirSync(root).find(name => name.startsWith('provenance-gate-run.'))
+      const text = record ? fs.readFileSync(path.join(root, record), 'utf8') : ''
+      const pg = /^pg ([0-9]+)$/m.exec(text)
+      if (!pg || group) return
+      group = Number(pg[1])
+      clearInterval(watcher)
+      for (const listener of addedListeners('SIGTERM')) listener('SIGTERM')
+    }, 50)
+    const started = Date.now()
+    try {
+      await run()
+    } finally {
+      clearInterval(watcher)
+    }
+    expect(group).toBeGreaterThan(0)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(recorded.outputs.verdict).toBe('fail-closed')
+    expect(recorded.outputs.failure).toBe('hook-failed')
+    // A host whose init does not reap at once still lists the killed sleep, as a zombie.
+    expect(recorded.outputs.reason).toMatch(
+      new RegExp(
+        `^provenance fail-closed: the job was cancelled \\(SIGTERM; SIGTERM received: stopped the hook's process group ${group}(, \\([0-9]+ \\[sleep\\] <defunct>\\))? on local\\)$`
+      )
+    )
+    expect(liveMembers(group)).toEqual([])
+    // The record is gone, so the post step has nothing to do.
+    expect(fs.readdirSync(root).filter(name => name.startsWith('provenance-gate-run.'))).toEqual([])
+    expect(recorded.saved.at(-1)).toEqual(['run-id', ''])
+    expect(recorded.warnings).toContain(
+      'check-context is false: the gate does not check that the build context holds the validated commit, so a stale or dirty context would pass. Use check-context: auto, or upload-context: true'
+    )
+    expect(dockerLines()).toEqual([])
+  }, 30_000)
+})
+
+describe('ownResources: the post step only touches what this action makes', () => {
+  const RT = '/home/runner/_temp'
+  const TMP = os.tmpdir()
+  const own = path.join(RT, 'provenance-gate-Ab12Cd')
+  const socketDir = path.join(TMP, 'pg-xY34zW')
+  const saved = (over: Record<string, unknown>): Record<string, unknown> => ({
+    dirs: [own],
+    controlPath: path.join(own, 'cm'),
+    destination: 'deploy@staging.example.com',
+    ...over
+  })
+
+  test.each<[string, unknown, string]>([
+    ['the key directory under RUNNER_TEMP', saved({}), RT],
+    [
+      'a short socket directory in the temp dir next to it',
+      saved({ dirs: [own, socketDir], controlPath: path.join(socketDir, 'cm') }),
+      RT
+    ],
+    [
+      'without RUNNER_TEMP, directly in the temp dir',
+      saved({
+        dirs: [path.join(TMP, 'provenance-gate-Zz9876')],
+        controlPath: path.join(TMP, 'provenance-gate-Zz9876', 'cm')
+      }),
+      ''
+    ],
+    ['a destination without a user', saved({ destination: 'staging.example.com' }), RT]
+  ])('%s is own', (_name, state, runnerTemp) => {
+    expect(ownResources(state, runnerTemp)).toEqual(state)
+  })
+
+  test.each<[string, unknown]>([
+    [
+      'a directory outside RUNNER_TEMP and the temp dir',
+      saved({
+        dirs: ['/etc/provenance-gate-Ab12Cd'],
+        controlPath: '/etc/provenance-gate-Ab12Cd/cm'
+      })
+    ],
+    [
+      'a directory one level deeper',
+      saved({
+        dirs: [path.join(RT, 'sub', 'provenance-gate-Ab12Cd')],
+        controlPath: path.join(RT, 'sub', 'provenance-gate-Ab12Cd', 'cm')
+      })
+    ],
+    ['RUNNER_TEMP itself', saved({ dirs: [RT], controlPath: path.join(RT, 'cm') })],
+    [
+      'a relative directory',
+      saved({ dirs: ['provenance-gate-Ab12Cd'], controlPath: 'provenance-gate-Ab12Cd/cm' })
+    ],
+    [
+      'a path that climbs out with ..',
+      saved({
+        dirs: [path.join(RT, 'x', '..', '..', 'provenance-gate-Ab12Cd')],
+        controlPath: `${path.join(RT, 'x', '..', '..', 'provenance-gate-Ab12Cd')}/cm`
+      })
+    ],
+    [
+      'another prefix',
+      saved({
+        dirs: [path.join(RT, 'ssh-keys-Ab12Cd')],
+        controlPath: path.join(RT, 'ssh-keys-Ab12Cd', 'cm')
+      })
+    ],
+    [
+      'a suffix of five characters',
+      saved({
+        dirs: [path.join(RT, 'provenance-gate-Ab12C')],
+        controlPath: path.join(RT, 'provenance-gate-Ab12C', 'cm')
+      })
+    ],
+    [
+      'a suffix of seven characters',
+      saved({
+        dirs: [path.join(RT, 'provenance-gate-Ab12Cde')],
+        controlPath: path.join(RT, 'provenance-gate-Ab12Cde', 'cm')
+      })
+    ],
+    [
+      'a suffix with a dot',
+      saved({
+        dirs: [path.join(RT, 'provenance-gate-Ab.2Cd')],
+        controlPath: path.join(RT, 'provenance-gate-Ab.2Cd', 'cm')
+      })
+    ],
+    ['one own directory and one foreign', saved({ dirs: [own, '/var/lib/important'] })],
+    ['the control socket outside the directories', saved({ controlPath: '/tmp/elsewhere/cm' })],
+    ['the control socket in a subdirectory', saved({ controlPath: path.join(own, 'sub', 'cm') })],
+    ['no directories at all', saved({ dirs: [] })],
+    ['dirs not an array', saved({ dirs: own })],
+    ['a directory that is not a string', saved({ dirs: [own, 42] })],
+    ['no control path', saved({ controlPath: undefined })],
+    ['a destination that is not a string', saved({ destination: ['deploy@h'] })],
+    ['a destination read as an ssh option', saved({ destination: '-oProxyCommand=touch /tmp/x' })],
+    ['null', null],
+    ['an array', [own]],
+    ['a string', JSON.stringify(saved({}))],
+    ['a number', 7]
+  ])('%s is not own', (_name, state) => {
+    expect(ownResources(state, RT)).toBeUndefined()
+  })
+})
+
+describe('post', () => {
+  test.each<[string, (dir: string) => Record<string, unknown>]>([
+    [
+      'a directory not named like the action’s',
+      dir => ({ dirs: [dir], controlPath: path.join(dir, 'cm'), destination: 'h' })
+    ],
+    [
+      'a control socket outside the directories',
+      dir => ({ dirs: [dir], controlPath: path.join(root, 'cm'), destination: 'h' })
+    ],
+    [
+      'dirs that are not an array',
+      dir => ({ dirs: dir, controlPath: path.join(dir, 'cm'), destination: 'h' })
+    ]
+  ])('saved ssh state with %s: ignored with a warning, nothing removed', async (_name, state) => {
+    const victim = fs.mkdtempSync(path.join(root, 'victim-'))
+    fs.writeFileSync(path.join(victim, 'keep'), 'x')
+    recorded.state = { 'ssh-resources': JSON.stringify(state(victim)) }
+    await post()
+    expect(recorded.warnings).toEqual([
+      'the saved ssh state names files this action did not make; left alone'
+    ])
+    expect(fs.existsSync(path.join(victim, 'keep'))).toBe(true)
+  })
+
+  test('own ssh state: the master is asked to exit and the directories are removed', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 'provenance-gate-'))
+    fs.writeFileSync(path.join(dir, 'key'), 'secret', { mode: 0o600 })
+    fs.writeFileSync(path.join(dir, 'known_hosts'), 'h ssh-ed25519 AAAA\n')
+    recorded.state = {
+      'ssh-resources': JSON.stringify({
+        dirs: [dir],
+        controlPath: path.join(dir, 'cm'),
+        destination: 'deploy@127.0.0.1'
+      })
+    }
+    await post()
+    expect(fs.existsSync(dir)).toBe(false)
+    expect(recorded.warnings).toEqual([])
+  })
+
+  test('saved ssh state that is not JSON: a warning, nothing else', async () => {
+    recorded.state = { 'ssh-resources': '{"dirs": [' }
+    await post()
+    expect(recorded.warnings).toHaveLength(1)
+    expect(recorded.warnings[0]).toMatch(/^cleanup after provenance-gate failed: /)
+  })
+
+  test('nothing saved: nothing done, nothing said', async () => {
+    await post()
+    expect(recorded.warnings).toEqual([])
+    expect(recorded.infos).toEqual([])
+  })
+
+  describe('with the run id of a main step that did not finish', () => {
+    const RUN_ID = '0123456789abcdef'
+
+    test('the run record names a process group and an upload: both are gone after it', async () => {
+      process.env.TMPDIR = root
+      const upload = path.join(root, 'provenance-gate-ctx.AbCdEf1234')
+      fs.mkdirSync(path.join(upload, 'ctx'), { recursive: true })
+      const hook = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' })
+      const pid = hook.pid ?? 0
+      const exited = new Promise(resolve => hook.on('exit', resolve))
+      const record = path.join(root, `provenance-gate-run.${RUN_ID}`)
+      fs.writeFileSync(record, `up ${upload}\npg ${pid}\n`)
+      try {
+        recorded.state = { 'run-id': RUN_ID }
+        recorded.inputs = verifyInputs()
+        await post()
+        await exited
+      } finally {
+        try {
+          process.kill(-pid, 'SIGKILL')
+        } catch {
+          // Stopped by the post step, as it should be.
+        }
+      }
+      expect(recorded.infos).toEqual([
+        `post step: stopped the hook's process group ${pid}, removed the upload ${upload} on local`
+      ])
+      expect(fs.existsSync(upload)).toBe(false)
+      expect(fs.existsSync(record)).toBe(false)
+      expect(recorded.warnings).toEqual([])
+    }, 20_000)
+
+    test('a record that names a directory not made by the gate: the directory stays', async () => {
+      process.env.TMPDIR = root
+      const foreign = fs.mkdtempSync(path.join(root, 'precious-'))
+      fs.writeFileSync(path.join(root, `provenance-gate-run.${RUN_ID}`), `up ${foreign}\n`)
+      recorded.state = { 'run-id': RUN_ID }
+      recorded.inputs = verifyInputs()
+      await post()
+      expect(recorded.infos).toEqual(['post step: nothing of this run was left running on local'])
+      expect(fs.existsSync(foreign)).toBe(true)
+    })
+
+    test('no record on the host: nothing was left', async () => {
+      process.env.TMPDIR = root
+      recorded.state = { 'run-id': RUN_ID }
+      recorded.inputs = verifyInputs()
+      await post()
+      expect(recorded.infos).toEqual(['post step: nothing of this run was left running on local'])
+    })
+
+    test.each(['', 'not-a-run-id', '0123456789ABCDEF', `${RUN_ID}0`, '../../etc/passwd'])(
+      'run id %j: no session at all',
+      async runId => {
+        recorded.state = { 'run-id': runId }
+        recorded.inputs = verifyInputs()
+        await post()
+        expect(recorded.infos).toEqual([])
+        expect(recorded.warnings).toEqual([])
+      }
+    )
+
+    test('inputs that no longer parse: a warning, the cleanup of ssh files still runs', async () => {
+      const dir = fs.mkdtempSync(path.join(root, 'provenance-gate-'))
+      recorded.state = {
+        'run-id': RUN_ID,
+        'ssh-resources': JSON.stringify({
+          dirs: [dir],
+          controlPath: path.join(dir, 'cm'),
+          destination: 'h'
+        })
+      }
+      recorded.inputs = verifyInputs({ image: '' })
+      await post()
+      expect(recorded.warnings).toEqual([
+        'could not reach the staging host to stop what the run left: input image is required (the staging image reference)'
+      ])
+      expect(fs.existsSync(dir)).toBe(false)
+    })
   })
 })

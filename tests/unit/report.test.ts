@@ -234,9 +234,39 @@ describe('renderSummary', () => {
         ['Image digest', `<code>sha256:${'d'.repeat(64)}</code>`],
         ['Prod image id', `<code>sha256:${IMAGE_HEX}</code>`]
       ]
+    ],
+    [
+      'a verified build context',
+      { contextNote: 'build context /srv/shop on local: clean work tree at 0123456789ab' },
+      [['Build context', 'build context /srv/shop on local: clean work tree at 0123456789ab']]
+    ],
+    [
+      'an uploaded build context and a promotion',
+      {
+        contextNote:
+          'build context uploaded: git archive of 0123456789ab (2.0 KiB) into a fresh /tmp/provenance-gate-ctx.Ab/ctx on local, removed after the run',
+        prodImageId: `sha256:${IMAGE_HEX}`
+      },
+      [
+        [
+          'Build context',
+          'build context uploaded: git archive of 0123456789ab (2.0 KiB) into a fresh /tmp/provenance-gate-ctx.Ab/ctx on local, removed after the run'
+        ],
+        ['Prod image id', `<code>sha256:${IMAGE_HEX}</code>`]
+      ]
+    ],
+    [
+      'a context note with markup in a path',
+      { contextNote: 'build context /srv/<x>|y on local: clean work tree at 0123456789ab' },
+      [
+        [
+          'Build context',
+          'build context /srv/&lt;x&gt;&#124;y on local: clean work tree at 0123456789ab'
+        ]
+      ]
     ]
   ])(
-    'digest and prod id rows (%s) come right after the image id, only when known',
+    'build context, digest and prod id rows (%s) come right after the image id, only when known',
     (_name, facts, extra) => {
       const rows = tableRows(renderSummary(makeReport({}, facts)))
       const names = rows.map(([name]) => name)

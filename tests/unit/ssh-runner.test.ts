@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { Readable } from 'node:stream'
 import { GateError, InputError, type FailureClass } from '../../src/errors.js'
 import type { ProcessResult } from '../../src/process.js'
 import {
@@ -408,5 +409,112 @@ describe('SshRunner.open checks the private key before connecting', () => {
     expect((error as GateError).message).toContain('ssh connection to deploy@127.0.0.1:1 failed')
     expect((error as GateError).message).toContain('Connection refused')
     expect(fs.readdirSync(tempRoot)).toEqual([])
+  })
+})
+
+describe('SshRunner sessions: the argv ssh gets, and the script on stdin', () => {
+  /**
+   * A stand-in `ssh` first on PATH: it records its argv (NUL-separated, one file per call), opens
+   * no master (`-N` and `-O` just succeed), and runs the remote command words after the
+   * destination with the local /bin/sh, as sshd hands them to the login shell.
+   */
+  let bin: string
+  let calls: string
+  const savedPath = process.env.PATH
+
+  beforeAll(() => {
+    bin = fs.mkdtempSync(path.join(root, 'bin-'))
+    calls = fs.mkdtempSync(path.join(root, 'calls-'))
+    fs.writeFileSync(
+      path.join(bin, 'ssh'),
+      [
+        '#!/bin/sh',
+        `n=$(ls '${calls}' | wc -l)`,
+        `printf '%s\\0' "$@" > '${calls}/'$(printf '%03d' "$n")`,
+        'for a in "$@"; do case "$a" in -N|-O) exit 0;; esac; done',
+        'while [ "$#" -gt 0 ] && [ "$1" != -- ]; do shift; done',
+        'shift 2',
+        'exec /bin/sh -c "$*"',
+        ''
+      ].join('\n'),
+      { mode: 0o755 }
+    )
+    process.env.PATH = `${bin}:${savedPath ?? ''}`
+  })
+
+  afterAll(() => {
+    process.env.PATH = savedPath
+  })
+
+  /** Every ssh call so far, as argv lists. */
+  function sshCalls(): string[][] {
+    return fs
+      .readdirSync(calls)
+      .sort()
+      .map(file => fs.readFileSync(path.join(calls, file), 'utf8').split('\0').slice(0, -1))
+  }
+
+  beforeEach(() => {
+    for (const file of fs.readdirSync(calls)) fs.rmSync(path.join(calls, file))
+  })
+
+  test.each<[string, string, string]>([
+    ['with a user', 'deploy', 'deploy@127.0.0.1'],
+    ['without a user', '', '127.0.0.1']
+  ])(
+    '%s: the session argv ends with --, the destination and sh -s; the script only on stdin',
+    async (_name, user, destination) => {
+      const tempRoot = fs.mkdtempSync(path.join(root, 'temp-'))
+      const target = sshTarget({ host: '127.0.0.1', user, port: 2222 })
+      const runner = await SshRunner.open(target, tempRoot)
+      const secret = 'provenance-gate-feedc0de12345678'
+      const result = await runner.session(`echo "${secret} from $0"\necho err >&2\n`, {
+        timeoutMs: 5000
+      })
+      await runner.close()
+      await runner.close()
+
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false })
+      expect(result.stdout).toBe(`${secret} from sh\n`)
+      const [open, session, exit, ...more] = sshCalls()
+      expect(more).toEqual([])
+      expect(open?.slice(-8)).toEqual([
+        '-o', 'ControlMaster=yes', '-o', 'ControlPersist=600', '-f', '-N', '--', destination
+      ]) // prettier-ignore
+      // The connection options are the master's, then the session's own.
+      expect(session?.slice(0, open!.length - 8)).toEqual(open?.slice(0, -8))
+      expect(session?.slice(-5)).toEqual(['-o', 'ControlMaster=no', '--', destination, 'sh -s'])
+      expect(session).toContain('-p')
+      expect(session?.[session.indexOf('-p') + 1]).toBe('2222')
+      // The nonce travels on stdin, never in an argv.
+      expect(sshCalls().flat().join(' ')).not.toContain(secret)
+      // close() asks the master to exit once, then removes the private files.
+      expect(exit?.slice(-4)).toEqual(['-O', 'exit', '--', destination])
+      expect(fs.readdirSync(tempRoot)).toEqual([])
+    }
+  )
+
+  test('a session streams its input, takes its bound, and stops at the end line', async () => {
+    const tempRoot = fs.mkdtempSync(path.join(root, 'temp-'))
+    const runner = await SshRunner.open(sshTarget({ host: '127.0.0.1' }), tempRoot)
+    const seen: string[] = []
+    const started = Date.now()
+    const result = await runner.session(
+      Readable.from([
+        'echo one\n',
+        "printf '\\nprovenance-gate-0123456789abcdef end\\n'\n",
+        'sleep 30\n'
+      ]),
+      {
+        timeoutMs: 20_000,
+        endsWith: '\nprovenance-gate-0123456789abcdef end\n',
+        onOutput: chunk => seen.push(chunk.toString('utf8'))
+      }
+    )
+    await runner.close()
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(result.ended).toBe(true)
+    expect(result.stdout).toBe('one\n\nprovenance-gate-0123456789abcdef end\n')
+    expect(seen.join('')).toBe(result.stdout)
   })
 })
