@@ -319,10 +319,13 @@ export function parseChallenges(header: string): Challenge[] {
 }
 
 /**
- * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS): the
- * manifest (an index resolves to `options.platform`), then the config blob. Every body is checked
- * against the digest it was asked by, so the labels belong to `configDigest` and `digest`.
- * Anonymous first; a 401 is answered per its challenge (Basic, or a Bearer token from the realm).
+ * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS), the way
+ * the engine will read them: the manifest, for an index every entry a host of any of
+ * `options.platform` could pull (containerd's matcher), then each config blob. Every body is
+ * checked against the digest it was asked by; every document is parsed refusing keys that Go's
+ * decoder would merge; the entries read must agree on the revision and source labels. Anonymous
+ * first; only the registry's own 401 is answered (Basic, or a Bearer token from its realm). The
+ * whole read, TLS handshakes included, ends within `options.timeoutMs` and leaves no socket.
  * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
  */
 export async function readRegistryImage(
