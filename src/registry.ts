@@ -1,5 +1,29 @@
 import { createHash } from 'node:crypto'
 import { describeError, GateError, InputError } from './errors.js'
+import { field, isJsonObject, parseStrictJson, type JsonObject } from './registry/json.js'
+import {
+  candidateEntries,
+  configMatches,
+  formatPlatform,
+  parsePlatforms,
+  type Descriptor,
+  type Platform
+} from './registry/platform.js'
+import { httpsTransport, type Transport } from './registry/transport.js'
+
+export { field, foldKey, parseStrictJson } from './registry/json.js'
+export type { JsonObject, JsonValue } from './registry/json.js'
+export {
+  candidateEntries,
+  configMatches,
+  formatPlatform,
+  hostsFor,
+  normalizePlatform,
+  parsePlatform,
+  parsePlatforms,
+  platformVector
+} from './registry/platform.js'
+export type { Descriptor, NormalPlatform, Platform } from './registry/platform.js'
 
 /** What the registry says about one image, bound to immutable digests. */
 export interface RegistryImage {
@@ -8,23 +32,62 @@ export interface RegistryImage {
    * the tag is an index). Output `image_digest`.
    */
   digest: string
-  /** Digest of the platform manifest actually read (equals digest for a single-platform image). */
+  /**
+   * Digest of the platform manifest read (equals digest for a single-platform image); of the
+   * first one when several were (see `images`).
+   */
   manifestDigest: string
   /** Digest of the config blob; equals what `docker image inspect .Id` shows once pulled. */
   configDigest: string
+  /**
+   * The labels every image in `images` carries with the same value. A label on which they
+   * differ is left out, so no check can pass on a value only some of them have.
+   */
+  labels: Record<string, string>
+  /**
+   * Every image the engine could pull for the requested platforms, in the order read: one for
+   * a single-platform image, more when an index has several entries a host could choose
+   * (`linux/amd64` and `linux/amd64/v3`, `amd64` and `AMD64`) or several platforms were asked.
+   * Always set by `readRegistryImage`; optional so that fakes of the reader may leave it out.
+   */
+  images?: PlatformImage[]
+}
+
+/** One image of an index that a requested platform can resolve to. */
+export interface PlatformImage {
+  /** The entry's platform as the index states it (the config's, for a single-platform image). */
+  platform: string
+  manifestDigest: string
+  configDigest: string
   labels: Record<string, string>
 }
+
+/** The label the gate compares when the caller names none (input revision-label's default). */
+export const DEFAULT_REVISION_LABEL = 'org.opencontainers.image.revision'
+const SOURCE_LABEL = 'org.opencontainers.image.source'
 
 /** How to reach the registry and which image of an index to read. */
 export interface RegistryOptions {
   /** '' = anonymous. */
   username: string
   password: string
-  /** `os/arch` or `os/arch/variant`; callers default to `linux/amd64`. */
+  /**
+   * `os/arch[/variant]`, or several comma-separated (`parsePlatforms`); callers default to
+   * `linux/amd64`. Every image any of them may resolve to is read.
+   */
   platform: string
+  /**
+   * The label the gate compares: images a platform may resolve to must agree on it (and on
+   * `org.opencontainers.image.source`), else the read fails naming them. Default
+   * DEFAULT_REVISION_LABEL.
+   */
+  revisionLabel?: string
   /** Bound on the whole read: every request, redirect and body. */
   timeoutMs: number
-  /** Seam for tests only; default is Node's built-in fetch. */
+  /**
+   * Seam for tests only; default is a fetch over `node:https` with its own agent, whose every
+   * socket is destroyed when the read ends.
+   */
   fetch?: typeof fetch
   /**
    * Registers a secret derived from the credentials with the runner's log masking (base64 of
@@ -50,21 +113,6 @@ export interface ImageReference {
 export interface Challenge {
   scheme: string
   params: Record<string, string>
-}
-
-/** A platform as an index describes it. */
-export interface Platform {
-  os: string
-  architecture: string
-  variant?: string
-}
-
-/** An OCI descriptor: what an index or a manifest says about the blob it points to. */
-export interface Descriptor {
-  mediaType: string
-  digest: string
-  size: number
-  platform?: Platform
 }
 
 /** Manifest types that list one manifest per platform. */
@@ -270,59 +318,14 @@ export function parseChallenges(header: string): Challenge[] {
   return challenges
 }
 
-/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
-export function parsePlatform(text: string): Platform {
-  const parts = text.split('/')
-  const word = /^[a-z0-9._-]+$/
-  if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
-    throw new InputError(
-      `platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`
-    )
-  }
-  const [os = '', architecture = '', variant] = parts
-  return variant === undefined ? { os, architecture } : { os, architecture, variant }
-}
-
-/** `os/arch[/variant]`, as `docker` prints a platform. */
-export function formatPlatform(platform: Platform): string {
-  return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/')
-}
-
-const ARCHITECTURE_ALIASES: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64' }
-/** Variants that mean "the baseline" and are often left out. */
-const DEFAULT_VARIANTS: Record<string, string> = { arm64: 'v8', amd64: 'v1' }
-
-function normalize(platform: Platform): Required<Platform> {
-  const os = platform.os.toLowerCase()
-  const architecture = ARCHITECTURE_ALIASES[platform.architecture] ?? platform.architecture
-  let variant = platform.variant ?? ''
-  if (variant === DEFAULT_VARIANTS[architecture]) variant = ''
-  return { os, architecture, variant }
-}
-
 /**
- * The first entry of an index whose platform matches: same os and architecture, and the same
- * variant when `wanted` names one (`arm64/v8` and `arm64` are the same). Entries without a
- * platform (attestations, artifacts) never match.
- */
-export function pickPlatform(entries: Descriptor[], wanted: Platform): Descriptor | undefined {
-  const want = normalize(wanted)
-  return entries.find(entry => {
-    if (!entry.platform) return false
-    const have = normalize(entry.platform)
-    return (
-      have.os === want.os &&
-      have.architecture === want.architecture &&
-      (wanted.variant === undefined || have.variant === want.variant)
-    )
-  })
-}
-
-/**
- * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS): the
- * manifest (an index resolves to `options.platform`), then the config blob. Every body is checked
- * against the digest it was asked by, so the labels belong to `configDigest` and `digest`.
- * Anonymous first; a 401 is answered per its challenge (Basic, or a Bearer token from the realm).
+ * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS), the way
+ * the engine will read them: the manifest, for an index every entry a host of any of
+ * `options.platform` could pull (containerd's matcher), then each config blob. Every body is
+ * checked against the digest it was asked by; every document is parsed refusing keys that Go's
+ * decoder would merge; the entries read must agree on the revision and source labels. Anonymous
+ * first; only the registry's own 401 is answered (Basic, or a Bearer token from its realm). The
+ * whole read, TLS handshakes included, ends within `options.timeoutMs` and leaves no socket.
  * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
  */
 export async function readRegistryImage(
@@ -330,25 +333,44 @@ export async function readRegistryImage(
   options: RegistryOptions
 ): Promise<RegistryImage> {
   const ref = parseImageReference(reference)
-  const platform = parsePlatform(options.platform)
-  const session = new Session(ref, options)
+  const platforms = parsePlatforms(options.platform)
+  const transport = options.fetch ? undefined : httpsTransport()
+  const session = new Session(ref, options, transport)
   try {
-    return await session.read(platform)
+    return await session.read(platforms)
   } catch (error) {
     throw session.worded(error)
+  } finally {
+    transport?.close()
   }
 }
 
 interface Manifest {
   digest: string
   mediaType: string
-  json: Record<string, unknown>
+  json: JsonObject
+  /** What messages call it (`manifest <registry>/<repo>@sha256:…`). */
+  what: string
+}
+
+/** A response, and the URL that answered it once redirects were followed. */
+interface Answer {
+  response: Response
+  url: string
+}
+
+/** What the gate reads from a config blob. */
+interface ImageConfig {
+  labels: Record<string, string>
+  platform: Platform | undefined
 }
 
 /** One bounded read: the credentials, the token once obtained, and the deadline. */
 class Session {
   private readonly signal: AbortSignal
   private readonly fetch: typeof fetch
+  /** `https://<registry>`: the only origin credentials and challenges are taken from. */
+  private readonly origin: string
   /** The `Authorization` value that worked (or is being tried); reused for every request. */
   private authorization: string | undefined
   /** The image as the user wrote it, normalized, for messages. */
@@ -360,10 +382,12 @@ class Session {
 
   constructor(
     private readonly ref: ImageReference,
-    private readonly options: RegistryOptions
+    private readonly options: RegistryOptions,
+    transport: Transport | undefined
   ) {
     this.signal = AbortSignal.timeout(options.timeoutMs)
-    this.fetch = options.fetch ?? fetch
+    this.fetch = options.fetch ?? transport?.fetch ?? fetch
+    this.origin = new URL(`https://${ref.registry}`).origin
     this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`
     if (options.username) {
       const pair = `${options.username}:${options.password}`
@@ -380,36 +404,134 @@ class Session {
     this.options.mask?.(value)
   }
 
-  async read(platform: Platform): Promise<RegistryImage> {
+  async read(platforms: Platform[]): Promise<RegistryImage> {
     const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest)
-    let image = top
+    const images: PlatformImage[] = []
     if (INDEX_TYPES.includes(top.mediaType)) {
-      const entries = descriptors(top.json.manifests, `index ${this.name}`)
-      const chosen = pickPlatform(entries, platform)
-      if (!chosen) {
-        const have = [
-          ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
-        ]
-        throw new GateError(
-          'registry-not-found',
-          `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`
+      const entries = descriptors(field(top.json, 'manifests', top.what), `index ${this.name}`)
+      const chosen: Descriptor[] = []
+      for (const platform of platforms) {
+        const candidates = candidateEntries(entries, platform)
+        if (candidates.length === 0) {
+          const have = [
+            ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
+          ]
+          throw new GateError(
+            'registry-not-found',
+            `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`
+          )
+        }
+        for (const entry of candidates) if (!chosen.includes(entry)) chosen.push(entry)
+      }
+      const read = new Map<string, { manifest: Manifest; config: Descriptor; image: ImageConfig }>()
+      for (const entry of chosen) {
+        const claimed = entry.platform ?? { os: '', architecture: '' }
+        const shown = formatPlatform(claimed)
+        let done = read.get(entry.digest)
+        if (!done) {
+          const manifest = await this.manifest(entry.digest, entry.digest, entry.size)
+          if (!MANIFEST_TYPES.includes(manifest.mediaType)) {
+            throw this.error(
+              `the ${shown} entry ${entry.digest} of index ${this.name} is ${manifest.mediaType}, not an image manifest`
+            )
+          }
+          const config = this.configDescriptor(manifest)
+          done = { manifest, config, image: await this.config(config, manifest.digest) }
+          read.set(entry.digest, done)
+        }
+        const { manifest, config, image } = done
+        this.checkPlatform(
+          image,
+          claimed,
+          `the ${shown} entry ${entry.digest} of index ${this.name}`
+        )
+        images.push({
+          platform: shown,
+          manifestDigest: manifest.digest,
+          configDigest: config.digest,
+          labels: image.labels
+        })
+      }
+    } else {
+      const config = this.configDescriptor(top)
+      const image = await this.config(config, top.digest)
+      for (const platform of platforms) {
+        this.checkPlatform(
+          image,
+          platform,
+          `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`
         )
       }
-      image = await this.manifest(chosen.digest, chosen.digest, chosen.size)
-      if (!MANIFEST_TYPES.includes(image.mediaType)) {
-        throw this.error(
-          `the ${formatPlatform(platform)} entry ${chosen.digest} of index ${this.name} is ${image.mediaType}, not an image manifest`
-        )
-      }
+      images.push({
+        platform: image.platform ? formatPlatform(image.platform) : '',
+        manifestDigest: top.digest,
+        configDigest: config.digest,
+        labels: image.labels
+      })
     }
-    const config = descriptor(image.json.config, `config of manifest ${image.digest}`)
-    if (!CONFIG_TYPES.includes(config.mediaType)) {
+    const [first] = images
+    if (!first) throw this.error(`${this.name}: no image was read`)
+    return {
+      digest: top.digest,
+      manifestDigest: first.manifestDigest,
+      configDigest: first.configDigest,
+      labels: this.agreed(images),
+      images
+    }
+  }
+
+  /**
+   * The labels all `images` share. They must agree on the revision and source labels: the
+   * engine may pull any one of them (which one depends on the host's CPU level, on case and
+   * alias spellings of the platform, on the order of the index), so every one must carry what
+   * the gate checks.
+   */
+  private agreed(images: PlatformImage[]): Record<string, string> {
+    const valueOf = (image: PlatformImage, name: string): string | undefined =>
+      Object.hasOwn(image.labels, name) ? image.labels[name] : undefined
+    const revision = this.options.revisionLabel || DEFAULT_REVISION_LABEL
+    for (const name of new Set([revision, SOURCE_LABEL])) {
+      if (new Set(images.map(image => valueOf(image, name))).size <= 1) continue
+      const each = images.map(image => {
+        const value = valueOf(image, name)
+        return `${image.platform} (manifest ${image.manifestDigest}) has ${value === undefined ? 'none' : JSON.stringify(value.slice(0, 80))}`
+      })
       throw this.error(
-        `manifest ${image.digest} of ${this.name} has a ${config.mediaType} config: not a container image`
+        `${this.name}: the images the engine may pull for ${this.options.platform} disagree on ${name}: ${each.join('; ')}. Which one a host pulls depends on its CPU and the index, so every one must carry the same value`
       )
     }
-    const labels = await this.labels(config, image.digest)
-    return { digest: top.digest, manifestDigest: image.digest, configDigest: config.digest, labels }
+    const [first, ...rest] = images
+    return Object.fromEntries(
+      Object.entries(first?.labels ?? {}).filter(([name, value]) =>
+        rest.every(image => valueOf(image, name) === value)
+      )
+    )
+  }
+
+  /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
+  private checkPlatform(image: ImageConfig, claimed: Platform, what: string): void {
+    if (!image.platform) {
+      throw this.error(`${what}: its config names no os and architecture`)
+    }
+    if (!configMatches(image.platform, claimed)) {
+      throw this.error(
+        `${what}: its config says ${formatPlatform(image.platform)}, not ${formatPlatform(claimed)}; refusing an image whose platform is not what was asked for`
+      )
+    }
+  }
+
+  /** The manifest's config descriptor; only container image configs are read. */
+  private configDescriptor(manifest: Manifest): Descriptor {
+    const config = descriptor(
+      field(manifest.json, 'config', manifest.what),
+      `config of ${manifest.what}`
+    )
+    if (!CONFIG_TYPES.includes(config.mediaType)) {
+      throw this.error(
+        `manifest ${manifest.digest} of ${this.name} has a ${config.mediaType} config: not a container image`
+      )
+    }
+    return config
   }
 
   /** Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. */
@@ -454,22 +576,24 @@ class Session {
       throw this.error(`${what} is ${body.length} bytes but its descriptor says ${expectedSize}`)
     }
     const json = parseObject(body, what)
-    if (json.schemaVersion !== 2) {
-      throw this.error(`${what} has schemaVersion ${JSON.stringify(json.schemaVersion)}, not 2`)
+    const schemaVersion = field(json, 'schemaVersion', what)
+    if (schemaVersion !== 2) {
+      throw this.error(`${what} has schemaVersion ${JSON.stringify(schemaVersion)}, not 2`)
     }
-    if (json.mediaType !== undefined && json.mediaType !== contentType) {
+    const mediaType = field(json, 'mediaType', what)
+    if (mediaType !== undefined && mediaType !== contentType) {
       throw this.error(
-        `${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(json.mediaType)}`
+        `${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`
       )
     }
-    return { digest, mediaType: contentType, json }
+    return { digest, mediaType: contentType, json, what }
   }
 
-  /** Fetches the config blob, checks it against its descriptor, and returns `config.Labels`. */
-  private async labels(
-    config: Descriptor,
-    manifestDigest: string
-  ): Promise<Record<string, string>> {
+  /**
+   * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
+   * its platform, every field found the way the engine's Go decoder finds it.
+   */
+  private async config(config: Descriptor, manifestDigest: string): Promise<ImageConfig> {
     const what = `config blob ${config.digest} of ${this.name}`
     if (config.size > MAX_CONFIG_BYTES) {
       throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`)
@@ -487,31 +611,43 @@ class Session {
     if (body.length !== config.size) {
       throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`)
     }
-    const inner = parseObject(body, what).config
-    const labels = isObject(inner) ? inner.Labels : undefined
-    if (labels === undefined || labels === null) return {}
-    if (!isObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
+    const json = parseObject(body, what)
+    const platform = platformOf(json, what)
+    const inner = field(json, 'config', what)
+    if (inner === undefined || inner === null) return { labels: {}, platform }
+    if (!isJsonObject(inner)) throw this.error(`${what} has a config that is not an object`)
+    const labels = field(inner, 'Labels', `${what} (in its config)`)
+    if (labels === undefined || labels === null) return { labels: {}, platform }
+    if (!isJsonObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
       throw this.error(`${what} has config.Labels that is not a map of strings`)
     }
-    return { ...(labels as Record<string, string>) }
+    return {
+      labels: Object.fromEntries(Object.entries(labels)) as Record<string, string>,
+      platform
+    }
   }
 
   /**
    * GET `/v2/<repository>/<path>`, answering one 401 per its challenge and retrying once. A 401 or
-   * 403 left after that is `registry-auth`; any other status is the caller's.
+   * 403 left after that is `registry-auth`; any other status is the caller's. Only the registry's
+   * own 401 is answered: a 401 or 403 from where it redirected (blob storage, another host) is
+   * `registry-error`, so credentials never go to a realm another origin names.
    */
   private async get(path: string, accept: string, what: string): Promise<Response> {
     const url = `https://${this.ref.registry}/v2/${this.ref.repository}/${path}`
-    let response = await this.follow(url, accept, what, this.authorization)
-    if (response.status === 401) {
-      const challenge = response.headers.get('www-authenticate') ?? ''
-      await discard(response)
+    let answer = await this.follow(url, accept, what, this.authorization)
+    this.refuseForeignAuth(answer, what)
+    if (answer.response.status === 401) {
+      const challenge = answer.response.headers.get('www-authenticate') ?? ''
+      await discard(answer.response)
       const authorization = await this.authenticate(challenge, what)
       if (authorization !== this.authorization) {
         this.authorization = authorization
-        response = await this.follow(url, accept, what, authorization)
+        answer = await this.follow(url, accept, what, authorization)
+        this.refuseForeignAuth(answer, what)
       }
     }
+    const { response } = answer
     if (response.status === 401 || response.status === 403) {
       await discard(response)
       throw new GateError(
@@ -520,6 +656,18 @@ class Session {
       )
     }
     return response
+  }
+
+  /** A 401/403 from an origin the registry redirected to ends the read, unanswered. */
+  private refuseForeignAuth(answer: Answer, what: string): void {
+    const { response, url } = answer
+    if (response.status !== 401 && response.status !== 403) return
+    const origin = new URL(url).origin
+    if (origin === this.origin) return
+    void discard(response)
+    throw this.error(
+      `${what}: the registry redirected to ${origin}, which answered ${response.status}; credentials are only sent to ${this.ref.registry} and the token realm its own challenge names, so this is not retried`
+    )
   }
 
   /**
@@ -572,7 +720,7 @@ class Session {
     for (const scope of scopes.filter(Boolean)) url.searchParams.append('scope', scope)
     const endpoint = `token endpoint ${url.origin}${url.pathname}`
     const credentials = this.basicAuthorization
-    const response = await this.follow(url.href, 'application/json', endpoint, credentials)
+    const { response } = await this.follow(url.href, 'application/json', endpoint, credentials)
     if (response.status === 401 || response.status === 403) {
       await discard(response)
       throw new GateError(
@@ -599,7 +747,7 @@ class Session {
     accept: string,
     what: string,
     authorization: string | undefined
-  ): Promise<Response> {
+  ): Promise<Answer> {
     let current = url
     let auth = authorization
     for (let hop = 0; ; hop++) {
@@ -611,7 +759,7 @@ class Session {
       } catch (error) {
         throw this.networkError(error, current)
       }
-      if (![301, 302, 303, 307, 308].includes(response.status)) return response
+      if (![301, 302, 303, 307, 308].includes(response.status)) return { response, url: current }
       await discard(response)
       const location = response.headers.get('location')
       if (!location) throw this.error(`${what}: redirect ${response.status} without a Location`)
@@ -751,23 +899,41 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-function parseObject(body: Buffer, what: string): Record<string, unknown> {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch {
-    // Not the parser's message: it quotes the body, which may repeat what was sent.
-    throw new GateError('registry-error', `${what} is not valid JSON`)
-  }
-  if (!isObject(json)) throw new GateError('registry-error', `${what} is not a JSON object`)
+function parseObject(body: Buffer, what: string): JsonObject {
+  const json = parseStrictJson(body.toString('utf8'), what)
+  if (!isJsonObject(json)) throw new GateError('registry-error', `${what} is not a JSON object`)
   return json
+}
+
+/** A string field or nothing; any other type is refused (the engine's decoder refuses it too). */
+function stringField(object: JsonObject, name: string, what: string): string | undefined {
+  const value = field(object, name, what)
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') {
+    throw new GateError('registry-error', `${what} has ${name} that is not a string`)
+  }
+  return value
+}
+
+/** The platform an object (index entry's `platform`, image config) names, if it names one. */
+function platformOf(object: JsonObject, what: string): Platform | undefined {
+  const os = stringField(object, 'os', what)
+  const architecture = stringField(object, 'architecture', what)
+  const variant = stringField(object, 'variant', what)
+  if (!architecture) return undefined
+  const platform: Platform = { os: os ?? '', architecture }
+  if (variant) platform.variant = variant
+  return platform
 }
 
 /** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
 function descriptor(value: unknown, what: string): Descriptor {
   const bad = (why: string): GateError => new GateError('registry-error', `${what} ${why}`)
-  if (!isObject(value)) throw bad('is missing or not a descriptor')
-  const { mediaType, digest, size, platform } = value
+  if (!isJsonObject(value)) throw bad('is missing or not a descriptor')
+  const mediaType = field(value, 'mediaType', what)
+  const digest = field(value, 'digest', what)
+  const size = field(value, 'size', what)
+  const platform = field(value, 'platform', what)
   if (typeof mediaType !== 'string') throw bad('has no mediaType')
   if (typeof digest !== 'string' || !DIGEST.test(digest)) {
     throw bad(`has digest ${JSON.stringify(digest)}, not sha256:<64 hex>`)
@@ -776,12 +942,10 @@ function descriptor(value: unknown, what: string): Descriptor {
     throw bad(`has size ${JSON.stringify(size)}, not a byte count`)
   }
   const result: Descriptor = { mediaType, digest, size }
-  if (isObject(platform)) {
-    const { os, architecture, variant } = platform
-    if (typeof os === 'string' && typeof architecture === 'string') {
-      result.platform = { os, architecture }
-      if (typeof variant === 'string' && variant) result.platform.variant = variant
-    }
+  if (platform !== undefined && platform !== null) {
+    if (!isJsonObject(platform)) throw bad('has a platform that is not an object')
+    const named = platformOf(platform, `the platform of ${what}`)
+    if (named) result.platform = named
   }
   return result
 }

@@ -119,7 +119,15 @@ describe('reading labels from a real registry', () => {
         digest: single.manifestDigest,
         manifestDigest: single.manifestDigest,
         configDigest: single.configDigest,
-        labels: { [REVISION]: 'a'.repeat(40), [SOURCE]: 'https://github.com/example/shop' }
+        labels: { [REVISION]: 'a'.repeat(40), [SOURCE]: 'https://github.com/example/shop' },
+        images: [
+          {
+            platform: 'linux/amd64',
+            manifestDigest: single.manifestDigest,
+            configDigest: single.configDigest,
+            labels: { [REVISION]: 'a'.repeat(40), [SOURCE]: 'https://github.com/example/shop' }
+          }
+        ]
       }
     })
   })
@@ -131,17 +139,25 @@ describe('reading labels from a real registry', () => {
   })
 
   test.each([
-    ['linux/amd64', () => amd64, 'b', 'amd64'],
-    ['linux/arm64', () => arm64, 'c', 'arm64'],
-    ['linux/arm64/v8', () => arm64, 'c', 'arm64']
-  ])('index, %s: its own manifest and labels', async (platform, image, digit, arch) => {
+    ['linux/amd64', () => amd64, 'b', 'amd64', 'linux/amd64'],
+    ['linux/arm64', () => arm64, 'c', 'arm64', 'linux/arm64/v8'],
+    ['linux/arm64/v8', () => arm64, 'c', 'arm64', 'linux/arm64/v8']
+  ])('index, %s: its own manifest and labels', async (platform, image, digit, arch, entry) => {
     const outcome = await trusting.read(`${reg.host}/shop/multi:v1`, options({ platform }))
     expect(outcome).toEqual({
       image: {
         digest: indexDigest,
         manifestDigest: image().manifestDigest,
         configDigest: image().configDigest,
-        labels: { [REVISION]: digit.repeat(40), arch }
+        labels: { [REVISION]: digit.repeat(40), arch },
+        images: [
+          {
+            platform: entry,
+            manifestDigest: image().manifestDigest,
+            configDigest: image().configDigest,
+            labels: { [REVISION]: digit.repeat(40), arch }
+          }
+        ]
       }
     })
   })

@@ -8,7 +8,11 @@ import {
   canonicalImageReference,
   parseImageReference,
   parsePlatform,
-  pickPlatform,
+  parsePlatforms,
+  normalizePlatform,
+  platformVector,
+  configMatches,
+  candidateEntries,
   readRegistryImage,
   type Challenge,
   type Descriptor,
@@ -27,7 +31,6 @@ const REPO = 'shop/app'
 const USER = 'deployer'
 const PASSWORD = 's3cret-Pa55word'
 const D1 = `sha256:${'a'.repeat(64)}`
-const D2 = `sha256:${'b'.repeat(64)}`
 
 describe('parseImageReference', () => {
   test.each<[string, ImageReference]>([
@@ -179,7 +182,7 @@ describe('parsePlatform and formatPlatform', () => {
   )
 })
 
-describe('pickPlatform', () => {
+describe('candidateEntries (containerd platforms.Only, every host the request stands for)', () => {
   const entries: Descriptor[] = [
     entry(D1, undefined),
     entry(`sha256:${'1'.repeat(64)}`, { os: 'linux', architecture: 'amd64' }),
@@ -189,7 +192,7 @@ describe('pickPlatform', () => {
     entry(`sha256:${'5'.repeat(64)}`, { os: 'unknown', architecture: 'unknown' }),
     entry(`sha256:${'6'.repeat(64)}`, { os: 'windows', architecture: 'amd64' })
   ]
-  test.each<[string, string | undefined]>([
+  test.each<[string, string]>([
     ['linux/amd64', '1'],
     ['linux/amd64/v1', '1'],
     ['linux/x86_64', '1'],
@@ -198,19 +201,297 @@ describe('pickPlatform', () => {
     ['linux/aarch64', '2'],
     ['linux/arm/v7', '4'],
     ['linux/arm/v6', '3'],
-    ['linux/arm', '3'],
+    // containerd: plain arm is v7, which prefers a v7 entry over a v6 one.
+    ['linux/arm', '4'],
     ['windows/amd64', '6'],
-    ['linux/arm/v5', undefined],
-    ['linux/s390x', undefined],
-    ['darwin/arm64', undefined]
-  ])('%s', (platform, digit) => {
-    const picked = pickPlatform(entries, parsePlatform(platform))
-    expect(picked?.digest).toBe(digit ? `sha256:${digit.repeat(64)}` : undefined)
+    ['linux/arm/v5', ''],
+    ['linux/s390x', ''],
+    ['darwin/arm64', '']
+  ])('%s', (platform, digits) => {
+    const picked = candidateEntries(entries, parsePlatform(platform)).map(e => e.digest)
+    expect(picked).toEqual([...digits].map(digit => `sha256:${digit.repeat(64)}`))
   })
 
-  test('an arm64 entry without variant matches arm64/v8', () => {
-    const plain = [entry(D2, { os: 'linux', architecture: 'arm64' })]
-    expect(pickPlatform(plain, parsePlatform('linux/arm64/v8'))?.digest).toBe(D2)
+  const E = (n: number): string => `sha256:${String(n).repeat(64)}`
+  test.each<[string, [string, string, string?][], string, number[]]>([
+    [
+      'amd64 v3 beside plain amd64',
+      [
+        ['linux', 'amd64'],
+        ['linux', 'amd64', 'v3']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'amd64 v2, v3, v4 beside v1',
+      [
+        ['linux', 'amd64', 'v1'],
+        ['linux', 'amd64', 'v2'],
+        ['linux', 'amd64', 'v3'],
+        ['linux', 'amd64', 'v4']
+      ],
+      'linux/amd64',
+      [1, 2, 3, 4]
+    ],
+    [
+      'a v3 host takes v3 over plain',
+      [
+        ['linux', 'amd64'],
+        ['linux', 'amd64', 'v3']
+      ],
+      'linux/amd64/v3',
+      [2]
+    ],
+    [
+      'a v3 host falls back to v2',
+      [
+        ['linux', 'amd64'],
+        ['linux', 'amd64', 'v2'],
+        ['linux', 'amd64', 'v4']
+      ],
+      'linux/amd64/v3',
+      [2]
+    ],
+    ['a v2 host never takes v4', [['linux', 'amd64', 'v4']], 'linux/amd64/v2', []],
+    [
+      'only a v3 entry: plain amd64 hosts at v3+ take it',
+      [['linux', 'amd64', 'v3']],
+      'linux/amd64',
+      [1]
+    ],
+    [
+      'AMD64 beside amd64 (case)',
+      [
+        ['linux', 'AMD64'],
+        ['linux', 'amd64']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'Linux beside linux (case)',
+      [
+        ['Linux', 'amd64'],
+        ['linux', 'amd64']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'x86-64 beside amd64 (alias)',
+      [
+        ['linux', 'x86-64'],
+        ['linux', 'amd64']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'x86_64 beside amd64 (alias)',
+      [
+        ['linux', 'amd64'],
+        ['linux', 'x86_64']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'two plain amd64 entries',
+      [
+        ['linux', 'amd64'],
+        ['linux', 'amd64']
+      ],
+      'linux/amd64',
+      [1, 2]
+    ],
+    [
+      'amd64 over 386',
+      [
+        ['linux', '386'],
+        ['linux', 'amd64']
+      ],
+      'linux/amd64',
+      [2]
+    ],
+    [
+      '386 when there is no amd64',
+      [
+        ['linux', '386'],
+        ['linux', 'arm64']
+      ],
+      'linux/amd64',
+      [1]
+    ],
+    [
+      'aarch64 beside arm64/v8',
+      [
+        ['linux', 'aarch64'],
+        ['linux', 'arm64', 'v8']
+      ],
+      'linux/arm64',
+      [1, 2]
+    ],
+    [
+      'arm64 v8.2 and v9 entries beside v8',
+      [
+        ['linux', 'arm64'],
+        ['linux', 'arm64', 'v8.2'],
+        ['linux', 'arm64', 'v9']
+      ],
+      'linux/arm64',
+      [1, 2, 3]
+    ],
+    [
+      'an arm64/v8 host takes v8 only',
+      [
+        ['linux', 'arm64'],
+        ['linux', 'arm64', 'v9']
+      ],
+      'linux/arm64/v8',
+      [1]
+    ],
+    [
+      'arm64 falls back to arm/v7',
+      [
+        ['linux', 'arm', 'v7'],
+        ['linux', 'arm', 'v6']
+      ],
+      'linux/arm64',
+      [1]
+    ],
+    [
+      'armhf is arm/v7',
+      [
+        ['linux', 'armhf'],
+        ['linux', 'arm', 'v7']
+      ],
+      'linux/arm/v7',
+      [1, 2]
+    ],
+    [
+      'armel is arm/v6',
+      [
+        ['linux', 'armel'],
+        ['linux', 'arm', 'v5']
+      ],
+      'linux/arm/v6',
+      [1]
+    ],
+    ['os missing is linux', [['', 'amd64']], 'linux/amd64', [1]]
+  ])('%s', (_name, platforms, requested, chosen) => {
+    const list = platforms.map(([os, architecture, variant], n) =>
+      entry(E(n + 1), variant === undefined ? { os, architecture } : { os, architecture, variant })
+    )
+    const picked = candidateEntries(list, parsePlatform(requested)).map(e => e.digest)
+    expect(picked).toEqual(chosen.map(E))
+  })
+})
+
+describe('normalizePlatform (containerd Normalize)', () => {
+  test.each<[Platform, string]>([
+    [{ os: 'Linux', architecture: 'AMD64' }, 'linux/amd64'],
+    [{ os: 'linux', architecture: 'x86_64', variant: 'v1' }, 'linux/amd64'],
+    [{ os: 'linux', architecture: 'x86-64', variant: 'V3' }, 'linux/amd64/v3'],
+    [{ os: 'linux', architecture: 'aarch64', variant: '8' }, 'linux/arm64'],
+    [{ os: 'linux', architecture: 'arm64', variant: 'v9.0' }, 'linux/arm64/v9'],
+    [{ os: 'linux', architecture: 'armhf' }, 'linux/arm/v7'],
+    [{ os: 'linux', architecture: 'armel' }, 'linux/arm/v6'],
+    [{ os: 'linux', architecture: 'arm' }, 'linux/arm/v7'],
+    [{ os: 'linux', architecture: 'arm', variant: '6' }, 'linux/arm/v6'],
+    [{ os: 'linux', architecture: 'i386', variant: 'x' }, 'linux/386'],
+    [{ os: 'macos', architecture: 'arm64' }, 'darwin/arm64'],
+    [{ os: '', architecture: 'amd64' }, 'linux/amd64']
+  ])('%j is %s', (platform, expected) => {
+    expect(formatPlatform(normalizePlatform(platform))).toBe(expected)
+  })
+})
+
+describe('platformVector (containerd compare.go)', () => {
+  test.each<[string, string[]]>([
+    ['linux/amd64', ['linux/amd64', 'linux/386']],
+    ['linux/amd64/v3', ['linux/amd64/v3', 'linux/amd64/v2', 'linux/amd64', 'linux/386']],
+    ['linux/arm/v7', ['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']],
+    [
+      'linux/arm64',
+      ['linux/arm64', 'linux/arm/v8', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']
+    ],
+    [
+      'linux/arm64/v8.2',
+      [
+        'linux/arm64/v8.2',
+        'linux/arm64/v8.1',
+        'linux/arm64',
+        'linux/arm/v8',
+        'linux/arm/v7',
+        'linux/arm/v6',
+        'linux/arm/v5'
+      ]
+    ],
+    ['linux/s390x', ['linux/s390x']]
+  ])('%s', (host, expected) => {
+    expect(platformVector(normalizePlatform(parsePlatform(host))).map(formatPlatform)).toEqual(
+      expected
+    )
+  })
+})
+
+describe('parsePlatforms', () => {
+  test.each<[string, string[]]>([
+    ['linux/amd64', ['linux/amd64']],
+    ['linux/amd64,linux/arm64', ['linux/amd64', 'linux/arm64']],
+    [' linux/amd64 , linux/arm64/v8 ', ['linux/amd64', 'linux/arm64/v8']],
+    ['linux/amd64,linux/x86_64,linux/amd64/v1', ['linux/amd64']],
+    ['linux/arm64,linux/arm64/v8', ['linux/arm64']],
+    ['linux/amd64,,', ['linux/amd64']]
+  ])('%j', (raw, expected) => {
+    expect(parsePlatforms(raw).map(formatPlatform)).toEqual(expected)
+  })
+
+  test.each([
+    '',
+    ' , ',
+    'linux/amd64,linux',
+    'linux/amd64;linux/arm64',
+    Array(17).fill('linux/amd64').join(',')
+  ])('refuses %j', raw => {
+    expect(() => parsePlatforms(raw)).toThrow(InputError)
+  })
+})
+
+describe('configMatches', () => {
+  test.each<[Platform, Platform, boolean]>([
+    [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'amd64' }, true],
+    [{ os: 'linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }, true],
+    [{ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'amd64' }, false],
+    [{ os: 'windows', architecture: 'amd64' }, { os: 'linux', architecture: 'amd64' }, false],
+    [
+      { os: 'linux', architecture: 'amd64', variant: 'v3' },
+      { os: 'linux', architecture: 'amd64' },
+      true
+    ],
+    [
+      { os: 'linux', architecture: 'amd64', variant: 'v2' },
+      { os: 'linux', architecture: 'amd64', variant: 'v3' },
+      false
+    ],
+    [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'amd64', variant: 'v3' },
+      true
+    ],
+    [
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      { os: 'linux', architecture: 'arm64' },
+      true
+    ],
+    [
+      { os: 'linux', architecture: 'arm', variant: 'v6' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+      false
+    ]
+  ])('config %j as entry %j: %s', (config, claimed, expected) => {
+    expect(configMatches(config, claimed)).toBe(expected)
   })
 })
 
@@ -232,11 +513,17 @@ function digestOf(body: Buffer | string): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`
 }
 
-function configBlob(labels: unknown, architecture = 'amd64', mediaType = OCI_CONFIG): Blob {
+function configBlob(
+  labels: unknown,
+  architecture = 'amd64',
+  mediaType = OCI_CONFIG,
+  variant?: string
+): Blob {
   return blob(
     {
       architecture,
       os: 'linux',
+      ...(variant ? { variant } : {}),
       config: labels === undefined ? {} : { Labels: labels },
       rootfs: { type: 'layers', diff_ids: [] }
     },
@@ -274,11 +561,17 @@ class Store {
   readonly blobs = new Map<string, Blob>()
 
   /** Stores a single-platform image under `tag` and returns its parts. */
-  image(tag: string, labels: unknown, mediaType = OCI_MANIFEST): { manifest: Blob; config: Blob } {
+  image(
+    tag: string,
+    labels: unknown,
+    mediaType = OCI_MANIFEST,
+    platform: Platform = { os: 'linux', architecture: 'amd64' }
+  ): { manifest: Blob; config: Blob } {
     const config = configBlob(
       labels,
-      'amd64',
-      mediaType === OCI_MANIFEST ? OCI_CONFIG : DOCKER_CONFIG
+      platform.architecture,
+      mediaType === OCI_MANIFEST ? OCI_CONFIG : DOCKER_CONFIG,
+      platform.variant
     )
     const manifest = manifestBlob(config, mediaType)
     this.blobs.set(config.digest, config)
@@ -294,7 +587,9 @@ class Store {
     mediaType = OCI_INDEX
   ): { index: Blob; manifests: Blob[] } {
     const manifestType = mediaType === OCI_INDEX ? OCI_MANIFEST : DOCKER_MANIFEST
-    const manifests = platforms.map(([, labels]) => this.image('', labels, manifestType).manifest)
+    const manifests = platforms.map(
+      ([platform, labels]) => this.image('', labels, manifestType, platform).manifest
+    )
     const index = indexBlob(
       manifests.map((manifest, n) => [manifest, platforms[n]?.[0]]),
       mediaType
@@ -477,7 +772,15 @@ describe('readRegistryImage over HTTP', () => {
       digest: manifest.digest,
       manifestDigest: manifest.digest,
       configDigest: config.digest,
-      labels
+      labels,
+      images: [
+        {
+          platform: 'linux/amd64',
+          manifestDigest: manifest.digest,
+          configDigest: config.digest,
+          labels
+        }
+      ]
     })
     expect(server.seen.map(s => s.url)).toEqual([
       `/v2/${REPO}/manifests/v1`,
@@ -689,7 +992,8 @@ describe('readRegistryImage over HTTP', () => {
       const failed = await failureOf(read(':v1', withCredentials()))
       expect(failed).toEqual({
         failure: 'registry-error',
-        message: `token endpoint ${server.origin}/token is not valid JSON`
+        // Where the parse stopped, never what it read there.
+        message: `token endpoint ${server.origin}/token is not valid JSON: unexpected character at offset 0`
       })
     })
 
@@ -1113,6 +1417,315 @@ describe('readRegistryImage over HTTP', () => {
       expect(await failureOf(read(':bad'))).toEqual({
         failure: 'registry-error',
         message: expect.stringMatching(/has no manifests list/)
+      })
+    })
+  })
+
+  describe('documents the engine would read differently', () => {
+    const REV = 'org.opencontainers.image.revision'
+    const amd64 = { os: 'linux', architecture: 'amd64' }
+
+    /** Stores raw config JSON text and a manifest naming it under `tag`. */
+    const storeRaw = (tag: string, configText: string, manifestText?: (config: Blob) => string) => {
+      const config: Blob = {
+        body: Buffer.from(configText),
+        digest: digestOf(configText),
+        mediaType: OCI_CONFIG
+      }
+      store.blobs.set(config.digest, config)
+      const text = manifestText
+        ? manifestText(config)
+        : JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_MANIFEST,
+            config: describe_(config),
+            layers: []
+          })
+      const manifest: Blob = {
+        body: Buffer.from(text),
+        digest: digestOf(text),
+        mediaType: OCI_MANIFEST
+      }
+      store.manifests.set(tag, manifest)
+      store.manifests.set(manifest.digest, manifest)
+      return { config, manifest }
+    }
+    const platformPart = '"architecture":"amd64","os":"linux"'
+
+    test.each<[string, string, RegExp]>([
+      [
+        'config beside Config',
+        `{${platformPart},"config":{"Labels":{"${REV}":"new"}},"Config":{"Labels":{"${REV}":"old"}}}`,
+        /has the keys "config" and "Config"/
+      ],
+      [
+        'config twice',
+        `{${platformPart},"config":{"Labels":{"${REV}":"new"}},"config":{"Labels":{"${REV}":"old"}}}`,
+        /has the key "config" twice/
+      ],
+      [
+        'Labels beside Labelſ (long s)',
+        `{${platformPart},"config":{"Labels":{"${REV}":"new"},"Labelſ":{"${REV}":"old"}}}`,
+        /has the keys "Labels" and "Labelſ"/
+      ],
+      [
+        'the revision label twice',
+        `{${platformPart},"config":{"Labels":{"${REV}":"new","${REV}":"old"}}}`,
+        /has the key "config\.Labels\.org\.opencontainers\.image\.revision" twice/
+      ],
+      [
+        'os beside OS',
+        `{"architecture":"amd64","os":"linux","OS":"windows","config":{}}`,
+        /has the keys "os" and "OS"/
+      ]
+    ])('a config blob with %s is registry-error', async (_name, text, message) => {
+      storeRaw('v1', text)
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(message)
+      })
+    })
+
+    test('keys written in another case are found as the engine finds them', async () => {
+      storeRaw('v1', `{"ARCHITECTURE":"amd64","OS":"linux","CONFIG":{"labels":{"${REV}":"x"}}}`)
+      server.handler = registry(store, server)
+      expect((await read(':v1')).labels).toEqual({ [REV]: 'x' })
+    })
+
+    test.each<[string, (config: Blob) => string, RegExp]>([
+      [
+        'config beside Config',
+        config =>
+          `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":${JSON.stringify(describe_(config))},"Config":${JSON.stringify(describe_(configBlob({})))}}`,
+        /has the keys "config" and "Config"/
+      ],
+      [
+        'digest beside Digest in the config descriptor',
+        config =>
+          `{"schemaVersion":2,"config":{"mediaType":"${OCI_CONFIG}","digest":"${config.digest}","size":${config.body.length},"Digest":"${D1}"}}`,
+        /has the keys "digest" and "Digest"/
+      ],
+      [
+        'schemaVersion twice',
+        () => `{"schemaVersion":2,"schemaVersion":1}`,
+        /has the key "schemaVersion" twice/
+      ],
+      [
+        'mediaType beside mediatype',
+        () => `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","mediatype":"${OCI_INDEX}"}`,
+        /has the keys "mediaType" and "mediatype"/
+      ]
+    ])('a manifest with %s is registry-error', async (_name, manifest, message) => {
+      storeRaw('v1', `{${platformPart},"config":{}}`, manifest)
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(message)
+      })
+    })
+
+    test.each<[string, (entries: string) => string, RegExp]>([
+      [
+        'manifests beside Manifests',
+        entries =>
+          `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":${entries},"Manifests":[]}`,
+        /has the keys "manifests" and "Manifests"/
+      ],
+      [
+        'an entry with architecture beside Architecture',
+        entries =>
+          `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":${entries.replace('"architecture":"amd64"', '"architecture":"amd64","Architecture":"arm64"')}}`,
+        /has the keys "architecture" and "Architecture"/
+      ]
+    ])('an index with %s is registry-error', async (_name, index, message) => {
+      const { manifest } = store.image('', { [REV]: 'x' })
+      const entries = JSON.stringify([describe_(manifest, amd64)])
+      const text = index(entries)
+      store.manifests.set('multi', {
+        body: Buffer.from(text),
+        digest: digestOf(text),
+        mediaType: OCI_INDEX
+      })
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':multi'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(message)
+      })
+    })
+
+    test.each<[string, Platform, Platform, string]>([
+      ['amd64/v3 beside amd64', { ...amd64, variant: 'v3' }, amd64, 'linux/amd64'],
+      ['AMD64 beside amd64', { os: 'linux', architecture: 'AMD64' }, amd64, 'linux/amd64'],
+      ['x86-64 beside amd64', { os: 'linux', architecture: 'x86-64' }, amd64, 'linux/amd64'],
+      [
+        'aarch64 beside arm64',
+        { os: 'linux', architecture: 'aarch64' },
+        { os: 'linux', architecture: 'arm64' },
+        'linux/arm64'
+      ]
+    ])(
+      'an index with %s disagreeing on the revision is registry-error',
+      async (_name, a, b, platform) => {
+        store.index('multi', [
+          [b, { [REV]: 'new' }],
+          [a, { [REV]: 'old' }]
+        ])
+        server.handler = registry(store, server)
+        expect(await failureOf(read(':multi', { platform }))).toEqual({
+          failure: 'registry-error',
+          message: expect.stringMatching(
+            new RegExp(
+              `disagree on ${REV.replace(/\./g, '\\.')}: .*"new".*"old".*every one must carry the same value`
+            )
+          )
+        })
+      }
+    )
+
+    test('entries that agree: every one is read, labels are the ones they share', async () => {
+      const { manifests } = store.index('multi', [
+        [amd64, { [REV]: 'new', arch: 'v1' }],
+        [
+          { ...amd64, variant: 'v3' },
+          { [REV]: 'new', arch: 'v3' }
+        ]
+      ])
+      server.handler = registry(store, server)
+      const image = await read(':multi')
+      expect(image.labels).toEqual({ [REV]: 'new' })
+      expect(image.manifestDigest).toBe(manifests[0]?.digest)
+      expect(image.images?.map(i => [i.platform, i.manifestDigest])).toEqual([
+        ['linux/amd64', manifests[0]?.digest],
+        ['linux/amd64/v3', manifests[1]?.digest]
+      ])
+    })
+
+    test('a custom revision label must agree too', async () => {
+      store.index('multi', [
+        [amd64, { commit: 'new' }],
+        [{ ...amd64, variant: 'v2' }, { commit: 'old' }]
+      ])
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':multi', { revisionLabel: 'commit' }))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(/disagree on commit/)
+      })
+    })
+
+    test('several platforms: each is read, all must agree', async () => {
+      const arm64 = { os: 'linux', architecture: 'arm64' }
+      store.index('multi', [
+        [amd64, { [REV]: 'new' }],
+        [arm64, { [REV]: 'old' }]
+      ])
+      server.handler = registry(store, server)
+      expect((await read(':multi', { platform: 'linux/amd64' })).labels).toEqual({ [REV]: 'new' })
+      expect(await failureOf(read(':multi', { platform: 'linux/amd64,linux/arm64' }))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(/for linux\/amd64,linux\/arm64 disagree on/)
+      })
+      expect(
+        await failureOf(read(':multi', { platform: 'linux/amd64,linux/s390x' }))
+      ).toMatchObject({ failure: 'registry-not-found' })
+    })
+
+    test('an entry that says linux/amd64 over an arm64 config is registry-error', async () => {
+      const arm = store.image('', { [REV]: 'new' }, OCI_MANIFEST, {
+        os: 'linux',
+        architecture: 'arm64'
+      })
+      store.manifests.set('multi', indexBlob([[arm.manifest, amd64]]))
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':multi'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(
+          /the linux\/amd64 entry .* its config says linux\/arm64, not linux\/amd64/
+        )
+      })
+    })
+
+    test('a single-platform image for another architecture is registry-error', async () => {
+      store.image('v1', { [REV]: 'new' }, OCI_MANIFEST, { os: 'linux', architecture: 'arm64' })
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(
+          /single-platform image, asked for linux\/amd64\): its config says linux\/arm64/
+        )
+      })
+    })
+
+    test('a config without os and architecture is registry-error', async () => {
+      storeRaw('v1', `{"config":{"Labels":{"${REV}":"x"}}}`)
+      server.handler = registry(store, server)
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(/its config names no os and architecture/)
+      })
+    })
+  })
+
+  describe('a 401 from another origin', () => {
+    test('a blob redirected to a host that answers 401 with its own realm: registry-error, no credentials sent there', async () => {
+      const { config } = store.image('v1', { a: 'b' })
+      const serve = registry(store, server, { kind: 'basic' })
+      server.handler = (req, res) => {
+        if (req.url?.includes('/blobs/') && req.headers.authorization) {
+          res.writeHead(307, { location: `${other.origin}/storage/${config.digest}` }).end()
+          return
+        }
+        serve(req, res)
+      }
+      other.handler = (_req, res) => {
+        res.setHeader('www-authenticate', `Bearer realm="${other.origin}/token",service="x"`)
+        registryError(res, 401, 'UNAUTHORIZED', 'login')
+      }
+      expect(await failureOf(read(':v1', withCredentials()))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(
+          /redirected to https:\/\/127\.0\.0\.1:\d+, which answered 401; credentials are only sent to/
+        )
+      })
+      expect(other.seen).toEqual([
+        expect.objectContaining({ url: `/storage/${config.digest}`, authorization: undefined })
+      ])
+    })
+
+    test('a Basic challenge from the other host is not answered either', async () => {
+      const { config } = store.image('v1', { a: 'b' })
+      const serve = registry(store, server, { kind: 'basic' })
+      server.handler = (req, res) => {
+        if (req.url?.includes('/blobs/')) {
+          res.writeHead(302, { location: `${other.origin}/b/${config.digest}` }).end()
+          return
+        }
+        serve(req, res)
+      }
+      other.handler = (_req, res) => {
+        res.setHeader('www-authenticate', 'Basic realm="other"')
+        registryError(res, 401, 'UNAUTHORIZED', 'login')
+      }
+      expect(await failureOf(read(':v1', withCredentials()))).toMatchObject({
+        failure: 'registry-error'
+      })
+      expect(other.seen.map(s => s.authorization)).toEqual([undefined])
+    })
+
+    test('a 403 from the other host is registry-error too', async () => {
+      const { config } = store.image('v1', { a: 'b' })
+      const serve = registry(store, server)
+      server.handler = (req, res) => {
+        if (req.url?.includes('/blobs/')) {
+          res.writeHead(307, { location: `${other.origin}/b/${config.digest}` }).end()
+          return
+        }
+        serve(req, res)
+      }
+      other.handler = (_req, res) => res.writeHead(403).end()
+      expect(await failureOf(read(':v1'))).toEqual({
+        failure: 'registry-error',
+        message: expect.stringMatching(/which answered 403/)
       })
     })
   })

@@ -8,7 +8,9 @@ import { afterAll, beforeAll } from '@jest/globals'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request, type RequestOptions } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, request, type RequestOptions } from 'node:https'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -411,4 +413,250 @@ export async function startReader(
       await stopPid(child.pid ?? 0)
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A hostile registry: serves exactly the bytes a test wrote, records every request.
+
+/** One request a hostile server received. */
+export interface SeenRequest {
+  /** `127.0.0.1:PORT` or `127.0.0.2:PORT`: which of the servers got it. */
+  host: string
+  method: string
+  url: string
+  authorization: string | undefined
+}
+
+/** A document as the hostile registry serves it: the exact bytes and the Content-Type. */
+export interface Served {
+  mediaType: string
+  body: Buffer
+}
+
+/**
+ * A registry written for the tests, in this process: node https on 127.0.0.1 behind Basic auth,
+ * serving whatever bytes a test stores (documents no real registry would accept), a second
+ * origin on 127.0.0.2 that answers every request with 401 and its own Bearer realm, and a
+ * third port that accepts TCP connections and never says a word (a stalled TLS handshake).
+ * The certificate names both addresses; NODE_EXTRA_CA_CERTS=caFile makes the action trust it.
+ */
+export interface HostileRegistry {
+  caFile: string
+  /** `127.0.0.1:PORT`: the registry. */
+  host: string
+  /** `127.0.0.2:PORT`: where the registry redirects blobs in `redirected`. */
+  otherHost: string
+  /** `127.0.0.1:PORT`: accepts connections, never completes a TLS handshake. */
+  stalledHost: string
+  username: string
+  password: string
+  /** Every request either https server received, in order. */
+  seen: SeenRequest[]
+  /** Connections the stalled port accepted. */
+  stalledConnections(): number
+  /** Tags and digests (`sha256:…`) to documents. */
+  manifests: Map<string, Served>
+  /** Digests to blob bytes. */
+  blobs: Map<string, Buffer>
+  /** Blob digests the registry answers with a 307 to the other origin. */
+  redirected: Set<string>
+  stop(): Promise<void>
+}
+
+/** Starts the hostile registry's servers under `dir`; `stop` ends exactly them. */
+export async function startHostileRegistry(dir: string): Promise<HostileRegistry> {
+  const certFile = path.join(dir, 'hostile-cert.pem')
+  const keyFile = path.join(dir, 'hostile-key.pem')
+  execFileSync(
+    'openssl',
+    [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', keyFile, '-out', certFile, '-days', '2',
+      '-subj', '/CN=provenance-gate hostile registry',
+      '-addext', 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2'
+    ], // prettier-ignore
+    { stdio: 'ignore' }
+  )
+  const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) }
+  const username = 'deployer'
+  const password = randomBytes(12).toString('base64url')
+  const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+  const seen: SeenRequest[] = []
+  const manifests = new Map<string, Served>()
+  const blobs = new Map<string, Buffer>()
+  const redirected = new Set<string>()
+  const record = (req: IncomingMessage): void => {
+    seen.push({
+      host: `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      authorization: req.headers.authorization
+    })
+  }
+  const fail = (res: ServerResponse, status: number, code: string): void => {
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ errors: [{ code, message: code.toLowerCase() }] }))
+  }
+  let otherOrigin = ''
+  const registry = createHttpsServer(tls, (req, res) => {
+    record(req)
+    if (req.headers.authorization !== basic) {
+      res.setHeader('www-authenticate', 'Basic realm="hostile"')
+      fail(res, 401, 'UNAUTHORIZED')
+      return
+    }
+    const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)$/.exec(req.url ?? '')
+    const [, , kind, reference = ''] = match ?? []
+    if (kind === 'manifests') {
+      const served = manifests.get(reference)
+      if (!served) return fail(res, 404, 'MANIFEST_UNKNOWN')
+      res.writeHead(200, { 'content-type': served.mediaType, 'content-length': served.body.length })
+      res.end(served.body)
+    } else if (kind === 'blobs') {
+      if (redirected.has(reference)) {
+        res.writeHead(307, { location: `${otherOrigin}/storage/${reference}` }).end()
+        return
+      }
+      const body = blobs.get(reference)
+      if (!body) return fail(res, 404, 'BLOB_UNKNOWN')
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': body.length
+      })
+      res.end(body)
+    } else {
+      fail(res, 404, 'NAME_UNKNOWN')
+    }
+  })
+  const other = createHttpsServer(tls, (req, res) => {
+    record(req)
+    if (req.url?.startsWith('/token')) {
+      // Anything reaching here would be a login to the wrong origin; it succeeds, to be seen.
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ token: 'other-origin-token' }))
+      return
+    }
+    res.setHeader('www-authenticate', `Bearer realm="${otherOrigin}/token",service="storage"`)
+    fail(res, 401, 'UNAUTHORIZED')
+  })
+  const stalledSockets = new Set<Socket>()
+  let stalledCount = 0
+  const stalled = createNetServer(socket => {
+    stalledCount++
+    stalledSockets.add(socket)
+    socket.on('close', () => stalledSockets.delete(socket))
+    socket.on('error', () => undefined)
+  })
+  const listen = (server: NetServer, address: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, address, () => {
+        const bound = server.address()
+        resolve(typeof bound === 'object' && bound ? bound.port : 0)
+      })
+    })
+  const [registryPort, otherPort, stalledPort] = await Promise.all([
+    listen(registry, '127.0.0.1'),
+    listen(other, '127.0.0.2'),
+    listen(stalled, '127.0.0.1')
+  ])
+  otherOrigin = `https://127.0.0.2:${otherPort}`
+  return {
+    caFile: certFile,
+    host: `127.0.0.1:${registryPort}`,
+    otherHost: `127.0.0.2:${otherPort}`,
+    stalledHost: `127.0.0.1:${stalledPort}`,
+    username,
+    password,
+    seen,
+    stalledConnections: () => stalledCount,
+    manifests,
+    blobs,
+    redirected,
+    async stop() {
+      registry.closeAllConnections()
+      other.closeAllConnections()
+      for (const socket of stalledSockets) socket.destroy()
+      await Promise.all(
+        [registry, other, stalled].map(server => new Promise(resolve => server.close(resolve)))
+      )
+    }
+  }
+}
+
+/** What a stored image is: its manifest's digest and size, as an index entry names it. */
+export interface StoredManifest {
+  digest: string
+  size: number
+  mediaType: string
+}
+
+/** Stores a config blob given as raw JSON text (duplicates and all) and returns its descriptor. */
+export function storeConfig(reg: HostileRegistry, text: string): Record<string, unknown> {
+  const body = Buffer.from(text)
+  const digest = sha256(body)
+  reg.blobs.set(digest, body)
+  return { mediaType: OCI.config, digest, size: body.length }
+}
+
+/** A config blob's JSON text: the platform and `config.Labels`, as a builder writes it. */
+export function configText(labels: Record<string, string>, platform: Platform): string {
+  return JSON.stringify({
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: { Labels: labels },
+    rootfs: { type: 'layers', diff_ids: [] }
+  })
+}
+
+/** Stores a manifest given as raw JSON text under `tag` (and its digest). */
+export function storeManifest(
+  reg: HostileRegistry,
+  tag: string,
+  text: string,
+  mediaType = OCI.manifest
+): StoredManifest {
+  const body = Buffer.from(text)
+  const digest = sha256(body)
+  reg.manifests.set(digest, { mediaType, body })
+  if (tag) reg.manifests.set(tag, { mediaType, body })
+  return { digest, size: body.length, mediaType }
+}
+
+/** Stores an image (config from raw text, a manifest naming it) under `tag`. */
+export function storeImage(reg: HostileRegistry, tag: string, config: string): StoredManifest {
+  return storeManifest(
+    reg,
+    tag,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI.manifest,
+      config: storeConfig(reg, config),
+      layers: []
+    })
+  )
+}
+
+/** Stores an OCI index of stored manifests under `tag`, each entry with the platform given. */
+export function storeIndex(
+  reg: HostileRegistry,
+  tag: string,
+  entries: [StoredManifest, Platform][]
+): StoredManifest {
+  return storeManifest(
+    reg,
+    tag,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI.index,
+      manifests: entries.map(([manifest, platform]) => ({
+        mediaType: manifest.mediaType,
+        digest: manifest.digest,
+        size: manifest.size,
+        platform
+      }))
+    }),
+    OCI.index
+  )
 }
