@@ -158,6 +158,7 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
       const image = await timed('registry', () =>
         deps.readRegistry(settings.image, {
           ...settings.registry,
+          revisionLabel: settings.revisionLabel,
           timeoutMs: settings.timeouts.inspectMs
         })
       )

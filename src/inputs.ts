@@ -2,7 +2,12 @@ import * as core from './actions-core.js'
 import * as path from 'node:path'
 import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
-import { canonicalImageReference, parseImageReference, splitImageReference } from './registry.js'
+import {
+  canonicalImageReference,
+  parseImageReference,
+  parsePlatforms,
+  splitImageReference
+} from './registry.js'
 import { REVISION_PATTERN } from './verdict.js'
 import type {
   ContextSettings,
@@ -350,10 +355,11 @@ function parseRegistry(value: (name: InputName) => string): RegistrySettings {
   const username = value('registry-username')
   const password = value('registry-password')
   const platform = value('platform')
-  if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
-    throw new InputError(
-      `input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`
-    )
+  // One platform grammar, the registry reader's (a comma list, each os/arch[/variant]).
+  try {
+    parsePlatforms(platform)
+  } catch (error) {
+    throw new InputError(`input ${describeError(error)}`)
   }
   if (!!username !== !!password) {
     throw new InputError(

@@ -54,6 +54,7 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
     labelSource: 'host',
     registry: { username: '', password: '', platform: 'linux/amd64' },
     containerCheck: 'skip',
+    skipIfFresh: false,
     requireSource: false,
     repositoryUrl: 'https://github.com/acme/shop',
     promote: undefined,
