@@ -302,8 +302,11 @@ find_compose() {
       elif [[ "$out" =~ unknown\ command|is\ not\ a\ docker\ command|unrecognized\ command|command\ not\ found ]]; then
         # Only a plugin that is not there falls back: a broken one is still the host's compose,
         # and its own error is the one to show.
-        command -v "$standalone" >/dev/null 2>&1 ||
-          die "no compose on this host: neither \`$DOCKER compose\` (the compose plugin: $(first_line "$out")) nor \`$standalone\` (standalone) is installed. Install one (Debian/Ubuntu: apt-get install $standalone), point COMPOSE at one, or set SKIP_COMPOSE=1 to build without recreating $TARGET_SERVICE"
+        if ! command -v "$standalone" >/dev/null 2>&1; then
+          log "\`$DOCKER compose version\`: $(first_line "$out"); \`$standalone\` is not on PATH ($PATH)"
+          log "install one (Debian/Ubuntu: apt-get install $standalone), point COMPOSE at one, or set SKIP_COMPOSE=1 to build without recreating $TARGET_SERVICE"
+          die "no compose on this host: neither \`$DOCKER compose\` (plugin) nor \`$standalone\` (standalone) is installed"
+        fi
         COMPOSE_CMD=("$standalone")
       else
         log "\`$DOCKER compose version\` failed ($(first_line "$out")); using it all the same"
@@ -350,8 +353,13 @@ check_recreated() {
     [ "${running:-}" = true ] || continue
     found=$((found + 1))
     name="${name#/}"
-    [ "${image#sha256:}" = "$want" ] ||
-      die "the staging container $name runs image ${image#sha256:}, not $want just built as $TARGET_IMAGE: compose did not recreate it (does the service's image: use \${TARGET_IMAGE}, and is it the service compose runs here?)"
+    image="${image#sha256:}"
+    [ "$image" != "$want" ] || continue
+    log "the service's image: must be TARGET_IMAGE (e.g. image: \${TARGET_IMAGE}) in the project compose runs here"
+    if [ "${image:0:12}" = "${want:0:12}" ]; then
+      die "compose did not recreate the staging container $name: it runs image $image, not $want just built as $TARGET_IMAGE"
+    fi
+    die "compose did not recreate the staging container $name: it runs image ${image:0:12}, not ${want:0:12} just built as $TARGET_IMAGE"
   done <<<"$states"
   if [ "$found" -eq 0 ]; then
     [ -z "${TARGET_PORT:-}" ] ||
