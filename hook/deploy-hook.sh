@@ -399,7 +399,7 @@ build_staging() {
   else
     local profile=()
     [ -z "${COMPOSE_PROFILE:-}" ] || profile=(--profile "$COMPOSE_PROFILE")
-    log "recreating $TARGET_SERVICE (container ${STAGING_CONTAINER:-$TARGET_SERVICE}) with ${COMPOSE_CMD[*]}${COMPOSE_PROJECT_DIR:+ in $COMPOSE_PROJECT_DIR}"
+    log "recreating service $TARGET_SERVICE with ${COMPOSE_CMD[*]}${COMPOSE_PROJECT_DIR:+ in $COMPOSE_PROJECT_DIR}"
     (
       [ -z "$COMPOSE_PROJECT_DIR" ] || cd -- "$COMPOSE_PROJECT_DIR"
       "${COMPOSE_CMD[@]}" "${profile[@]}" up -d --no-build -- "$TARGET_SERVICE"
