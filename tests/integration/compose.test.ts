@@ -17,9 +17,9 @@ import {
   httpGet,
   projectContainers,
   SERVICE,
-  useComposeHost,
   type ComposeRepo
 } from './harness/compose.js'
+import { useComposeHost } from './harness/use-compose-host.js'
 import { expectCleanRun, outcome, sshInputs } from './harness/expect-run.js'
 import { fileAt, git } from './harness/git-context.js'
 import { freePort, startSshd, stopPid, type StagingHost } from './harness/services.js'

@@ -2,24 +2,15 @@
  * The staging step for real: a loopback host whose sessions may run compose (Debian's standalone
  * docker-compose v1.29, the only compose this machine has), and a real compose project with a
  * `staging` profile service that serves the repository's www/ over HTTP from a FROM-scratch busybox
- * image on the host network (the test dockerd has no bridge).
+ * image on the host network (the test dockerd has no bridge). No jest here: the demo uses it too.
  */
-import { afterAll, beforeAll } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { removeScratch, scratchDir } from './action.js'
+import { scratchDir } from './action.js'
 import { git } from './git-context.js'
-import {
-  checkPrograms,
-  startDockerd,
-  startSshd,
-  stopPid,
-  stopStagingHost,
-  type StagingHost
-} from './services.js'
+import { checkPrograms, startDockerd, startSshd, stopPid, type StagingHost } from './services.js'
 
 /** The reference hook, as installed on a staging host. */
 export const REFERENCE_HOOK = path.resolve(
@@ -64,25 +55,6 @@ export async function startComposeHost(dir: string): Promise<StagingHost> {
   } catch (error) {
     await stopPid(docker.pid, 15000)
     throw error
-  }
-}
-
-/** `startComposeHost` for one test file, stopped (by PID) after it; a getter valid in tests. */
-export function useComposeHost(): () => StagingHost {
-  let host: StagingHost | undefined
-  beforeAll(async () => {
-    host = await startComposeHost(mkdtempSync(path.join(tmpdir(), 'provenance-gate-compose-')))
-  }, 120000)
-  afterAll(async () => {
-    removeScratch()
-    if (!host) return
-    await stopStagingHost(host)
-    unmountUnder(host.dir)
-    rmSync(host.dir, { recursive: true, force: true })
-  }, 60000)
-  return () => {
-    if (!host) throw new Error('the compose host is not running')
-    return host
   }
 }
 
