@@ -6,10 +6,13 @@
 #       cd <hook-dir> && GIT_SHA=… BUILD_CONTEXT=… TARGET_IMAGE=… TARGET_SERVICE=… TARGET_PORT=… \
 #         COMPOSE_PROFILE=… STAGING_CONTAINER=… [BUILD_CONTEXT_SOURCE=git-archive] [SYNC_CONTEXT=1] \
 #         bash deploy-hook.sh --build-staging
-#     builds TARGET_IMAGE from BUILD_CONTEXT, recreates the staging service, waits for health on
-#     127.0.0.1:TARGET_PORT and runs SMOKE_COMMAND. The image is labelled with a revision only when
-#     the hook can vouch that BUILD_CONTEXT holds exactly that commit; otherwise it exits 1 before
-#     any `docker build` (a label is a claim about the files, so it is never stamped on faith):
+#     builds TARGET_IMAGE from BUILD_CONTEXT, recreates the staging service with
+#     `<compose> [--profile COMPOSE_PROFILE] up -d --no-build -- TARGET_SERVICE` (see "Compose"
+#     below), checks that the service's running containers run the image id just built, waits for
+#     health on 127.0.0.1:TARGET_PORT and runs SMOKE_COMMAND. The image is labelled with a
+#     revision only when the hook can vouch that BUILD_CONTEXT holds exactly that commit;
+#     otherwise it exits 1 before any `docker build` (a label is a claim about the files, so it is
+#     never stamped on faith):
 #
 #     * BUILD_CONTEXT inside a git work tree (a `.git` in it or an ancestor, confirmed by git):
 #       its HEAD must equal GIT_SHA exactly and `git status --porcelain --untracked-files=all -- .`
@@ -50,8 +53,27 @@
 #     byte (read as JSON, so " <sha>", "<sha>\n" or "<sha> x" do not match); a missing or empty
 #     label fails closed. Empty EXPECTED_REVISION keeps the old no-check behaviour.
 #
+#   Compose (unless SKIP_COMPOSE=1). Which compose runs, decided before anything is built:
+#     COMPOSE=auto (default): `$DOCKER compose` when `$DOCKER compose version` succeeds, else the
+#       standalone `docker-compose` (v1.29 is what Debian/Ubuntu package; it takes --profile
+#       before `up` like v2) when $DOCKER says it has no compose command, else exit 1 naming both.
+#       With DOCKER=podman: `podman compose`, else `podman-compose`, else exit 1 naming both.
+#       A plugin that exists but fails `version` is still used (its own error is the one to see).
+#     COMPOSE=plugin | standalone | <program or path>: forces one.
+#     Compose runs in the hook's working directory (the gate's hook-dir), or in
+#     COMPOSE_PROJECT_DIR when set; compose itself reads COMPOSE_FILE, COMPOSE_PROJECT_NAME and
+#     the directory's .env. The service's `image:` must be TARGET_IMAGE (e.g.
+#     `image: ${TARGET_IMAGE}`, which compose fills from this hook's environment), so that
+#     --no-build recreates it on the fresh image.
+#     After `up`, every running container labelled com.docker.compose.service=TARGET_SERVICE (else
+#     the container named STAGING_CONTAINER) must run the image id just built; one on another
+#     image exits 1 (compose did not recreate it). No running container at all exits 1 when
+#     TARGET_PORT is set, and is only logged when it is not (a one-shot service).
+#     SMOKE_COMMAND gets TARGET_PORT, TARGET_SERVICE and STAGING_CONTAINER in its environment.
+#
 # Settings from the environment (all optional):
 #   DOCKER=docker            container CLI; podman works too (the inspect template uses .ID)
+#   COMPOSE=auto, COMPOSE_PROJECT_DIR=   see "Compose" above
 #   REVISION_LABEL=org.opencontainers.image.revision   letters, digits, . _ - / only
 #   BUILD_CONTEXT=.          see above; BUILD_CONTEXT_SOURCE= (empty or git-archive), SYNC_CONTEXT=0
 #   SKIP_COMPOSE=0           1 = build only, do not recreate the service (no compose on the host)
@@ -67,6 +89,8 @@ SKIP_COMPOSE="${SKIP_COMPOSE:-0}"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-120}"
 HEALTH_PATH="${HEALTH_PATH:-/}"
 SMOKE_COMMAND="${SMOKE_COMMAND:-}"
+COMPOSE="${COMPOSE:-auto}"
+COMPOSE_PROJECT_DIR="${COMPOSE_PROJECT_DIR:-}"
 LOCK_FILE="${LOCK_FILE:-/tmp/provenance-gate-deploy.lock}"
 LOCK_WAIT="${LOCK_WAIT:-900}"
 BUILD_CONTEXT_SOURCE="${BUILD_CONTEXT_SOURCE:-}"
@@ -251,6 +275,101 @@ wait_healthy() {
   die "staging did not become healthy on 127.0.0.1:$TARGET_PORT within ${HEALTH_TIMEOUT}s"
 }
 
+# ---- compose: recreating the staging service ------------------------------------------------
+
+COMPOSE_CMD=() # the compose command line, without the subcommand
+
+# The first line of a failed command's output, for messages.
+first_line() { printf '%s\n' "$1" | head -n 1; }
+
+# Sets COMPOSE_CMD (see COMPOSE in the header), or dies naming what is missing. Called before the
+# build, so a host without compose fails without building anything.
+find_compose() {
+  local standalone=docker-compose out
+  case "$("$DOCKER" --version 2>/dev/null || true)" in
+    podman*) standalone=podman-compose ;;
+  esac
+  case "$COMPOSE" in
+    plugin) COMPOSE_CMD=("$DOCKER" compose) ;;
+    standalone)
+      command -v "$standalone" >/dev/null 2>&1 ||
+        die "COMPOSE=standalone but $standalone is not installed on this host"
+      COMPOSE_CMD=("$standalone")
+      ;;
+    auto | '')
+      if out="$("$DOCKER" compose version 2>&1)"; then
+        COMPOSE_CMD=("$DOCKER" compose)
+      elif [[ "$out" =~ unknown\ command|is\ not\ a\ docker\ command|unrecognized\ command|command\ not\ found ]]; then
+        # Only a plugin that is not there falls back: a broken one is still the host's compose,
+        # and its own error is the one to show.
+        if ! command -v "$standalone" >/dev/null 2>&1; then
+          log "\`$DOCKER compose version\`: $(first_line "$out"); \`$standalone\` is not on PATH ($PATH)"
+          log "install one (Debian/Ubuntu: apt-get install $standalone), point COMPOSE at one, or set SKIP_COMPOSE=1 to build without recreating $TARGET_SERVICE"
+          die "no compose on this host: neither \`$DOCKER compose\` (plugin) nor \`$standalone\` (standalone) is installed"
+        fi
+        COMPOSE_CMD=("$standalone")
+      else
+        log "\`$DOCKER compose version\` failed ($(first_line "$out")); using it all the same"
+        COMPOSE_CMD=("$DOCKER" compose)
+      fi
+      ;;
+    */*)
+      if [ ! -f "$COMPOSE" ] || [ ! -x "$COMPOSE" ]; then
+        die "COMPOSE=$COMPOSE is not an executable file"
+      fi
+      COMPOSE_CMD=("$COMPOSE")
+      ;;
+    *)
+      command -v "$COMPOSE" >/dev/null 2>&1 ||
+        die "COMPOSE=$COMPOSE is neither plugin, standalone, auto nor a program on PATH"
+      COMPOSE_CMD=("$COMPOSE")
+      ;;
+  esac
+  if [ -n "$COMPOSE_PROJECT_DIR" ] && [ ! -d "$COMPOSE_PROJECT_DIR" ]; then
+    die "COMPOSE_PROJECT_DIR $COMPOSE_PROJECT_DIR is not a directory"
+  fi
+  log "compose: ${COMPOSE_CMD[*]}"
+}
+
+# After `up`: every running container of the service must run the image just built ($1), so a
+# project whose service does not use TARGET_IMAGE, or that kept the old container, fails here.
+# The containers are the service's by label (compose v1 names them <project>_<service>_1, v2
+# <project>-<service>-1), else the one named STAGING_CONTAINER. None running is an error when
+# TARGET_PORT says something must answer; else (a one-shot service) it is only logged.
+check_recreated() {
+  local want="${1#sha256:}" listed ids=() states="" name image running found=0 target
+  target="${STAGING_CONTAINER:-$TARGET_SERVICE}"
+  listed="$("$DOCKER" ps -a -q --no-trunc --filter "label=com.docker.compose.service=$TARGET_SERVICE")" ||
+    die "cannot list the containers of $TARGET_SERVICE"
+  [ -z "$listed" ] || mapfile -t ids <<<"$listed"
+  if [ "${#ids[@]}" -eq 0 ] && "$DOCKER" container inspect -- "$target" >/dev/null 2>&1; then
+    ids=("$target")
+  fi
+  if [ "${#ids[@]}" -gt 0 ]; then
+    states="$("$DOCKER" container inspect --format '{{.Name}} {{.Image}} {{.State.Running}}' -- "${ids[@]}")" ||
+      die "cannot inspect the containers of $TARGET_SERVICE"
+  fi
+  while read -r name image running; do
+    [ "${running:-}" = true ] || continue
+    found=$((found + 1))
+    name="${name#/}"
+    image="${image#sha256:}"
+    [ "$image" != "$want" ] || continue
+    log "the service's image: must be TARGET_IMAGE (e.g. image: \${TARGET_IMAGE}) in the project compose runs here"
+    if [ "${image:0:12}" = "${want:0:12}" ]; then
+      die "compose did not recreate the staging container $name: it runs image $image, not $want just built as $TARGET_IMAGE"
+    fi
+    die "compose did not recreate the staging container $name: it runs image ${image:0:12}, not ${want:0:12} just built as $TARGET_IMAGE"
+  done <<<"$states"
+  if [ "$found" -eq 0 ]; then
+    [ -z "${TARGET_PORT:-}" ] ||
+      die "no container of $TARGET_SERVICE is running after compose up (label com.docker.compose.service=$TARGET_SERVICE, or named $target): see its logs"
+    log "no container of $TARGET_SERVICE is running after compose up (a one-shot service?): its image was not checked"
+    return 0
+  fi
+  log "$found running container(s) of $TARGET_SERVICE on ${want:0:12}"
+}
+
 build_staging() {
   require GIT_SHA TARGET_IMAGE TARGET_SERVICE
   [[ "$GIT_SHA" =~ $REVISION_PATTERN ]] || die "GIT_SHA is not a full revision: $GIT_SHA"
@@ -261,6 +380,7 @@ build_staging() {
   collect_git_env
 
   context_revision
+  [ "$SKIP_COMPOSE" = 1 ] || find_compose
   local id
   log "building $TARGET_IMAGE from $CONTEXT at $REVISION"
   "$DOCKER" build --iidfile "$WORK/iid" --label "$REVISION_LABEL=$REVISION" \
@@ -279,13 +399,19 @@ build_staging() {
   else
     local profile=()
     [ -z "${COMPOSE_PROFILE:-}" ] || profile=(--profile "$COMPOSE_PROFILE")
-    log "recreating $TARGET_SERVICE (container ${STAGING_CONTAINER:-$TARGET_SERVICE})"
-    "$DOCKER" compose "${profile[@]}" up -d --no-build -- "$TARGET_SERVICE"
+    log "recreating service $TARGET_SERVICE with ${COMPOSE_CMD[*]}${COMPOSE_PROJECT_DIR:+ in $COMPOSE_PROJECT_DIR}"
+    (
+      [ -z "$COMPOSE_PROJECT_DIR" ] || cd -- "$COMPOSE_PROJECT_DIR"
+      "${COMPOSE_CMD[@]}" "${profile[@]}" up -d --no-build -- "$TARGET_SERVICE"
+    )
+    check_recreated "$id"
   fi
 
   [ -z "${TARGET_PORT:-}" ] || wait_healthy
   if [ -n "$SMOKE_COMMAND" ]; then
     log "smoke: $SMOKE_COMMAND"
+    export TARGET_SERVICE TARGET_PORT="${TARGET_PORT:-}"
+    export STAGING_CONTAINER="${STAGING_CONTAINER:-$TARGET_SERVICE}"
     bash -c "$SMOKE_COMMAND"
   fi
   log "staging $TARGET_SERVICE: $TARGET_IMAGE built from $REVISION"

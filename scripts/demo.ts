@@ -1,24 +1,38 @@
 /**
- * `npm run demo`: a throwaway loopback "staging host" (real sshd + dockerd), a real git repository,
- * and the real bundle run twice: on an image rebuilt from HEAD (pass), then after a new commit that
- * nobody rebuilt (fail). Prints each run's outputs and job summary, then stops what it started.
+ * `npm run demo`: the whole staging step on a throwaway loopback host (real sshd, dockerd and
+ * Debian's docker-compose). The real bundle runs the reference hook, which builds the validated
+ * commit and recreates the compose service on the staging port; the demo fetches the page it
+ * serves. Then a new commit that nobody rebuilt is refused. Stops and removes what it started.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import {
   commit,
-  makeRepo,
   removeScratch,
   runAction,
   type ActionRun
 } from '../tests/integration/harness/action.js'
-import { startStagingHost, stopStagingHost } from '../tests/integration/harness/services.js'
-
-const hook = path.resolve('hook/deploy-hook.sh')
+import {
+  composeDown,
+  composeRepo,
+  hostClone,
+  httpGet,
+  projectContainers,
+  REFERENCE_HOOK,
+  SERVICE,
+  startComposeHost,
+  unmountUnder
+} from '../tests/integration/harness/compose.js'
+import { freePort, stopStagingHost } from '../tests/integration/harness/services.js'
 
 function show(title: string, run: ActionRun): void {
   console.log(`\n=== ${title}: exit code ${run.exitCode}`)
+  // What the hook did on the host, in its own words (compose's progress lines included).
+  const hookLines = run.stdout
+    .split('\n')
+    .filter(line => /\[deploy-hook\]|ing \S+ \.\.\. done/.test(line))
+  for (const line of hookLines) console.log(`  host| ${line}`)
   for (const [name, value] of Object.entries(run.outputs)) console.log(`  ${name}=${value}`)
   console.log('\n--- job summary (GitHub-flavoured Markdown) ---')
   console.log(run.summary.trim())
@@ -26,43 +40,67 @@ function show(title: string, run: ActionRun): void {
 
 async function main(): Promise<number> {
   const dir = mkdtempSync(path.join(tmpdir(), 'provenance-gate-demo-'))
-  console.log('starting a loopback staging host (sshd + dockerd) …')
-  const host = await startStagingHost(dir)
+  console.log('starting a loopback staging host (sshd + dockerd, docker-compose) …')
+  const host = await startComposeHost(dir)
+  let clone: string | undefined
   try {
-    const repo = makeRepo()
-    const ssh = {
+    const port = await freePort()
+    const repo = composeRepo({ port, page: '<h1>shop v1</h1>\n' })
+    clone = hostClone(repo.dir)
+    const inputs = {
       host: '127.0.0.1',
       user: 'root',
       port: String(host.sshPort),
       'private-key': host.privateKey,
       'known-hosts': host.knownHosts,
       image: 'registry.example.com/shop:staging',
-      path: repo.dir
+      path: repo.dir,
+      service: SERVICE,
+      'staging-port': String(port)
     }
     console.log(
-      `staging host: root@127.0.0.1:${host.sshPort}; repository ${repo.dir} at ${repo.head}`
+      `staging host: root@127.0.0.1:${host.sshPort}; checkout ${repo.dir} at ${repo.head}`
+    )
+    console.log(
+      `host clone with docker-compose.yml: ${clone} (service ${SERVICE}, profile staging)`
     )
 
-    const fresh = await runAction({ ...ssh, hook, 'build-context': repo.dir })
-    show('1. rebuild from the validated commit, then verify', fresh)
+    const fresh = await runAction({
+      ...inputs,
+      hook: REFERENCE_HOOK,
+      'hook-dir': clone,
+      'build-context': clone
+    })
+    show('1. rebuild from the validated commit, recreate staging, verify', fresh)
+    const page = await httpGet(port)
+    console.log(`\nGET http://127.0.0.1:${port}/ -> ${page.trim()}`)
+    console.log(`running: ${projectContainers(host.dockerHost, repo.project).join(', ')}`)
 
-    const next = commit(repo.dir, 'app.txt', 'v2\n')
+    const next = commit(repo.dir, 'www/index.html', '<h1>shop v2</h1>\n')
     console.log(`\n(new commit ${next} validated, but the staging image was not rebuilt)`)
-    const stale = await runAction({ ...ssh, mode: 'verify' })
+    const stale = await runAction({ ...inputs, mode: 'verify' })
     show('2. verify the stale staging image against the new commit', stale)
 
-    const asExpected = fresh.exitCode === 0 && stale.exitCode !== 0
+    const asExpected =
+      fresh.outputs.verdict === 'match' &&
+      page === '200 <h1>shop v1</h1>\n' &&
+      stale.outputs.verdict === 'mismatch'
     console.log(
       asExpected
-        ? '\ndemo: the fresh image passed and the stale one was refused, as a deploy gate must.'
+        ? '\ndemo: staging was rebuilt, recreated and served the validated commit; the stale image was refused.'
         : '\ndemo: UNEXPECTED result (see above).'
     )
     return asExpected ? 0 : 1
   } finally {
-    await stopStagingHost(host)
+    try {
+      if (clone) composeDown(host.dockerHost, clone)
+    } finally {
+      await stopStagingHost(host)
+    }
+    unmountUnder(dir)
     removeScratch()
     rmSync(dir, { recursive: true, force: true })
-    console.log('stopped sshd and dockerd, removed their files.')
+    console.log('removed the compose project, stopped sshd and dockerd, removed their files.')
   }
 }
 

@@ -2,7 +2,8 @@
 # Installs what the integration tests and the demo need, from Debian's packages, when missing:
 # a real OpenSSH server, Docker engine, git and shellcheck, and a real OCI registry with
 # htpasswd and TLS (docker-registry, apache2-utils, openssl), zsh, dash and podman for the test hosts
-# like users have them, busybox-static for FROM-scratch images. `provision.sh bench` also installs
+# like users have them, busybox-static for FROM-scratch images, and the standalone docker-compose
+# (v1.29, Debian's only compose) for the staging step. `provision.sh bench` also installs
 # skopeo, the registry client the benchmark compares against. Needs root (the CI machine is root).
 set -euo pipefail
 
@@ -22,6 +23,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/zsh ] || need+=(zsh)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if [ "${1:-}" = bench ]; then
   command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
