@@ -438,10 +438,12 @@ function lastLines(text, count = 3, width = 200) {
 
 /**
  * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
- * commit, with a warning when a pull request's HEAD is GitHub's merge commit.
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit. `resolved` learns
+ * the revision before anything is logged, so a failure while logging still reports it.
  */
-async function headRevision(local, settings, event, log) {
+async function headRevision(local, settings, event, log, resolved = () => undefined) {
     const revision = await resolveRevision(local, settings);
+    resolved(revision);
     log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
     const merge = needsMergeCheck(event, revision)
         ? await isPullRequestMerge(local, settings, event.prHeadSha)
@@ -1393,8 +1395,12 @@ function startUpload(local, settings, revision, script, progress, now) {
         framer.unpipe(input);
         input.end();
     };
-    archive.stdout.on('data', () => {
-        if (framer.bytes > max && !error) {
+    // Counted here, as each chunk arrives: the framer counts a chunk only once it takes it, so a
+    // last chunk that crosses the bound would pass unseen.
+    let received = 0;
+    archive.stdout.on('data', (chunk) => {
+        received += chunk.length;
+        if (received > max && !error) {
             abort(new InputError(`the archive of ${revision.slice(0, 12)} exceeds upload-max-mib (${max / 1024 / 1024} MiB); nothing was built. Raise upload-max-mib or shrink the tree`));
         }
     });
@@ -1790,7 +1796,9 @@ async function runGate(settings, deps, facts) {
     try {
         revision =
             settings.promote?.expectedRevision ||
-                (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log)));
+                (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log, resolved => {
+                    facts.expectedRevision = resolved;
+                })));
     }
     catch (error) {
         const unused = await connecting?.catch(() => undefined);
@@ -1819,6 +1827,7 @@ async function runGate(settings, deps, facts) {
         if (settings.labelSource === 'registry') {
             const image = await timed('registry', () => deps.readRegistry(settings.image, {
                 ...settings.registry,
+                revisionLabel: settings.revisionLabel,
                 timeoutMs: settings.timeouts.inspectMs
             }));
             facts.imageId = image.configDigest;
@@ -1960,9 +1969,509 @@ async function connect(deps, target) {
 
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/registry/json.ts
+
+/** Deeper nesting than any manifest or config has; bounds the parser's recursion. */
+const MAX_JSON_DEPTH = 512;
+/**
+ * Parses a registry document, refusing any object with the same key twice. JSON.parse keeps the
+ * last of two equal keys, Go's decoder (the engine's) merges both into one struct or map: the
+ * same bytes would give the gate and the engine different labels, so such a document is
+ * refused whatever the duplicate is. Throws a `registry-error` naming `what`, never quoting
+ * the body (it may repeat what was sent).
+ */
+function parseStrictJson(text, what) {
+    return new StrictParser(text, what).document();
+}
+class StrictParser {
+    text;
+    what;
+    i = 0;
+    constructor(text, what) {
+        this.text = text;
+        this.what = what;
+    }
+    document() {
+        const value = this.value(0, '');
+        this.space();
+        if (this.i < this.text.length)
+            throw this.fail('has data after the JSON value');
+        return value;
+    }
+    fail(why) {
+        return new GateError('registry-error', `${this.what} is not valid JSON: ${why}`);
+    }
+    space() {
+        const text = this.text;
+        while (this.i < text.length) {
+            const c = text.charCodeAt(this.i);
+            if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d)
+                break;
+            this.i++;
+        }
+    }
+    value(depth, path) {
+        if (depth > MAX_JSON_DEPTH)
+            throw this.fail(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+        this.space();
+        const c = this.text[this.i];
+        if (c === '{')
+            return this.object(depth, path);
+        if (c === '[')
+            return this.array(depth, path);
+        if (c === '"')
+            return this.string();
+        if (c === '-' || (c !== undefined && c >= '0' && c <= '9'))
+            return this.number();
+        for (const [word, result] of [
+            ['true', true],
+            ['false', false],
+            ['null', null]
+        ]) {
+            if (this.text.startsWith(word, this.i)) {
+                this.i += word.length;
+                return result;
+            }
+        }
+        throw this.fail(`unexpected ${c === undefined ? 'end' : 'character'} at offset ${this.i}`);
+    }
+    object(depth, path) {
+        const result = Object.create(null);
+        this.i++;
+        this.space();
+        if (this.text[this.i] === '}') {
+            this.i++;
+            return result;
+        }
+        for (;;) {
+            this.space();
+            if (this.text[this.i] !== '"')
+                throw this.fail(`expected a key at offset ${this.i}`);
+            const key = this.string();
+            const where = path ? `${path}.${key}` : key;
+            if (Object.prototype.hasOwnProperty.call(result, key)) {
+                throw new GateError('registry-error', `${this.what} has the key ${JSON.stringify(where)} twice; JSON readers disagree on which one counts, so it is refused`);
+            }
+            this.space();
+            if (this.text[this.i] !== ':')
+                throw this.fail(`expected ':' at offset ${this.i}`);
+            this.i++;
+            result[key] = this.value(depth + 1, where);
+            this.space();
+            const next = this.text[this.i++];
+            if (next === '}')
+                return result;
+            if (next !== ',')
+                throw this.fail(`expected ',' or '}' at offset ${this.i - 1}`);
+        }
+    }
+    array(depth, path) {
+        const result = [];
+        this.i++;
+        this.space();
+        if (this.text[this.i] === ']') {
+            this.i++;
+            return result;
+        }
+        for (;;) {
+            result.push(this.value(depth + 1, `${path}[${result.length}]`));
+            this.space();
+            const next = this.text[this.i++];
+            if (next === ']')
+                return result;
+            if (next !== ',')
+                throw this.fail(`expected ',' or ']' at offset ${this.i - 1}`);
+        }
+    }
+    number() {
+        const match = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+        match.lastIndex = this.i;
+        const found = match.exec(this.text);
+        if (!found)
+            throw this.fail(`malformed number at offset ${this.i}`);
+        this.i += found[0].length;
+        return Number(found[0]);
+    }
+    /** A string with its escapes decoded; a lone surrogate becomes U+FFFD, as Go decodes it. */
+    string() {
+        const text = this.text;
+        let out = '';
+        let start = ++this.i;
+        for (;;) {
+            if (this.i >= text.length)
+                throw this.fail('has an unterminated string');
+            const c = text.charCodeAt(this.i);
+            if (c === 0x22) {
+                out += text.slice(start, this.i++);
+                return out.replace(LONE_SURROGATE, '\ufffd');
+            }
+            if (c < 0x20)
+                throw this.fail(`has a control character in a string at offset ${this.i}`);
+            if (c !== 0x5c) {
+                this.i++;
+                continue;
+            }
+            out += text.slice(start, this.i);
+            const escape = text[this.i + 1];
+            const simple = escape === undefined ? undefined : ESCAPES[escape];
+            if (simple !== undefined) {
+                out += simple;
+                this.i += 2;
+            }
+            else if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) {
+                out += String.fromCharCode(parseInt(text.slice(this.i + 2, this.i + 6), 16));
+                this.i += 6;
+            }
+            else {
+                throw this.fail(`has a malformed escape at offset ${this.i}`);
+            }
+            start = this.i;
+        }
+    }
+}
+const ESCAPES = {
+    '"': '"',
+    '\\': '\\',
+    '/': '/',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t'
+};
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/**
+ * A key as Go's encoding/json compares it with a struct field name: ASCII letters without case,
+ * and the two non-ASCII runes whose simple case folding reaches ASCII, U+017F (ſ, an `s`) and
+ * U+212A (the Kelvin sign, a `k`). Every other rune folds to a non-ASCII one and so can never
+ * equal a field name the gate reads (all ASCII); it is kept as it is.
+ */
+function foldKey(key) {
+    return key.replace(/[a-z\u017f\u212a]/g, c => c === '\u017f' ? 'S' : c === '\u212a' ? 'K' : c.toUpperCase());
+}
+/** True for a JSON object (not an array, not null). */
+function isJsonObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/**
+ * The value of field `name` of `object` as the engine's Go decoder sees it: the key equal to
+ * `name` under Go's case folding. Two keys that both fold to `name` (`config` and `Config`,
+ * `Labels` and `Labelſ`) are refused: Go decodes both into the one field, merging or
+ * overwriting in document order, which no JavaScript reading reproduces safely. `where`
+ * names the object for the message (`config blob sha256:…`, `.config`).
+ */
+function field(object, name, where) {
+    const folded = foldKey(name);
+    const keys = Object.keys(object).filter(key => foldKey(key) === folded);
+    if (keys.length > 1) {
+        throw new GateError('registry-error', `${where} has the keys ${keys.map(key => JSON.stringify(key)).join(' and ')}, which the engine reads as the same field ${JSON.stringify(name)} (Go's JSON matches keys without case); refusing an image the gate and the engine would read differently`);
+    }
+    const [key] = keys;
+    return key === undefined ? undefined : object[key];
+}
+
+;// CONCATENATED MODULE: ./src/registry/platform.ts
+
+/** More platforms than any deployment lists; bounds what one read fetches. */
+const MAX_PLATFORMS = 16;
+/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
+function parsePlatform(text) {
+    const parts = text.split('/');
+    const word = /^[a-z0-9._-]+$/;
+    if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
+        throw new InputError(`platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`);
+    }
+    const [os = '', architecture = '', variant] = parts;
+    return variant === undefined ? { os, architecture } : { os, architecture, variant };
+}
+/**
+ * Parses the `platform` input: one or more `os/arch[/variant]`, comma-separated, every one of
+ * which the deployment may pull on (a fleet of amd64 and arm64 hosts lists both, and each is
+ * verified). Entries naming the same platform once normalised count once. Throws an
+ * InputError naming the entry that is wrong.
+ */
+function parsePlatforms(raw) {
+    const texts = raw
+        .split(',')
+        .map(text => text.trim())
+        .filter(Boolean);
+    if (texts.length === 0) {
+        throw new InputError(`platform ${JSON.stringify(raw)} names no platform (expected e.g. linux/amd64 or linux/amd64,linux/arm64)`);
+    }
+    if (texts.length > MAX_PLATFORMS) {
+        throw new InputError(`platform lists ${texts.length} platforms, more than ${MAX_PLATFORMS}`);
+    }
+    const seen = new Set();
+    const platforms = [];
+    for (const text of texts) {
+        const platform = parsePlatform(text);
+        const key = formatPlatform(normalizePlatform(platform));
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        platforms.push(platform);
+    }
+    return platforms;
+}
+/** `os/arch[/variant]`, as `docker` prints a platform. */
+function formatPlatform(platform) {
+    return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+}
+/**
+ * containerd's `platforms.Normalize` (github.com/containerd/platforms, database.go), which the
+ * engine applies to both sides before comparing: case is ignored, `x86_64`/`x86-64` are
+ * amd64, `aarch64` is arm64, `armhf`/`armel` are arm v7/v6, and the baseline variants
+ * (amd64 v1, arm64 v8) are ''. An empty os is linux: the engine runs on linux.
+ */
+function normalizePlatform(platform) {
+    let os = platform.os.toLowerCase() || 'linux';
+    if (os === 'macos')
+        os = 'darwin';
+    let architecture = platform.architecture.toLowerCase();
+    let variant = (platform.variant ?? '').toLowerCase();
+    switch (architecture) {
+        case 'i386':
+            architecture = '386';
+            variant = '';
+            break;
+        case 'x86_64':
+        case 'x86-64':
+        case 'amd64':
+            architecture = 'amd64';
+            if (variant === 'v1')
+                variant = '';
+            break;
+        case 'aarch64':
+        case 'arm64':
+            architecture = 'arm64';
+            if (['8', 'v8', 'v8.0'].includes(variant))
+                variant = '';
+            else if (['9', '9.0', 'v9.0'].includes(variant))
+                variant = 'v9';
+            break;
+        case 'armhf':
+            architecture = 'arm';
+            variant = 'v7';
+            break;
+        case 'armel':
+            architecture = 'arm';
+            variant = 'v6';
+            break;
+        case 'arm':
+            if (variant === '' || variant === '7')
+                variant = 'v7';
+            else if (['5', '6', '8'].includes(variant))
+                variant = `v${variant}`;
+            break;
+    }
+    return { os, architecture, variant };
+}
+/** containerd's arm64 variant table (compare.go): each variant runs the older ones. */
+const ARM64_VERSIONS = {
+    v8: [[8], [0]],
+    'v8.0': [[8], [0]],
+    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map(minor => [`v8.${minor}`, [[8], [minor]]])),
+    v9: [
+        [9, 8],
+        [0, 5]
+    ],
+    'v9.0': [
+        [9, 8],
+        [0, 5]
+    ],
+    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map(minor => [
+        `v9.${minor}`,
+        [
+            [9, 8],
+            [minor, Math.min(minor + 5, 9)]
+        ]
+    ]))
+};
+/**
+ * containerd's `platformVector` (compare.go): the platforms a host of `host` runs, best first.
+ * `platforms.Only(host)` picks the index entry matching the earliest of these; amd64 falls
+ * back through its lower v-levels to 386, arm through lower variants, arm64 through lower
+ * arm64 variants to 32-bit arm.
+ */
+function platformVector(host) {
+    const { os } = host;
+    const vector = [host];
+    const level = (variant) => /^v?\d+$/.test(variant) ? Number(variant.replace('v', '')) : NaN;
+    switch (host.architecture) {
+        case 'amd64': {
+            const version = level(host.variant);
+            for (let v = version - 1; v >= 1; v--) {
+                vector.push(normalizePlatform({ os, architecture: 'amd64', variant: `v${v}` }));
+            }
+            vector.push({ os, architecture: '386', variant: '' });
+            break;
+        }
+        case 'arm': {
+            const version = level(host.variant);
+            for (let v = version - 1; v >= 5; v--) {
+                vector.push({ os, architecture: 'arm', variant: `v${v}` });
+            }
+            break;
+        }
+        case 'arm64': {
+            let variant = host.variant || 'v8';
+            const versions = ARM64_VERSIONS[variant];
+            vector.length = 0;
+            if (!versions)
+                break;
+            const [majors, minors] = versions;
+            majors.forEach((major, n) => {
+                for (let minor = minors[n] ?? 0; minor >= 0; minor--) {
+                    const arm64Variant = minor === 0 ? `v${major}` : `v${major}.${minor}`;
+                    vector.push(normalizePlatform({ os, architecture: 'arm64', variant: arm64Variant }));
+                }
+            });
+            if (variant.startsWith('v8') || variant.startsWith('v9'))
+                variant = 'v8';
+            vector.push(...platformVector(normalizePlatform({ os, architecture: 'arm', variant })));
+            break;
+        }
+    }
+    return vector;
+}
+/**
+ * The hosts a requested platform stands for. Without a variant it is any host of that
+ * architecture: the engine pulls for its own CPU level (docker asks for `linux/amd64/v3` on a
+ * v3 machine), so `linux/amd64` covers amd64 v1 to v4 and `linux/arm64` every arm64 variant.
+ * With a variant it is that host only.
+ */
+function hostsFor(requested) {
+    const host = normalizePlatform(requested);
+    if (requested.variant !== undefined)
+        return [host];
+    if (host.architecture === 'amd64') {
+        return ['', 'v2', 'v3', 'v4'].map(variant => ({ ...host, variant }));
+    }
+    if (host.architecture === 'arm64') {
+        const variants = new Set(Object.keys(ARM64_VERSIONS).map(variant => normalizePlatform({ ...host, variant }).variant));
+        return [...variants].map(variant => ({ ...host, variant }));
+    }
+    return [host];
+}
+function same(a, b) {
+    return a.os === b.os && a.architecture === b.architecture && a.variant === b.variant;
+}
+/**
+ * Every entry of an index the engine could pull for `requested`: for each host it stands for
+ * (`hostsFor`), the entries matching the best-ranked platform of that host's vector, all of
+ * them when several tie (engines break ties by order, which an index can game). In index
+ * order, each once. Entries without a platform (attestations) are never chosen; an index with
+ * nothing else for the platform is not found.
+ */
+function candidateEntries(entries, requested) {
+    const normal = entries.map(entry => entry.platform ? normalizePlatform(entry.platform) : undefined);
+    const chosen = new Set();
+    for (const host of hostsFor(requested)) {
+        for (const wanted of platformVector(host)) {
+            const matched = normal.flatMap((have, n) => (have && same(have, wanted) ? [n] : []));
+            if (matched.length === 0)
+                continue;
+            for (const n of matched)
+                chosen.add(n);
+            break;
+        }
+    }
+    return entries.filter((_entry, n) => chosen.has(n));
+}
+/**
+ * Whether an image config's own platform agrees with what its index entry (or, for a
+ * single-platform image, the request) says: os and architecture as containerd normalises
+ * them, and the variant when both name one. An entry labelled linux/amd64 over an arm64
+ * config would make the gate vouch for an image the engine runs differently.
+ */
+function configMatches(config, claimed) {
+    const have = normalizePlatform(config);
+    const want = normalizePlatform(claimed);
+    if (have.os !== want.os || have.architecture !== want.architecture)
+        return false;
+    // Without a variant on either side there is nothing to compare: a request without one stands
+    // for every variant of its architecture.
+    if (!config.variant || !claimed.variant)
+        return true;
+    return have.variant === want.variant;
+}
+
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/registry/transport.ts
+
+
+/** Statuses a Response cannot carry a body with. */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/**
+ * A fetch over `node:https` with its own agent, for one registry read. Node's built-in fetch
+ * keeps a connection that is still in its TLS handshake alive after its signal aborts (its
+ * connect timeout, 10 s, ends it): a stalled registry kept the action's process alive long
+ * after the verdict. Here an abort destroys the request's socket whatever state it is in, and
+ * `close` destroys every socket of the agent, so nothing outlives the read.
+ *
+ * Network failures reject like fetch's (a TypeError whose `cause` is the socket's error, with
+ * its `code`), so callers word them the same way. GET only; redirects are returned, never
+ * followed.
+ */
+function httpsTransport() {
+    const agent = new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 2 });
+    const fetchOverHttps = (input, init) => new Promise((resolve, reject) => {
+        const failed = (error) => reject(new TypeError('fetch failed', { cause: error }));
+        let url;
+        try {
+            url = new URL(input instanceof Request ? input.url : input);
+            if (url.protocol !== 'https:')
+                throw new Error(`not an HTTPS URL: ${url.protocol}`);
+        }
+        catch (error) {
+            failed(error);
+            return;
+        }
+        const headers = {};
+        new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
+        const signal = init?.signal ?? undefined;
+        if (signal?.aborted) {
+            failed(signal.reason);
+            return;
+        }
+        const req = (0,external_node_https_namespaceObject.request)(url, { method: 'GET', headers, agent, signal }, res => {
+            try {
+                const status = res.statusCode ?? 0;
+                const answer = new Headers();
+                for (let n = 0; n + 1 < res.rawHeaders.length; n += 2) {
+                    answer.append(res.rawHeaders[n] ?? '', res.rawHeaders[n + 1] ?? '');
+                }
+                const body = NULL_BODY.has(status)
+                    ? null
+                    : external_node_stream_namespaceObject.Readable.toWeb(res);
+                if (!body)
+                    res.resume();
+                resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: answer }));
+            }
+            catch (error) {
+                // A status a Response cannot hold (e.g. 999) or a header it refuses.
+                res.destroy();
+                failed(error);
+            }
+        });
+        req.on('error', failed);
+        req.end();
+    });
+    return { fetch: fetchOverHttps, close: () => agent.destroy() };
+}
+
 ;// CONCATENATED MODULE: ./src/registry.ts
 
 
+
+
+
+
+
+/** The label the gate compares when the caller names none (input revision-label's default). */
+const DEFAULT_REVISION_LABEL = 'org.opencontainers.image.revision';
+const registry_SOURCE_LABEL = 'org.opencontainers.image.source';
 /** Manifest types that list one manifest per platform. */
 const INDEX_TYPES = [
     'application/vnd.oci.image.index.v1+json',
@@ -2158,63 +2667,29 @@ function parseChallenges(header) {
     }
     return challenges;
 }
-/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
-function parsePlatform(text) {
-    const parts = text.split('/');
-    const word = /^[a-z0-9._-]+$/;
-    if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
-        throw new InputError(`platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`);
-    }
-    const [os = '', architecture = '', variant] = parts;
-    return variant === undefined ? { os, architecture } : { os, architecture, variant };
-}
-/** `os/arch[/variant]`, as `docker` prints a platform. */
-function formatPlatform(platform) {
-    return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
-}
-const ARCHITECTURE_ALIASES = { x86_64: 'amd64', aarch64: 'arm64' };
-/** Variants that mean "the baseline" and are often left out. */
-const DEFAULT_VARIANTS = { arm64: 'v8', amd64: 'v1' };
-function normalize(platform) {
-    const os = platform.os.toLowerCase();
-    const architecture = ARCHITECTURE_ALIASES[platform.architecture] ?? platform.architecture;
-    let variant = platform.variant ?? '';
-    if (variant === DEFAULT_VARIANTS[architecture])
-        variant = '';
-    return { os, architecture, variant };
-}
 /**
- * The first entry of an index whose platform matches: same os and architecture, and the same
- * variant when `wanted` names one (`arm64/v8` and `arm64` are the same). Entries without a
- * platform (attestations, artifacts) never match.
- */
-function pickPlatform(entries, wanted) {
-    const want = normalize(wanted);
-    return entries.find(entry => {
-        if (!entry.platform)
-            return false;
-        const have = normalize(entry.platform);
-        return (have.os === want.os &&
-            have.architecture === want.architecture &&
-            (wanted.variant === undefined || have.variant === want.variant));
-    });
-}
-/**
- * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS): the
- * manifest (an index resolves to `options.platform`), then the config blob. Every body is checked
- * against the digest it was asked by, so the labels belong to `configDigest` and `digest`.
- * Anonymous first; a 401 is answered per its challenge (Basic, or a Bearer token from the realm).
+ * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS), the way
+ * the engine will read them: the manifest, for an index every entry a host of any of
+ * `options.platform` could pull (containerd's matcher), then each config blob. Every body is
+ * checked against the digest it was asked by; every document is parsed refusing keys that Go's
+ * decoder would merge; the entries read must agree on the revision and source labels. Anonymous
+ * first; only the registry's own 401 is answered (Basic, or a Bearer token from its realm). The
+ * whole read, TLS handshakes included, ends within `options.timeoutMs` and leaves no socket.
  * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
  */
 async function readRegistryImage(reference, options) {
     const ref = parseImageReference(reference);
-    const platform = parsePlatform(options.platform);
-    const session = new Session(ref, options);
+    const platforms = parsePlatforms(options.platform);
+    const transport = options.fetch ? undefined : httpsTransport();
+    const session = new Session(ref, options, transport);
     try {
-        return await session.read(platform);
+        return await session.read(platforms);
     }
     catch (error) {
         throw session.worded(error);
+    }
+    finally {
+        transport?.close();
     }
 }
 /** One bounded read: the credentials, the token once obtained, and the deadline. */
@@ -2223,6 +2698,8 @@ class Session {
     options;
     signal;
     fetch;
+    /** `https://<registry>`: the only origin credentials and challenges are taken from. */
+    origin;
     /** The `Authorization` value that worked (or is being tried); reused for every request. */
     authorization;
     /** The image as the user wrote it, normalized, for messages. */
@@ -2231,11 +2708,12 @@ class Session {
     basicAuthorization;
     /** Every secret this read knows, kept out of every message it words. */
     secrets = [];
-    constructor(ref, options) {
+    constructor(ref, options, transport) {
         this.ref = ref;
         this.options = options;
         this.signal = AbortSignal.timeout(options.timeoutMs);
-        this.fetch = options.fetch ?? fetch;
+        this.fetch = options.fetch ?? transport?.fetch ?? fetch;
+        this.origin = new URL(`https://${ref.registry}`).origin;
         this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
         if (options.username) {
             const pair = `${options.username}:${options.password}`;
@@ -2250,29 +2728,109 @@ class Session {
         this.secrets.push(value);
         this.options.mask?.(value);
     }
-    async read(platform) {
+    async read(platforms) {
         const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest);
-        let image = top;
+        const images = [];
         if (INDEX_TYPES.includes(top.mediaType)) {
-            const entries = descriptors(top.json.manifests, `index ${this.name}`);
-            const chosen = pickPlatform(entries, platform);
-            if (!chosen) {
-                const have = [
-                    ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
-                ];
-                throw new GateError('registry-not-found', `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`);
+            const entries = descriptors(field(top.json, 'manifests', top.what), `index ${this.name}`);
+            const chosen = [];
+            for (const platform of platforms) {
+                const candidates = candidateEntries(entries, platform);
+                if (candidates.length === 0) {
+                    const have = [
+                        ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
+                    ];
+                    throw new GateError('registry-not-found', `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`);
+                }
+                for (const entry of candidates)
+                    if (!chosen.includes(entry))
+                        chosen.push(entry);
             }
-            image = await this.manifest(chosen.digest, chosen.digest, chosen.size);
-            if (!MANIFEST_TYPES.includes(image.mediaType)) {
-                throw this.error(`the ${formatPlatform(platform)} entry ${chosen.digest} of index ${this.name} is ${image.mediaType}, not an image manifest`);
+            const read = new Map();
+            for (const entry of chosen) {
+                const claimed = entry.platform ?? { os: '', architecture: '' };
+                const shown = formatPlatform(claimed);
+                let done = read.get(entry.digest);
+                if (!done) {
+                    const manifest = await this.manifest(entry.digest, entry.digest, entry.size);
+                    if (!MANIFEST_TYPES.includes(manifest.mediaType)) {
+                        throw this.error(`the ${shown} entry ${entry.digest} of index ${this.name} is ${manifest.mediaType}, not an image manifest`);
+                    }
+                    const config = this.configDescriptor(manifest);
+                    done = { manifest, config, image: await this.config(config, manifest.digest) };
+                    read.set(entry.digest, done);
+                }
+                const { manifest, config, image } = done;
+                this.checkPlatform(image, claimed, `the ${shown} entry ${entry.digest} of index ${this.name}`);
+                images.push({
+                    platform: shown,
+                    manifestDigest: manifest.digest,
+                    configDigest: config.digest,
+                    labels: image.labels
+                });
             }
         }
-        const config = descriptor(image.json.config, `config of manifest ${image.digest}`);
+        else {
+            const config = this.configDescriptor(top);
+            const image = await this.config(config, top.digest);
+            for (const platform of platforms) {
+                this.checkPlatform(image, platform, `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
+            }
+            images.push({
+                platform: image.platform ? formatPlatform(image.platform) : '',
+                manifestDigest: top.digest,
+                configDigest: config.digest,
+                labels: image.labels
+            });
+        }
+        const [first] = images;
+        if (!first)
+            throw this.error(`${this.name}: no image was read`);
+        return {
+            digest: top.digest,
+            manifestDigest: first.manifestDigest,
+            configDigest: first.configDigest,
+            labels: this.agreed(images),
+            images
+        };
+    }
+    /**
+     * The labels all `images` share. They must agree on the revision and source labels: the
+     * engine may pull any one of them (which one depends on the host's CPU level, on case and
+     * alias spellings of the platform, on the order of the index), so every one must carry what
+     * the gate checks.
+     */
+    agreed(images) {
+        const valueOf = (image, name) => Object.hasOwn(image.labels, name) ? image.labels[name] : undefined;
+        const revision = this.options.revisionLabel || DEFAULT_REVISION_LABEL;
+        for (const name of new Set([revision, registry_SOURCE_LABEL])) {
+            if (new Set(images.map(image => valueOf(image, name))).size <= 1)
+                continue;
+            const each = images.map(image => {
+                const value = valueOf(image, name);
+                return `${image.platform} (manifest ${image.manifestDigest}) has ${value === undefined ? 'none' : JSON.stringify(value.slice(0, 80))}`;
+            });
+            throw this.error(`${this.name}: the images the engine may pull for ${this.options.platform} disagree on ${name}: ${each.join('; ')}. Which one a host pulls depends on its CPU and the index, so every one must carry the same value`);
+        }
+        const [first, ...rest] = images;
+        return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => valueOf(image, name) === value)));
+    }
+    /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
+    checkPlatform(image, claimed, what) {
+        if (!image.platform) {
+            throw this.error(`${what}: its config names no os and architecture`);
+        }
+        if (!configMatches(image.platform, claimed)) {
+            throw this.error(`${what}: its config says ${formatPlatform(image.platform)}, not ${formatPlatform(claimed)}; refusing an image whose platform is not what was asked for`);
+        }
+    }
+    /** The manifest's config descriptor; only container image configs are read. */
+    configDescriptor(manifest) {
+        const config = descriptor(field(manifest.json, 'config', manifest.what), `config of ${manifest.what}`);
         if (!CONFIG_TYPES.includes(config.mediaType)) {
-            throw this.error(`manifest ${image.digest} of ${this.name} has a ${config.mediaType} config: not a container image`);
+            throw this.error(`manifest ${manifest.digest} of ${this.name} has a ${config.mediaType} config: not a container image`);
         }
-        const labels = await this.labels(config, image.digest);
-        return { digest: top.digest, manifestDigest: image.digest, configDigest: config.digest, labels };
+        return config;
     }
     /** Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. */
     async manifest(reference, expectedDigest, expectedSize) {
@@ -2304,16 +2862,21 @@ class Session {
             throw this.error(`${what} is ${body.length} bytes but its descriptor says ${expectedSize}`);
         }
         const json = parseObject(body, what);
-        if (json.schemaVersion !== 2) {
-            throw this.error(`${what} has schemaVersion ${JSON.stringify(json.schemaVersion)}, not 2`);
+        const schemaVersion = field(json, 'schemaVersion', what);
+        if (schemaVersion !== 2) {
+            throw this.error(`${what} has schemaVersion ${JSON.stringify(schemaVersion)}, not 2`);
         }
-        if (json.mediaType !== undefined && json.mediaType !== contentType) {
-            throw this.error(`${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(json.mediaType)}`);
+        const mediaType = field(json, 'mediaType', what);
+        if (mediaType !== undefined && mediaType !== contentType) {
+            throw this.error(`${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`);
         }
-        return { digest, mediaType: contentType, json };
+        return { digest, mediaType: contentType, json, what };
     }
-    /** Fetches the config blob, checks it against its descriptor, and returns `config.Labels`. */
-    async labels(config, manifestDigest) {
+    /**
+     * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
+     * its platform, every field found the way the engine's Go decoder finds it.
+     */
+    async config(config, manifestDigest) {
         const what = `config blob ${config.digest} of ${this.name}`;
         if (config.size > MAX_CONFIG_BYTES) {
             throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`);
@@ -2331,36 +2894,61 @@ class Session {
         if (body.length !== config.size) {
             throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`);
         }
-        const inner = parseObject(body, what).config;
-        const labels = registry_isObject(inner) ? inner.Labels : undefined;
+        const json = parseObject(body, what);
+        const platform = platformOf(json, what);
+        const inner = field(json, 'config', what);
+        if (inner === undefined || inner === null)
+            return { labels: {}, platform };
+        if (!isJsonObject(inner))
+            throw this.error(`${what} has a config that is not an object`);
+        const labels = field(inner, 'Labels', `${what} (in its config)`);
         if (labels === undefined || labels === null)
-            return {};
-        if (!registry_isObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
+            return { labels: {}, platform };
+        if (!isJsonObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
             throw this.error(`${what} has config.Labels that is not a map of strings`);
         }
-        return { ...labels };
+        return {
+            labels: Object.fromEntries(Object.entries(labels)),
+            platform
+        };
     }
     /**
      * GET `/v2/<repository>/<path>`, answering one 401 per its challenge and retrying once. A 401 or
-     * 403 left after that is `registry-auth`; any other status is the caller's.
+     * 403 left after that is `registry-auth`; any other status is the caller's. Only the registry's
+     * own 401 is answered: a 401 or 403 from where it redirected (blob storage, another host) is
+     * `registry-error`, so credentials never go to a realm another origin names.
      */
     async get(path, accept, what) {
         const url = `https://${this.ref.registry}/v2/${this.ref.repository}/${path}`;
-        let response = await this.follow(url, accept, what, this.authorization);
-        if (response.status === 401) {
-            const challenge = response.headers.get('www-authenticate') ?? '';
-            await discard(response);
+        let answer = await this.follow(url, accept, what, this.authorization);
+        this.refuseForeignAuth(answer, what);
+        if (answer.response.status === 401) {
+            const challenge = answer.response.headers.get('www-authenticate') ?? '';
+            await discard(answer.response);
             const authorization = await this.authenticate(challenge, what);
             if (authorization !== this.authorization) {
                 this.authorization = authorization;
-                response = await this.follow(url, accept, what, authorization);
+                answer = await this.follow(url, accept, what, authorization);
+                this.refuseForeignAuth(answer, what);
             }
         }
+        const { response } = answer;
         if (response.status === 401 || response.status === 403) {
             await discard(response);
             throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`);
         }
         return response;
+    }
+    /** A 401/403 from an origin the registry redirected to ends the read, unanswered. */
+    refuseForeignAuth(answer, what) {
+        const { response, url } = answer;
+        if (response.status !== 401 && response.status !== 403)
+            return;
+        const origin = new URL(url).origin;
+        if (origin === this.origin)
+            return;
+        void discard(response);
+        throw this.error(`${what}: the registry redirected to ${origin}, which answered ${response.status}; credentials are only sent to ${this.ref.registry} and the token realm its own challenge names, so this is not retried`);
     }
     /**
      * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
@@ -2404,7 +2992,7 @@ class Session {
             url.searchParams.append('scope', scope);
         const endpoint = `token endpoint ${url.origin}${url.pathname}`;
         const credentials = this.basicAuthorization;
-        const response = await this.follow(url.href, 'application/json', endpoint, credentials);
+        const { response } = await this.follow(url.href, 'application/json', endpoint, credentials);
         if (response.status === 401 || response.status === 403) {
             await discard(response);
             throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`);
@@ -2438,7 +3026,7 @@ class Session {
                 throw this.networkError(error, current);
             }
             if (![301, 302, 303, 307, 308].includes(response.status))
-                return response;
+                return { response, url: current };
             await discard(response);
             const location = response.headers.get('location');
             if (!location)
@@ -2563,24 +3151,42 @@ function registry_isObject(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 function parseObject(body, what) {
-    let json;
-    try {
-        json = JSON.parse(body.toString('utf8'));
-    }
-    catch {
-        // Not the parser's message: it quotes the body, which may repeat what was sent.
-        throw new GateError('registry-error', `${what} is not valid JSON`);
-    }
-    if (!registry_isObject(json))
+    const json = parseStrictJson(body.toString('utf8'), what);
+    if (!isJsonObject(json))
         throw new GateError('registry-error', `${what} is not a JSON object`);
     return json;
+}
+/** A string field or nothing; any other type is refused (the engine's decoder refuses it too). */
+function stringField(object, name, what) {
+    const value = field(object, name, what);
+    if (value === undefined || value === null)
+        return undefined;
+    if (typeof value !== 'string') {
+        throw new GateError('registry-error', `${what} has ${name} that is not a string`);
+    }
+    return value;
+}
+/** The platform an object (index entry's `platform`, image config) names, if it names one. */
+function platformOf(object, what) {
+    const os = stringField(object, 'os', what);
+    const architecture = stringField(object, 'architecture', what);
+    const variant = stringField(object, 'variant', what);
+    if (!architecture)
+        return undefined;
+    const platform = { os: os ?? '', architecture };
+    if (variant)
+        platform.variant = variant;
+    return platform;
 }
 /** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
 function descriptor(value, what) {
     const bad = (why) => new GateError('registry-error', `${what} ${why}`);
-    if (!registry_isObject(value))
+    if (!isJsonObject(value))
         throw bad('is missing or not a descriptor');
-    const { mediaType, digest, size, platform } = value;
+    const mediaType = field(value, 'mediaType', what);
+    const digest = field(value, 'digest', what);
+    const size = field(value, 'size', what);
+    const platform = field(value, 'platform', what);
     if (typeof mediaType !== 'string')
         throw bad('has no mediaType');
     if (typeof digest !== 'string' || !DIGEST.test(digest)) {
@@ -2590,13 +3196,12 @@ function descriptor(value, what) {
         throw bad(`has size ${JSON.stringify(size)}, not a byte count`);
     }
     const result = { mediaType, digest, size };
-    if (registry_isObject(platform)) {
-        const { os, architecture, variant } = platform;
-        if (typeof os === 'string' && typeof architecture === 'string') {
-            result.platform = { os, architecture };
-            if (typeof variant === 'string' && variant)
-                result.platform.variant = variant;
-        }
+    if (platform !== undefined && platform !== null) {
+        if (!isJsonObject(platform))
+            throw bad('has a platform that is not an object');
+        const named = platformOf(platform, `the platform of ${what}`);
+        if (named)
+            result.platform = named;
     }
     return result;
 }
@@ -2908,8 +3513,12 @@ function parseRegistry(value) {
     const username = value('registry-username');
     const password = value('registry-password');
     const platform = value('platform');
-    if (!/^[a-z0-9_-]+\/[a-z0-9_-]+(\/[a-z0-9_.-]+)?$/.test(platform)) {
-        throw new InputError(`input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(platform)}`);
+    // One platform grammar, the registry reader's (a comma list, each os/arch[/variant]).
+    try {
+        parsePlatforms(platform);
+    }
+    catch (error) {
+        throw new InputError(`input ${describeError(error)}`);
     }
     if (!!username !== !!password) {
         throw new InputError('inputs registry-username and registry-password go together: set both or neither');

@@ -518,7 +518,7 @@ const FAULTS: Fault[] = [
     failure: 'hook-failed',
     verdict: 'fail-closed',
     reason: new RegExp(
-      `^provenance fail-closed: hook failed \\(exit code 1\\) on ${WHERE}: .*cd: .*no-such-dir: No such file or directory$`
+      `^provenance fail-closed: hook failed \\(exit code [12]\\) on ${WHERE}: .*cd: (can't cd to .*no-such-dir|.*no-such-dir: No such file or directory)$`
     ),
     hookRuns: false
   },
