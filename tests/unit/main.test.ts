@@ -265,6 +265,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: '',
+      rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}`,
       failure: ''
@@ -422,6 +423,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: `sha256:${IMAGE_HEX}`,
+      rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}, promoted to registry.example.com/shop:prod as sha256:a3f1c2d4e5b6`,
       failure: ''
@@ -561,6 +563,7 @@ describe('run', () => {
       image_id: '',
       image_digest: '',
       prod_image_id: '',
+      rebuilt: '',
       verdict: 'disabled',
       reason: 'provenance gate disabled (enabled: false)',
       failure: ''
