@@ -2857,6 +2857,68 @@ describe('runGate with skip-if-fresh', () => {
     }
   )
 
+  test.each<[string, string, number]>([
+    ['docker', 'Error response from daemon: No such image: registry.example.com/shop:staging', 1],
+    ['podman', 'Error: registry.example.com/shop:staging: image not known', 125]
+  ])(
+    'no image on the host yet (%s, a first deploy): not fresh, the hook builds it',
+    async (_name, error, exitCode) => {
+      const settings = freshSettings()
+      const missingImage = session({
+        inspectOutput: '[]',
+        inspectError: `${error}\n`,
+        inspectExit: exitCode
+      })
+      const w = world([head()], [missingImage, rebuild])
+      const facts = emptyFacts()
+      const decision = await runGate(settings, w.deps, facts)
+
+      expect(decision).toEqual({ verdict: 'match', reason: MATCH, pass: true, failure: '' })
+      expect(w.ssh.scripts).toEqual([planned({ ...settings, mode: 'verify' }), planned(settings)])
+      expect(facts.rebuilt).toBe('true')
+      expect(w.infos).toContain(
+        `skip-if-fresh: not fresh (docker image inspect registry.example.com/shop:staging on ${WHERE} failed (exit code ${exitCode}): the image registry.example.com/shop:staging does not exist on the host. ${error}); rebuilding`
+      )
+      // The probe's phase (the inspect and the container check) never finished: not timed.
+      expect(phaseNames(facts)).toEqual(['git', 'connect', 'context', 'hook', 'inspect'])
+      expect(facts.labels).toEqual({ [REV]: SHA_A, [SOURCE]: REPO })
+    }
+  )
+
+  test.each<[string, SessionSpec, FailureClass, string]>([
+    [
+      'the connection was lost',
+      { exitCode: 255, trailer: 'Connection reset by 10.0.0.5 port 22\n' },
+      'transport',
+      `ssh connection to ${WHERE} was lost during the inspect (Connection reset by 10.0.0.5 port 22)`
+    ],
+    [
+      'the host stopped the inspect (inspect-timeout)',
+      { inspectExit: 124 },
+      'timeout',
+      'timed out after 45 s (inspect-timeout); the host stopped it'
+    ],
+    [
+      'the session ended without an answer (exit 2)',
+      { exitCode: 2, trailer: 'sh: 3: Syntax error\n' },
+      'inspect-failed',
+      'ended without reporting a result (exit code 2)'
+    ]
+  ])(
+    'a probe the host did not answer (%s) fails the run: no rebuild on a doubt',
+    async (_name, spec, failure, message) => {
+      const w = world([head()], [session(spec)])
+      const facts = emptyFacts()
+      const error = await rejection(runGate(freshSettings(), w.deps, facts))
+      expect(error.failure).toBe(failure)
+      expect(error.message).toContain(message)
+      expect(w.ssh.scripts).toHaveLength(1)
+      expect(w.ssh.scripts[0]).not.toContain('--build-staging')
+      expect(w.ssh.closes).toBe(1)
+      expect(phaseNames(facts)).not.toContain('hook')
+    }
+  )
+
   test('not fresh, and the rebuild does not prove HEAD either: the rebuild’s failure', async () => {
     const settings = freshSettings()
     const stale = session({
