@@ -4,7 +4,14 @@ import { describeError, GateError } from './errors.js'
 import type { EventContext } from './event-context.js'
 import type { RegistryImage, RegistryOptions } from './registry.js'
 import { headRevision } from './revision.js'
-import { checkQuick, checkStarted, readInspect, runGateSession, runPlanned } from './run-session.js'
+import {
+  checkQuick,
+  checkStarted,
+  readInspect,
+  runGateSession,
+  runPlanned,
+  type SessionFacts
+} from './run-session.js'
 import type { LocalRunner, Runner } from './runner.js'
 import { planPromoteSession } from './session-protocol.js'
 import type { Settings, SshTarget } from './settings.js'
@@ -201,8 +208,20 @@ async function probeFresh(
   facts: Facts
 ): Promise<Decision | undefined> {
   const before = facts.phases.length
-  const probe = await runGateSession(runner, { ...settings, mode: 'verify' }, revision, deps, facts)
-  for (const phase of facts.phases.slice(before)) phase.name = 'probe'
+  let probe: SessionFacts
+  try {
+    probe = await runGateSession(runner, { ...settings, mode: 'verify' }, revision, deps, facts)
+  } catch (error) {
+    // A session that ended answered: no image to trust there (none yet, on a first deploy) is
+    // not fresh. No answer (a lost connection, a timeout) stays a failure, as in verify mode.
+    if (!(error instanceof GateError) || error.failure !== 'inspect-failed' || facts.sessionOpen) {
+      throw error
+    }
+    deps.log.info(`skip-if-fresh: not fresh (${error.message}); rebuilding`)
+    return undefined
+  } finally {
+    for (const phase of facts.phases.slice(before)) phase.name = 'probe'
+  }
   const labels = probe.inspected?.labels ?? {}
   const imageRevision = revisionOf(labels, settings.revisionLabel)
   const imageId = probe.inspected?.imageId ?? ''

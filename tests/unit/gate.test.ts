@@ -482,7 +482,16 @@ async function rejection(promise: Promise<unknown>): Promise<GateError> {
   throw new Error('expected runGate to reject')
 }
 
-const phaseNames = (facts: Facts): PhaseTiming['name'][] => facts.phases.map(phase => phase.name)
+/**
+ * The phase names in the order they ended, except that git and connect, which run at the same
+ * time (the connection opens while git answers) and so may end in either order, are put as
+ * git, connect when they are the first two; every other phase keeps its order.
+ */
+function phaseNames(facts: Facts): PhaseTiming['name'][] {
+  const names = facts.phases.map(phase => phase.name)
+  const [first, second, ...rest] = names
+  return first === 'connect' && second === 'git' ? ['git', 'connect', ...rest] : names
+}
 
 /** A quick step's host-side bound, with the kill grace: inspect-timeout 45 s + 10 s. */
 const QUICK = 45_000 + 10_000
@@ -840,10 +849,15 @@ describe('runGate commands', () => {
     const w = world([head()], [step])
     const facts = emptyFacts()
     await runGate(sshSettings(), w.deps, facts)
-    // Every clock reading adds 10 ms.
-    expect(facts.phases).toEqual([
-      { name: 'git', ms: 10 },
-      { name: 'connect', ms: 10 },
+    // Every clock reading adds 10 ms. git and connect overlap (each start reading comes before
+    // either end reading), so each took two readings, and they may end in either order.
+    expect(facts.phases.slice(0, 2)).toEqual(
+      expect.arrayContaining([
+        { name: 'git', ms: 20 },
+        { name: 'connect', ms: 20 }
+      ])
+    )
+    expect(facts.phases.slice(2)).toEqual([
       { name: 'context', ms: 310 },
       { name: 'hook', ms: 185_010 },
       { name: 'inspect', ms: 860 }
@@ -1614,7 +1628,10 @@ describe('runGate keeps the running phase for errors nobody expected', () => {
     const facts = emptyFacts()
     await expect(runGate(sshSettings(), w.deps, facts)).rejects.toThrow('boom')
     expect(facts.current).toBe('git')
-    expect(phaseNames(facts)).toEqual(['git'])
+    // The connection opened alongside git is its own phase, and it is closed unused.
+    expect(phaseNames(facts)).toEqual(['git', 'connect'])
+    expect(w.ssh.scripts).toEqual([])
+    expect(w.ssh.closes).toBe(1)
   })
 
   test('a run that decided clears the phase', async () => {
@@ -1687,7 +1704,7 @@ describe('runGate git failures', () => {
       [`git rev-parse HEAD in ${CHECKOUT} timed out after 30 s (git-timeout)`]
     ]
   ])(
-    '%s: throws before any connection or remote command',
+    '%s: throws before any remote command; the connection opened meanwhile is closed unused',
     async (_name, git, failure, mentions) => {
       const w = world([git], [])
       const facts = emptyFacts()
@@ -1695,13 +1712,72 @@ describe('runGate git failures', () => {
 
       expect(error.failure).toBe(failure)
       for (const text of mentions) expect(error.message).toContain(text)
-      expect(w.openSsh).not.toHaveBeenCalled()
+      // The connection (key check, handshake) opens while git answers; nothing ran through it.
+      expect(w.openSsh).toHaveBeenCalledTimes(1)
       expect(w.ssh.scripts).toEqual([])
-      expect(w.ssh.closes).toBe(0)
+      expect(w.ssh.closes).toBe(1)
+      expect(w.runners).toEqual([])
       expect(facts.expectedRevision).toBe('')
-      expect(phaseNames(facts)).toEqual(['git'])
+      expect(phaseNames(facts)).toEqual(['git', 'connect'])
     }
   )
+
+  test.each<[string, (w: World) => Promise<void> | void, number, number]>([
+    ['the connection was already open', () => undefined, 1, 1],
+    [
+      'the connection opens only after git failed: it is waited for, then closed',
+      w => {
+        w.openSsh.mockImplementationOnce(
+          () => new Promise(resolve => setTimeout(() => resolve(w.ssh), 20))
+        )
+      },
+      1,
+      1
+    ],
+    [
+      'closing the unused connection fails: the git failure still stands',
+      w => {
+        w.ssh.closeError = new Error('control socket gone')
+      },
+      1,
+      1
+    ],
+    [
+      'the connection fails too (a changed host key): git’s failure is the one reported',
+      w => {
+        w.openSsh.mockImplementationOnce(async () => {
+          throw new GateError('host-key', 'ssh host key of staging.example.com has CHANGED')
+        })
+      },
+      1,
+      0
+    ],
+    [
+      'the connection is refused and retried: the retries end, nothing is left open',
+      w => {
+        w.openSsh.mockImplementationOnce(async () => {
+          throw new GateError('transport', 'connection refused', true)
+        })
+      },
+      2,
+      1
+    ]
+  ])('git fails while connecting (%s)', async (_name, arrange, opens, closes) => {
+    const w = world([exit(128, 'fatal: not a git repository\n')], [])
+    await arrange(w)
+    const facts = emptyFacts()
+    const error = await rejection(runGate(sshSettings(), w.deps, facts))
+    expect(error.failure).toBe('git-failed')
+    expect(error.message).toContain(`git rev-parse HEAD in ${CHECKOUT} failed (exit code 128)`)
+    expect(w.openSsh).toHaveBeenCalledTimes(opens)
+    // Nothing ran on the host, and a connection that opened is closed before runGate returns.
+    expect(w.ssh.scripts).toEqual([])
+    expect(w.ssh.closes).toBe(closes)
+    expect(w.runners).toEqual([])
+    expect(w.warnings).toEqual([])
+    expect(facts.expectedRevision).toBe('')
+    expect(phaseNames(facts)).toEqual(['git', 'connect'])
+  })
 
   test('a long non-hex answer from git is cut to 80 characters in the message', async () => {
     const w = world([head('z'.repeat(200))], [])
@@ -2637,6 +2713,255 @@ describe('runGate container check', () => {
   })
 })
 
+describe('runGate with skip-if-fresh', () => {
+  const MATCH = 'provenance match: 0123456789ab'
+  const REPO = 'https://github.com/acme/shop'
+  const running = containers(container('/shop-staging', IMAGE_ID, true))
+  const freshSettings = (overrides: Partial<Settings> = {}): Settings =>
+    sshSettings({ skipIfFresh: true, containerCheck: 'auto', ...overrides })
+  /** The probe: a verify session (inspect, then the container check when one is planned). */
+  const probe = (labels: Record<string, string>, containerOutput = running): Scripted =>
+    session({ inspectOutput: answer(labels), inspectExit: 0, containerOutput, containerExit: 0 })
+  /** The rebuild after a probe that was not fresh: the hook builds HEAD, the container runs it. */
+  const rebuild = session({
+    hookExit: 0,
+    inspectOutput: answer({ [REV]: SHA_A, [SOURCE]: REPO }),
+    inspectExit: 0,
+    containerOutput: running,
+    containerExit: 0
+  })
+
+  test.each<[string, Partial<Settings>, Record<string, string>, string]>([
+    ['label at HEAD, the container runs the image', {}, { [REV]: SHA_A }, running],
+    [
+      'label at HEAD, the source names this repository, required',
+      { requireSource: true },
+      { [REV]: SHA_A, [SOURCE]: `${REPO}.git` },
+      running
+    ],
+    ['label at HEAD, no staging container (auto)', {}, { [REV]: SHA_A }, ''],
+    [
+      'label at HEAD, a stopped container with another id runs nothing (auto)',
+      {},
+      { [REV]: SHA_A },
+      containers(container('/shop-staging', OTHER_ID, false))
+    ],
+    [
+      'label at HEAD, check-container false: no container step',
+      { containerCheck: 'skip' },
+      { [REV]: SHA_A },
+      ''
+    ]
+  ])(
+    'fresh (%s): the hook never runs, rebuilt false, the reason says skip-if-fresh',
+    async (_name, over, labels, containerOutput) => {
+      const settings = freshSettings(over)
+      const w = world([head()], [probe(labels, containerOutput)])
+      const facts = emptyFacts()
+      const decision = await runGate(settings, w.deps, facts)
+
+      expect(decision).toEqual({
+        verdict: 'match',
+        reason: `${MATCH} (already built and running; hook skipped: skip-if-fresh)`,
+        pass: true,
+        failure: ''
+      })
+      // One read-only session, exactly the verify session: no hook, no context check.
+      expect(w.ssh.scripts).toEqual([planned({ ...settings, mode: 'verify' })])
+      expect(w.ssh.scripts[0]).not.toContain('--build-staging')
+      expect(w.ssh.scripts[0]).not.toContain('pg_step context')
+      expect(w.ssh.scripts[0]?.includes('pg_step container')).toBe(
+        settings.containerCheck !== 'skip'
+      )
+      expect(w.raw.opened).toEqual([`output on ${WHERE}`])
+      expect(w.ssh.closes).toBe(1)
+      expect(facts.rebuilt).toBe('false')
+      expect(facts.imageId).toBe(IMAGE_ID)
+      expect(facts.imageRevision).toBe(SHA_A)
+      expect(facts.labels).toEqual(labels)
+      expect(facts.contextNote).toBe('not consulted: nothing was built (skip-if-fresh)')
+      expect(facts.sessionOpen).toBe(false)
+      expect(facts.current).toBe('')
+      // The probe's inspect (and container check) is one phase of its own, named probe.
+      expect(phaseNames(facts)).toEqual(['git', 'connect', 'probe'])
+      expect(w.infos).toContain(
+        `skip-if-fresh: registry.example.com/shop:staging (sha256:a3f1c2d4e5b6) already carries ${SHA_A.slice(0, 12)} and the staging containers run it: the hook was skipped, so its build, health check and smoke test did not run now`
+      )
+      expect(w.infos.some(line => line.startsWith('running the hook'))).toBe(false)
+    }
+  )
+
+  test.each<[string, Partial<Settings>, Record<string, string>, string, string]>([
+    [
+      'the label is an older commit',
+      {},
+      { [REV]: SHA_B },
+      running,
+      `the image carries ${JSON.stringify(SHA_B)}`
+    ],
+    ['the image has no revision label', {}, {}, running, 'the image carries ""'],
+    [
+      'the label is HEAD but the container runs another image',
+      {},
+      { [REV]: SHA_A },
+      containers(container('/shop-staging', OTHER_ID, true)),
+      'provenance fail-closed: the staging container shop-staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
+    ],
+    [
+      'the label is HEAD but no container runs (check-container true)',
+      { containerCheck: 'require' },
+      { [REV]: SHA_A },
+      containers(container('/shop-staging', IMAGE_ID, false)),
+      'provenance fail-closed: the staging container shop-staging exists but is not running (check-container true)'
+    ],
+    [
+      'the label is HEAD but the image names another source',
+      {},
+      { [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' },
+      running,
+      `provenance fail-closed: the image was built from "https://github.com/mallory/shop", not from ${REPO}`
+    ],
+    [
+      'the label is HEAD but has no source and require-source is true',
+      { requireSource: true },
+      { [REV]: SHA_A },
+      running,
+      `provenance fail-closed: the image has no ${SOURCE} label and require-source is true`
+    ]
+  ])(
+    'not fresh (%s): the hook runs, rebuilt true, the verdict is the rebuild’s',
+    async (_name, over, labels, containerOutput, why) => {
+      const settings = freshSettings(over)
+      const w = world([head()], [probe(labels, containerOutput), rebuild])
+      const facts = emptyFacts()
+      const decision = await runGate(settings, w.deps, facts)
+
+      expect(decision).toEqual({ verdict: 'match', reason: MATCH, pass: true, failure: '' })
+      // The probe, then the usual rebuild session on the same connection.
+      expect(w.openSsh).toHaveBeenCalledTimes(1)
+      expect(w.ssh.scripts).toEqual([planned({ ...settings, mode: 'verify' }), planned(settings)])
+      expect(w.ssh.scripts[1]).toContain('--build-staging')
+      expect(w.raw.opened).toEqual([
+        `output on ${WHERE}`,
+        'hook output (/srv/shop/hook.sh --build-staging)'
+      ])
+      expect(w.ssh.closes).toBe(1)
+      expect(facts.rebuilt).toBe('true')
+      expect(w.infos).toContain(`skip-if-fresh: not fresh (${why}); rebuilding`)
+      // Nothing of the probe is kept: the facts are the rebuild's.
+      expect(facts.labels).toEqual({ [REV]: SHA_A, [SOURCE]: REPO })
+      expect(facts.contextNote).toBe(
+        'build context /srv/shop on deploy@staging.example.com:22: clean work tree at 0123456789ab'
+      )
+      expect(phaseNames(facts)).toEqual(['git', 'connect', 'probe', 'context', 'hook', 'inspect'])
+    }
+  )
+
+  test.each<[string, string, number]>([
+    ['docker', 'Error response from daemon: No such image: registry.example.com/shop:staging', 1],
+    ['podman', 'Error: registry.example.com/shop:staging: image not known', 125]
+  ])(
+    'no image on the host yet (%s, a first deploy): not fresh, the hook builds it',
+    async (_name, error, exitCode) => {
+      const settings = freshSettings()
+      const missingImage = session({
+        inspectOutput: '[]',
+        inspectError: `${error}\n`,
+        inspectExit: exitCode
+      })
+      const w = world([head()], [missingImage, rebuild])
+      const facts = emptyFacts()
+      const decision = await runGate(settings, w.deps, facts)
+
+      expect(decision).toEqual({ verdict: 'match', reason: MATCH, pass: true, failure: '' })
+      expect(w.ssh.scripts).toEqual([planned({ ...settings, mode: 'verify' }), planned(settings)])
+      expect(facts.rebuilt).toBe('true')
+      expect(w.infos).toContain(
+        `skip-if-fresh: not fresh (docker image inspect registry.example.com/shop:staging on ${WHERE} failed (exit code ${exitCode}): the image registry.example.com/shop:staging does not exist on the host. ${error}); rebuilding`
+      )
+      // The probe's phase (the inspect and the container check) never finished: not timed.
+      expect(phaseNames(facts)).toEqual(['git', 'connect', 'context', 'hook', 'inspect'])
+      expect(facts.labels).toEqual({ [REV]: SHA_A, [SOURCE]: REPO })
+    }
+  )
+
+  test.each<[string, SessionSpec, FailureClass, string]>([
+    [
+      'the connection was lost',
+      { exitCode: 255, trailer: 'Connection reset by 10.0.0.5 port 22\n' },
+      'transport',
+      `ssh connection to ${WHERE} was lost during the inspect (Connection reset by 10.0.0.5 port 22)`
+    ],
+    [
+      'the host stopped the inspect (inspect-timeout)',
+      { inspectExit: 124 },
+      'timeout',
+      'timed out after 45 s (inspect-timeout); the host stopped it'
+    ],
+    [
+      'the session ended without an answer (exit 2)',
+      { exitCode: 2, trailer: 'sh: 3: Syntax error\n' },
+      'inspect-failed',
+      'ended without reporting a result (exit code 2)'
+    ]
+  ])(
+    'a probe the host did not answer (%s) fails the run: no rebuild on a doubt',
+    async (_name, spec, failure, message) => {
+      const w = world([head()], [session(spec)])
+      const facts = emptyFacts()
+      const error = await rejection(runGate(freshSettings(), w.deps, facts))
+      expect(error.failure).toBe(failure)
+      expect(error.message).toContain(message)
+      expect(w.ssh.scripts).toHaveLength(1)
+      expect(w.ssh.scripts[0]).not.toContain('--build-staging')
+      expect(w.ssh.closes).toBe(1)
+      expect(phaseNames(facts)).not.toContain('hook')
+    }
+  )
+
+  test('not fresh, and the rebuild does not prove HEAD either: the rebuild’s failure', async () => {
+    const settings = freshSettings()
+    const stale = session({
+      hookExit: 0,
+      inspectOutput: answer({ [REV]: SHA_B }),
+      inspectExit: 0,
+      containerOutput: running,
+      containerExit: 0
+    })
+    const w = world([head()], [probe({ [REV]: SHA_B }), stale])
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+    expect(decision.verdict).toBe('mismatch')
+    expect(decision.reason).not.toContain('skip-if-fresh')
+    expect(facts.rebuilt).toBe('true')
+    expect(facts.imageRevision).toBe(SHA_B)
+  })
+
+  test('without skip-if-fresh there is no probe: one session, rebuilt true', async () => {
+    const settings = freshSettings({ skipIfFresh: false })
+    const w = world([head()], [rebuild])
+    const facts = emptyFacts()
+    expect((await runGate(settings, w.deps, facts)).verdict).toBe('match')
+    expect(w.ssh.scripts).toEqual([planned(settings)])
+    expect(facts.rebuilt).toBe('true')
+    expect(phaseNames(facts)).not.toContain('probe')
+  })
+
+  test('on this runner the probe runs locally too', async () => {
+    const settings = localSettings({ skipIfFresh: true, containerCheck: 'auto' })
+    const w = world([head()], [], [], { localSessions: [probe({ [REV]: SHA_A })] })
+    const facts = emptyFacts()
+    const decision = await runGate(settings, w.deps, facts)
+    expect(decision.reason).toBe(
+      `${MATCH} (already built and running; hook skipped: skip-if-fresh)`
+    )
+    expect(w.local.scripts).toEqual([planned({ ...settings, mode: 'verify' })])
+    expect(w.openSsh).not.toHaveBeenCalled()
+    expect(facts.rebuilt).toBe('false')
+    expect(phaseNames(facts)).toEqual(['git', 'probe'])
+  })
+})
+
 describe('runGate with a login shell that prints before the session', () => {
   test.each<[string, Settings['mode'], (script: string) => Step]>([
     [
@@ -2946,7 +3271,13 @@ describe('runGate with label-source registry', () => {
       expect(w.runners).toEqual([undefined, undefined])
       expect(w.registry.calls).toEqual(['registry.example.com/shop:staging'])
       expect(w.registry.options).toEqual([
-        { username: 'bot', password: 'pull-token', platform: 'linux/arm64', timeoutMs: 45_000 }
+        {
+          username: 'bot',
+          password: 'pull-token',
+          platform: 'linux/arm64',
+          revisionLabel: REV,
+          timeoutMs: 45_000
+        }
       ])
       expect(facts.imageId).toBe(IMAGE_ID)
       expect(facts.imageDigest).toBe(DIGEST)
@@ -2958,6 +3289,18 @@ describe('runGate with label-source registry', () => {
       expect(facts.current).toBe('')
     }
   )
+
+  test.each<[string, string]>([
+    ['the default label', REV],
+    ['a custom revision-label', 'vcs-ref']
+  ])('the registry read is told the revision label (%s)', async (_name, revisionLabel) => {
+    const w = world([head()], [], [], { registry: fromRegistry({ [revisionLabel]: SHA_A }) })
+    const facts = emptyFacts()
+    const decision = await runGate(registrySettings({ revisionLabel }), w.deps, facts)
+    expect(decision.verdict).toBe('match')
+    expect(w.registry.options.map(options => options.revisionLabel)).toEqual([revisionLabel])
+    expect(facts.imageRevision).toBe(SHA_A)
+  })
 
   test('verify mode without a host does not run anything locally but git', async () => {
     const w = world([head()], [], [], { registry: fromRegistry({ [REV]: SHA_A }) })

@@ -101,6 +101,7 @@ describe('parseSettings defaults', () => {
       registry: { username: '', password: '', platform: 'linux/amd64' },
       containerCheck: 'auto',
       requireSource: false,
+      skipIfFresh: false,
       repositoryUrl: 'https://github.com/acme/shop',
       promote: undefined
     })
@@ -166,6 +167,8 @@ describe('parseSettings defaults', () => {
         platform: 'linux/arm64/v8',
         'check-container': 'true',
         'require-source': 'true',
+        // Explicitly off: verify mode refuses it on (see parseSettings skip-if-fresh).
+        'skip-if-fresh': 'false',
         'git-timeout': '5',
         'inspect-timeout': '7',
         'rebuild-timeout': '86400'
@@ -204,6 +207,7 @@ describe('parseSettings defaults', () => {
       registry: { username: 'bot', password: 'pull-token', platform: 'linux/arm64/v8' },
       containerCheck: 'require',
       requireSource: true,
+      skipIfFresh: false,
       repositoryUrl: 'https://ghe.example.com/acme/shop',
       promote: undefined
     })
@@ -243,6 +247,7 @@ describe('parseSettings defaults', () => {
       registry: { username: '', password: '', platform: 'linux/amd64' },
       containerCheck: 'skip',
       requireSource: true,
+      skipIfFresh: false,
       repositoryUrl: 'https://github.com/acme/shop',
       promote: {
         prodImage: 'localhost:5000/shop:prod',
@@ -724,7 +729,9 @@ describe('parseSettings label-source and registry inputs', () => {
     ['linux/386', 'linux/386'],
     ['windows/amd64', 'windows/amd64'],
     ['linux/ppc64le', 'linux/ppc64le'],
-    [' linux/s390x ', 'linux/s390x']
+    [' linux/s390x ', 'linux/s390x'],
+    // A comma list is accepted as written: the registry reader parses it again.
+    ['linux/amd64,linux/arm64/v8', 'linux/amd64,linux/arm64/v8']
   ])('platform %j is %s', (raw, platform) => {
     expect(parse({ ...base, platform: raw }).registry.platform).toBe(platform)
   })
@@ -746,7 +753,28 @@ describe('parseSettings label-source and registry inputs', () => {
     const error = inputError({ ...base, platform: raw })
     expect(error.failure).toBe('invalid-input')
     expect(error.message).toBe(
-      `input platform must be os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(raw)}`
+      `input platform ${JSON.stringify(raw)} is not os/arch or os/arch/variant (e.g. linux/amd64)`
+    )
+  })
+
+  // A comma list, checked entry by entry: the message quotes the one entry that is wrong.
+  test.each<[string, string]>([
+    ['linux/amd64,linux/AMD64', 'linux/AMD64'],
+    ['linux/amd64, linux', 'linux'],
+    ['linux/$(id),linux/amd64', 'linux/$(id)']
+  ])('platform list %j is an InputError quoting the entry %j', (raw, entry) => {
+    const error = inputError({ ...base, platform: raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input platform ${JSON.stringify(entry)} is not os/arch or os/arch/variant (e.g. linux/amd64)`
+    )
+  })
+
+  test.each([',', ' , ,'])('platform %j names no platform: an InputError', raw => {
+    const error = inputError({ ...base, platform: raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input platform ${JSON.stringify(raw.trim())} names no platform (expected e.g. linux/amd64 or linux/amd64,linux/arm64)`
     )
   })
 
@@ -891,6 +919,65 @@ describe('parseSettings check-container and require-source', () => {
     expect(error.failure).toBe('invalid-input')
     expect(error.message).toBe(
       `input require-source must be true or false, got ${JSON.stringify(raw)}`
+    )
+  })
+})
+
+describe('parseSettings skip-if-fresh', () => {
+  test.each<[string, boolean, Inputs]>([
+    ['unset', false, {}],
+    ['false', false, { 'skip-if-fresh': 'false' }],
+    ['true', true, { 'skip-if-fresh': 'true' }],
+    ['TRUE with spaces', true, { 'skip-if-fresh': ' TRUE ' }],
+    ['true over ssh', true, { ...sshBase, 'skip-if-fresh': 'true' }],
+    [
+      'true with check-container false',
+      true,
+      { 'skip-if-fresh': 'true', 'check-container': 'false' }
+    ],
+    // Off is always allowed, even where on would be refused.
+    ['false in verify mode', false, { mode: 'verify', 'skip-if-fresh': 'false' }],
+    [
+      'false with label-source registry',
+      false,
+      { 'label-source': 'registry', 'skip-if-fresh': 'false' }
+    ]
+  ])('%s → %s', (_name, skipIfFresh, extra) => {
+    expect(parse({ ...base, ...extra }).skipIfFresh).toBe(skipIfFresh)
+  })
+
+  test.each<[string, Inputs, string]>([
+    [
+      'verify mode',
+      { mode: 'verify' },
+      'input skip-if-fresh is only used in rebuild mode: the verify mode runs no hook'
+    ],
+    [
+      'promote mode',
+      { mode: 'promote', 'prod-image': 'shop:prod' },
+      'input skip-if-fresh is only used in rebuild mode: the promote mode runs no hook'
+    ],
+    [
+      'label-source registry',
+      { 'label-source': 'registry' },
+      'input skip-if-fresh needs label-source host: freshness includes the running staging containers, read on the host'
+    ],
+    [
+      'verify mode with label-source registry: the mode is named first',
+      { mode: 'verify', 'label-source': 'registry' },
+      'input skip-if-fresh is only used in rebuild mode: the verify mode runs no hook'
+    ]
+  ])('true with %s is refused', (_name, extra, message) => {
+    const error = inputError({ ...base, ...extra, 'skip-if-fresh': 'true' })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(message)
+  })
+
+  test.each(['yes', '1', 'on', 'tRuE'])('%j is an InputError', raw => {
+    const error = inputError({ ...base, 'skip-if-fresh': raw })
+    expect(error.failure).toBe('invalid-input')
+    expect(error.message).toBe(
+      `input skip-if-fresh must be true or false, got ${JSON.stringify(raw)}`
     )
   })
 })
@@ -1582,5 +1669,6 @@ describe('INPUT_DEFAULTS', () => {
     expect(settings.registry.platform).toBe(INPUT_DEFAULTS.platform)
     expect(settings.containerCheck).toBe(INPUT_DEFAULTS['check-container'])
     expect(String(settings.requireSource)).toBe(INPUT_DEFAULTS['require-source'])
+    expect(String(settings.skipIfFresh)).toBe(INPUT_DEFAULTS['skip-if-fresh'])
   })
 })

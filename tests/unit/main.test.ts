@@ -265,6 +265,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: '',
+      rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}`,
       failure: ''
@@ -422,6 +423,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: `sha256:${IMAGE_HEX}`,
+      rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}, promoted to registry.example.com/shop:prod as sha256:a3f1c2d4e5b6`,
       failure: ''
@@ -561,6 +563,7 @@ describe('run', () => {
       image_id: '',
       image_digest: '',
       prod_image_id: '',
+      rebuilt: '',
       verdict: 'disabled',
       reason: 'provenance gate disabled (enabled: false)',
       failure: ''
@@ -728,10 +731,52 @@ describe('run in rebuild mode on this runner', () => {
     }
     await run()
     expect(recorded.outputs.verdict).toBe('match')
+    expect(recorded.outputs.rebuilt).toBe('true')
     expect(recorded.failed).toEqual([])
     expect(recorded.infos).toContain(
       `build context ${checkout} on local: clean work tree at ${head.slice(0, 12)}`
     )
+  })
+
+  test.each<[string, string, FakeContainer[], boolean, string]>([
+    ['image and container at HEAD: the hook is skipped', 'head', RUNNING_FRESH, false, ''],
+    ['the image carries another commit: the hook runs', 'other', RUNNING_FRESH, true, 'mismatch'],
+    [
+      'the container runs another image: the hook runs',
+      'head',
+      [{ name: '/staging', image: `sha256:${'b'.repeat(64)}`, running: true }],
+      true,
+      'stale-container'
+    ]
+  ])('skip-if-fresh, %s', async (_name, label, running, hookRuns, failure) => {
+    fakeDocker({ [REV]: label === 'head' ? head : 'f'.repeat(40) }, running)
+    const marker = path.join(root, 'hook-ran-fresh')
+    const hook = hookScript('hook-fresh.sh', `touch '${marker}'`)
+    try {
+      recorded.inputs = {
+        image: 'registry.example.com/shop:staging',
+        hook,
+        'hook-dir': checkout,
+        'skip-if-fresh': 'true',
+        docker
+      }
+      await run()
+      expect(fs.existsSync(marker)).toBe(hookRuns)
+    } finally {
+      fs.rmSync(marker, { force: true })
+    }
+    expect(recorded.outputs.rebuilt).toBe(hookRuns ? 'true' : 'false')
+    expect(recorded.outputs.failure).toBe(failure)
+    if (hookRuns) {
+      // The fake hook builds nothing: the rebuild's own checks still fail the run.
+      expect(recorded.infos.some(line => /^skip-if-fresh: not fresh \(/.test(line))).toBe(true)
+    } else {
+      expect(recorded.outputs.verdict).toBe('match')
+      expect(recorded.outputs.reason).toBe(
+        `provenance match: ${head.slice(0, 12)} (already built and running; hook skipped: skip-if-fresh)`
+      )
+      expect(recorded.failed).toEqual([])
+    }
   })
 
   test('a checkout with an untracked file is stale-context; the hook never runs', async () => {

@@ -61,6 +61,7 @@ describe('reportOutputs', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: '',
+      rebuilt: '',
       verdict: 'mismatch',
       reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
       failure: 'mismatch'
@@ -75,6 +76,14 @@ describe('reportOutputs', () => {
     expect(outputs.image_digest).toBe(digest)
     expect(outputs.prod_image_id).toBe(`sha256:${IMAGE_HEX}`)
     expect(outputs.image_id).toBe(`sha256:${IMAGE_HEX}`)
+  })
+
+  test.each<[string, Facts['rebuilt']]>([
+    ['not a rebuild (verify, promote, or stopped before the hook was decided)', ''],
+    ['the hook ran', 'true'],
+    ['skip-if-fresh skipped the hook', 'false']
+  ])('rebuilt is passed through as it is: %s → %j', (_name, rebuilt) => {
+    expect(reportOutputs(makeReport({}, { rebuilt })).rebuilt).toBe(rebuilt)
   })
 
   test.each<[string, Decision['failure']]>([
@@ -111,9 +120,11 @@ describe('reportOutputs', () => {
       'image_revision',
       'prod_image_id',
       'reason',
+      'rebuilt',
       'verdict'
     ])
     expect(outputs.image_digest).toBe('')
+    expect(outputs.rebuilt).toBe('')
     expect(outputs.prod_image_id).toBe('')
     expect(outputs.failure).toBe('invalid-input')
     expect(outputs.expected_revision).toBe('')
@@ -310,7 +321,7 @@ describe('renderSummary', () => {
     (_name, decision, icon) => {
       const lines = renderSummary(makeReport({ decision })).split('\n')
       expect(lines.slice(0, 3)).toEqual([
-        `### ${icon} ${decision.reason}`,
+        `### ${icon} ${decision.reason} — deploy@staging.example.com:22`,
         '',
         '| provenance-gate | |'
       ])
@@ -318,7 +329,7 @@ describe('renderSummary', () => {
   )
 
   test.each<[string, Decision, string]>([
-    ['mismatch', mismatch, '### ❌ mismatch'],
+    ['mismatch', mismatch, '### ❌ mismatch — deploy@staging.example.com:22'],
     [
       'fail-closed timeout',
       {
@@ -327,7 +338,7 @@ describe('renderSummary', () => {
         pass: false,
         failure: 'timeout'
       },
-      '### ❌ fail-closed · timeout'
+      '### ❌ fail-closed · timeout — deploy@staging.example.com:22'
     ],
     [
       'fail-closed host-key',
@@ -337,7 +348,7 @@ describe('renderSummary', () => {
         pass: false,
         failure: 'host-key'
       },
-      '### ❌ fail-closed · host-key'
+      '### ❌ fail-closed · host-key — deploy@staging.example.com:22'
     ]
   ])(
     '%s: a failure is a short heading, then the reason as a paragraph, then the table',
@@ -451,7 +462,50 @@ describe('renderSummary', () => {
     expect(summary.split('\n')[2]).toBe(escaped)
     expect(Object.fromEntries(rows)['Image revision']).toBe(`<code>${escaped}</code>`)
     expect(Object.fromEntries(rows).Repository).toBe(escaped)
-    expect(summary.split('\n')[0]).toBe('### ❌ mismatch')
+    expect(summary.split('\n')[0]).toBe(`### ❌ mismatch — ${escaped}`)
+  })
+
+  // A fleet's summaries in one job list are told apart by the host in the title.
+  test.each<[string, string, Decision, string]>([
+    [
+      'a pass over ssh',
+      'deploy@staging.example.com:22',
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
+      '### ✅ provenance match: 0123456789ab — deploy@staging.example.com:22'
+    ],
+    [
+      'a failure on another host',
+      'ci@10.0.0.7:2222',
+      mismatch,
+      '### ❌ mismatch — ci@10.0.0.7:2222'
+    ],
+    [
+      'a run on the runner itself',
+      'local',
+      { verdict: 'match', reason: 'provenance match: 0123456789ab', pass: true, failure: '' },
+      '### ✅ provenance match: 0123456789ab — local'
+    ],
+    [
+      'an unknown host: no dash, nothing after the verdict line',
+      '',
+      {
+        verdict: 'fail-closed',
+        reason: 'provenance fail-closed: input image is required',
+        pass: false,
+        failure: 'invalid-input'
+      },
+      '### ❌ fail-closed · invalid-input'
+    ],
+    [
+      'a host with markup is escaped like every cell',
+      'deploy@<b>h</b>|x:22',
+      mismatch,
+      '### ❌ mismatch — deploy@&lt;b&gt;h&lt;/b&gt;&#124;x:22'
+    ]
+  ])('the title names the host when known: %s', (_name, where, decision, title) => {
+    const summary = renderSummary(makeReport({ decision, where }))
+    expect(summary.split('\n')[0]).toBe(title)
+    expect(Object.fromEntries(tableRows(summary)).Host).toBe(where ? escapeCell(where) : '—')
   })
 
   test('carriage returns from hook progress output cannot break a row', () => {

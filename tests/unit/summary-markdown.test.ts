@@ -205,6 +205,15 @@ describe('renderSummary read as GitHub-flavoured Markdown', () => {
     expect(heading?.kind).toBe('heading')
     expect(heading?.text.startsWith(decision.pass ? '✅ ' : '❌ ')).toBe(true)
     expect(heading?.text).toContain(decision.verdict)
+    // The verdict line, then the host when known, so a fleet's summaries can be told apart.
+    const icon = decision.pass ? '✅ ' : '❌ '
+    const where = report.where ? ` — ${shown(report.where)}` : ''
+    const headline = decision.pass
+      ? shown(decision.reason)
+      : decision.failure === decision.verdict
+        ? decision.verdict
+        : `${decision.verdict} · ${decision.failure}`
+    expect(heading?.text).toBe(`${icon}${headline}${where}`)
 
     // Only headings, paragraphs and exactly one table: no list, quote, code block or HTML block.
     expect(parsed.blocks.filter(block => block === 'table')).toEqual(['table'])
@@ -231,8 +240,13 @@ describe('renderSummary read as GitHub-flavoured Markdown', () => {
     })
     expect(cells.Time).toMatch(/total \d/)
 
-    // The reason reads whole, in one block: the heading, a paragraph of its own or a cell.
-    const texts = parsed.leaves.map(found => found.text.replace(/^[✅❌] /, ''))
+    // The reason reads whole, in one block: the heading (before the host), a paragraph of its
+    // own or a cell.
+    const texts = parsed.leaves.map(found =>
+      found.kind === 'heading'
+        ? found.text.slice(icon.length, found.text.length - where.length)
+        : found.text
+    )
     expect(texts).toContain(shown(decision.reason))
   })
 
