@@ -437,6 +437,7 @@ async function registryBench(
 
   // readRegistryImage bundled the way the action ships (ncc, ESM), in a directory of its own
   // whose tsconfig lets it import from src/.
+  mkdirSync(path.join(ROOT, '.tmp'), { recursive: true })
   const build = mkdtempSync(path.join(ROOT, '.tmp/bench-'))
   stopLater(async () => rmSync(build, { recursive: true, force: true }))
   writeFileSync(

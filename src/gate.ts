@@ -157,7 +157,6 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
       const fresh = await probeFresh(runner, settings, revision, deps, facts)
       if (fresh) return fresh
     }
-    if (settings.mode === 'rebuild') facts.rebuilt = 'true'
     const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {}
     facts.contextNote = session.contextNote ?? ''
     if (session.decision) return session.decision

@@ -193,6 +193,8 @@ export async function runGateSession(
       found.contextNote = decided.note
       log.info(decided.note)
     } else if (name === 'hook') {
+      // The hook reported, so it ran (whatever its exit): the output says so.
+      if (reported) facts.rebuilt = 'true'
       checkHook(reported?.exit, result, settings, where, facts, tail)
       if (answer.left.length) {
         log.warning(
