@@ -7,8 +7,8 @@
  *    the two `ssh` commands a user writes instead (hook, then `docker image inspect`).
  * 2. Cold start: `node dist/index.js` with `INPUT_ENABLED=false`, until exit, and its peak RSS.
  * 3. The size of dist/index.js.
- * 4. Reading the revision label from an OCI registry: src/registry.ts bundled with ncc against
- *    `skopeo inspect --config` (when src/registry.ts and its test harness exist).
+ * 4. Reading the revision label from an OCI registry: src/registry/client.ts bundled with ncc against
+ *    `skopeo inspect --config` (when src/registry/client.ts and its test harness exist).
  * 5. upload-context: the gate shipping `git archive` of a 50 MB tree to the host (its connect and
  *    upload phases) against `git archive HEAD | ssh host 'tar -x -C dir'` with the same ssh
  *    options, and the action's peak RSS while it uploads.
@@ -414,7 +414,7 @@ async function registryBench(
   nodeFloor: () => Promise<number>
 ): Promise<RegistryRow> {
   const harnessFile = path.join(ROOT, 'tests/integration/harness/registry.ts')
-  for (const file of [path.join(ROOT, 'src/registry.ts'), harnessFile]) {
+  for (const file of [path.join(ROOT, 'src/registry/client.ts'), harnessFile]) {
     if (!existsSync(file)) return { todo: `${path.relative(ROOT, file)} does not exist yet` }
   }
   if (spawnSync('bash', ['-c', 'command -v skopeo']).status !== 0) {
@@ -450,7 +450,7 @@ async function registryBench(
   )
   writeFileSync(
     path.join(build, 'read.ts'),
-    `import { readRegistryImage } from '${path.relative(build, path.join(ROOT, 'src/registry.js'))}'
+    `import { readRegistryImage } from '${path.relative(build, path.join(ROOT, 'src/registry/client.js'))}'
 
 readRegistryImage(process.argv[2] ?? '', {
   username: process.env.BENCH_REGISTRY_USER ?? '',

@@ -2,7 +2,7 @@ import type { ContainerAnswer } from './container-check.js'
 import { decideContainer, shortId } from './container-check.js'
 import { describeError, GateError } from './errors.js'
 import type { EventContext } from './event-context.js'
-import type { RegistryImage, RegistryOptions } from './registry.js'
+import type { RegistryImage, RegistryOptions } from './registry/client.js'
 import { headRevision } from './revision.js'
 import {
   checkQuick,

@@ -2,12 +2,12 @@ import * as core from './actions-core.js'
 import * as path from 'node:path'
 import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
+import { parsePlatforms } from './registry/platform.js'
 import {
   canonicalImageReference,
   parseImageReference,
-  parsePlatforms,
   splitImageReference
-} from './registry.js'
+} from './registry/reference.js'
 import { REVISION_PATTERN } from './verdict.js'
 import type {
   ContextSettings,

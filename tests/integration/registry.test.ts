@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
-import type { RegistryOptions } from '../../src/registry.js'
+import type { RegistryOptions } from '../../src/registry/client.js'
 import {
   pushImage,
   pushIndex,

@@ -22,7 +22,7 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSwitch, type InputName } from '../../src/inputs.js'
-import { canonicalImageReference } from '../../src/registry.js'
+import { canonicalImageReference } from '../../src/registry/reference.js'
 import { planGateSession } from '../../src/session-protocol.js'
 import { decideVerdict } from '../../src/verdict.js'
 import {

@@ -16,7 +16,7 @@ import {
 import type { EventContext } from '../../src/event-context.js'
 import type { ProcessResult, StreamingProcess } from '../../src/process.js'
 import type { Decision } from '../../src/verdict.js'
-import type { RegistryImage, RegistryOptions } from '../../src/registry.js'
+import type { RegistryImage, RegistryOptions } from '../../src/registry/client.js'
 import { checkQuick, checkStarted, missing } from '../../src/run-session.js'
 import type { Runner, RunOptions } from '../../src/runner.js'
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
 import { GateError } from '../../src/errors.js'
-import { field, foldKey, parseStrictJson, type JsonObject } from '../../src/registry.js'
+import { field, foldKey, parseStrictJson, type JsonObject } from '../../src/registry/json.js'
 
 /** The GateError a call threw (a test fails if it returned or threw anything else). */
 function thrown(work: () => unknown): GateError {

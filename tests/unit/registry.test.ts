@@ -2,24 +2,24 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { GateError, InputError } from '../../src/errors.js'
+import { parseChallenges, type Challenge } from '../../src/registry/challenge.js'
+import { readRegistryImage, type RegistryOptions } from '../../src/registry/client.js'
 import {
+  candidateEntries,
+  configMatches,
   formatPlatform,
-  parseChallenges,
-  canonicalImageReference,
-  parseImageReference,
+  normalizePlatform,
   parsePlatform,
   parsePlatforms,
-  normalizePlatform,
   platformVector,
-  configMatches,
-  candidateEntries,
-  readRegistryImage,
-  type Challenge,
   type Descriptor,
-  type ImageReference,
-  type Platform,
-  type RegistryOptions
-} from '../../src/registry.js'
+  type Platform
+} from '../../src/registry/platform.js'
+import {
+  canonicalImageReference,
+  parseImageReference,
+  type ImageReference
+} from '../../src/registry/reference.js'
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'

@@ -16,7 +16,8 @@ import * as path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import type { Platform, RegistryImage, RegistryOptions } from '../../../src/registry.js'
+import type { RegistryImage, RegistryOptions } from '../../../src/registry/client.js'
+import type { Platform } from '../../../src/registry/platform.js'
 import { freePort, stopPid } from './services.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
