@@ -1,5 +1,5 @@
-import type { ContainerAnswer } from './container-check.js'
-import { decideContainer, shortId } from './container-check.js'
+import type { ContainerAnswer } from './decide/container.js'
+import { decideContainer, shortId } from './decide/container.js'
 import { describeError, GateError } from './errors.js'
 import type { EventContext } from './event-context.js'
 import type { RegistryImage, RegistryOptions } from './registry/client.js'
@@ -11,12 +11,12 @@ import {
   runGateSession,
   runPlanned,
   type SessionFacts
-} from './run-session.js'
-import type { LocalRunner, Runner } from './runner.js'
-import { planPromoteSession } from './session-protocol.js'
+} from './session/run-session.js'
+import type { LocalRunner, Runner } from './session/runner.js'
+import { planPromoteSession } from './session/protocol.js'
 import type { Settings, SshTarget } from './settings.js'
-import { decideSource } from './source-check.js'
-import { decideVerdict, failClosed, revisionOf, showPair, type Decision } from './verdict.js'
+import { decideSource } from './decide/source.js'
+import { decideVerdict, failClosed, revisionOf, showPair, type Decision } from './decide/verdict.js'
 
 /** Where the gate's messages go; the action wires it to the runner's log. */
 export interface GateLog {

@@ -1,6 +1,6 @@
 import * as core from './actions-core.js'
 import * as path from 'node:path'
-import { normalizeRepository, parseRepositoryList } from './applicability.js'
+import { normalizeRepository, parseRepositoryList } from './decide/applicability.js'
 import { describeError, InputError } from './errors.js'
 import { parsePlatforms } from './registry/platform.js'
 import {
@@ -8,7 +8,7 @@ import {
   parseImageReference,
   splitImageReference
 } from './registry/reference.js'
-import { REVISION_PATTERN } from './verdict.js'
+import { REVISION_PATTERN } from './decide/verdict.js'
 import type {
   ContextSettings,
   PromoteSettings,

@@ -1,7 +1,7 @@
 import * as core from './actions-core.js'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { decideApplicability } from './applicability.js'
+import { decideApplicability } from './decide/applicability.js'
 import { actionLog, oneLine } from './action-log.js'
 import { describeError, GateError, type FailureClass } from './errors.js'
 import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
@@ -9,12 +9,17 @@ import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
 import { readEventContext } from './event-context.js'
 import { readRegistryImage } from './registry/client.js'
-import { LocalRunner, type Runner } from './runner.js'
-import { parseSession, planCancelSession } from './session-protocol.js'
+import { LocalRunner, type Runner } from './session/runner.js'
+import { parseSession, planCancelSession } from './session/protocol.js'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
-import { failClosed, type Decision } from './verdict.js'
+import {
+  closeSshResources,
+  describeTarget,
+  SshRunner,
+  type SshResources
+} from './session/ssh-runner.js'
+import { failClosed, type Decision } from './decide/verdict.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'

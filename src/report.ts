@@ -1,6 +1,6 @@
 import { FAILURE_HELP } from './failure-help.js'
 import type { Facts } from './gate.js'
-import type { Decision } from './verdict.js'
+import type { Decision } from './decide/verdict.js'
 
 /** Everything one run reports: outputs, the job summary and the final annotation come from it. */
 export interface Report {

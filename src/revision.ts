@@ -1,11 +1,11 @@
 import { realpathSync } from 'node:fs'
 import { GateError } from './errors.js'
 import { describeOrigin, needsMergeCheck, type EventContext } from './event-context.js'
-import type { ProcessResult } from './process.js'
-import type { LocalRunner } from './runner.js'
+import type { ProcessResult } from './session/process.js'
+import type { LocalRunner } from './session/runner.js'
 import type { Settings } from './settings.js'
-import { lastLines } from './tail-buffer.js'
-import { REVISION_PATTERN } from './verdict.js'
+import { lastLines } from './session/tail-buffer.js'
+import { REVISION_PATTERN } from './decide/verdict.js'
 
 /** Where the revision's story goes: the log line and, for a PR merge commit, a warning. */
 export interface RevisionLog {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import fc from 'fast-check'
 import type { SshTarget } from '../../src/settings.js'
-import { SshRunner } from '../../src/ssh-runner.js'
+import { SshRunner } from '../../src/session/ssh-runner.js'
 import {
   allInputsCase,
   baseSeed,

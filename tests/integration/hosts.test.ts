@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { parseContainerInspect, parseImageInspect } from '../../src/container-json.js'
+import { parseContainerInspect, parseImageInspect } from '../../src/session/container-json.js'
 import { buildImage, docker, scratchDir } from './harness/action.js'
 import {
   addLoginUser,

@@ -3,7 +3,7 @@ import {
   decideApplicability,
   normalizeRepository,
   parseRepositoryList
-} from '../../src/applicability.js'
+} from '../../src/decide/applicability.js'
 import { InputError } from '../../src/errors.js'
 
 describe('parseRepositoryList', () => {

@@ -4,9 +4,9 @@ import {
   shortId,
   type ContainerAnswer,
   type ContainerState
-} from '../../src/container-check.js'
+} from '../../src/decide/container.js'
 import type { ContainerCheck } from '../../src/settings.js'
-import type { Decision } from '../../src/verdict.js'
+import type { Decision } from '../../src/decide/verdict.js'
 import { IMAGE_HEX } from './fixtures.js'
 
 const VERIFIED = `sha256:${IMAGE_HEX}`

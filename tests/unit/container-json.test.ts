@@ -2,12 +2,12 @@ import { describe, expect, test } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ContainerState } from '../../src/container-check.js'
+import type { ContainerState } from '../../src/decide/container.js'
 import {
   parseContainerInspect,
   parseImageInspect,
   type InspectResult
-} from '../../src/container-json.js'
+} from '../../src/session/container-json.js'
 
 /** Real stdout of `image inspect --` / `container inspect --`, captured from docker.io 20.10 and podman 4.3. */
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures')

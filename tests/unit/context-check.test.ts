@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
-import { decideContext, type ContextOutcome } from '../../src/context-check.js'
-import { parseContextReport, type ContextReport } from '../../src/session-protocol.js'
+import { decideContext, type ContextOutcome } from '../../src/decide/context.js'
+import { parseContextReport, type ContextReport } from '../../src/session/protocol.js'
 import type { ContextSettings } from '../../src/settings.js'
 import { SHA_A, SHA_B } from './fixtures.js'
 

@@ -22,16 +22,16 @@ import * as path from 'node:path'
 import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSettings, type InputName, type ReadInput } from '../../src/inputs.js'
-import { parseContainerInspect, parseImageInspect } from '../../src/container-json.js'
+import { parseContainerInspect, parseImageInspect } from '../../src/session/container-json.js'
 import {
   parseSession,
   planGateSession,
   planPromoteSession,
   type SessionIds
-} from '../../src/session-protocol.js'
-import { shellQuote } from '../../src/shell-quote.js'
+} from '../../src/session/protocol.js'
+import { shellQuote } from '../../src/session/shell-quote.js'
 import type { RunContext, Settings } from '../../src/settings.js'
-import { decideVerdict } from '../../src/verdict.js'
+import { decideVerdict } from '../../src/decide/verdict.js'
 
 // ---------------------------------------------------------------------------------------------
 // Seeds

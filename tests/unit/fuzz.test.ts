@@ -23,8 +23,8 @@ import fc from 'fast-check'
 import { InputError } from '../../src/errors.js'
 import { INPUT_DEFAULTS, parseSwitch, type InputName } from '../../src/inputs.js'
 import { canonicalImageReference } from '../../src/registry/reference.js'
-import { planGateSession } from '../../src/session-protocol.js'
-import { decideVerdict } from '../../src/verdict.js'
+import { planGateSession } from '../../src/session/protocol.js'
+import { decideVerdict } from '../../src/decide/verdict.js'
 import {
   allInputsCase,
   assertInputError,

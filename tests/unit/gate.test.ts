@@ -14,20 +14,20 @@ import {
   type PhaseTiming
 } from '../../src/gate.js'
 import type { EventContext } from '../../src/event-context.js'
-import type { ProcessResult, StreamingProcess } from '../../src/process.js'
-import type { Decision } from '../../src/verdict.js'
+import type { ProcessResult, StreamingProcess } from '../../src/session/process.js'
+import type { Decision } from '../../src/decide/verdict.js'
 import type { RegistryImage, RegistryOptions } from '../../src/registry/client.js'
-import { checkQuick, checkStarted, missing } from '../../src/run-session.js'
-import type { Runner, RunOptions } from '../../src/runner.js'
+import { checkQuick, checkStarted, missing } from '../../src/session/run-session.js'
+import type { Runner, RunOptions } from '../../src/session/runner.js'
 import {
   describeHookCommand,
   parseSession,
   planGateSession,
   planPromoteSession,
   type SessionAnswer
-} from '../../src/session-protocol.js'
+} from '../../src/session/protocol.js'
 import type { Settings, SshTarget } from '../../src/settings.js'
-import { lastLines } from '../../src/tail-buffer.js'
+import { lastLines } from '../../src/session/tail-buffer.js'
 import { IMAGE_HEX, makeSettings, SHA_A, SHA_B, sshTarget } from './fixtures.js'
 
 const IMAGE_ID = `sha256:${IMAGE_HEX}`

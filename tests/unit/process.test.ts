@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
-import { childEnvironment, KEEP_BYTES, runProcess, spawnStream } from '../../src/process.js'
+import { childEnvironment, KEEP_BYTES, runProcess, spawnStream } from '../../src/session/process.js'
 
 /** Real bash processes: the bound, the group kill and the tails are what the gate relies on. */
 describe('runProcess', () => {

@@ -5,7 +5,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { GateError, type FailureClass } from '../../src/errors.js'
 import { gitProblem, headRevision, resolveRevision } from '../../src/revision.js'
-import { LocalRunner } from '../../src/runner.js'
+import { LocalRunner } from '../../src/session/runner.js'
 import { makeSettings, SHA_A } from './fixtures.js'
 
 describe('gitProblem', () => {

@@ -25,7 +25,7 @@ import {
   type ContextReport,
   type SessionAnswer,
   type SessionIds
-} from '../../src/session-protocol.js'
+} from '../../src/session/protocol.js'
 import type { Settings } from '../../src/settings.js'
 import { IMAGE_HEX, makeSettings, SHA_A } from './fixtures.js'
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
 import { spawnSync } from 'node:child_process'
-import { shellQuote } from '../../src/shell-quote.js'
+import { shellQuote } from '../../src/session/shell-quote.js'
 
 /** What real bash makes of `printf %s <quoted word>`: the word, byte for byte, if quoting holds. */
 function echoedByBash(value: string): Buffer {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
-import { decideSource, normalizeRepositoryUrl, SOURCE_LABEL } from '../../src/source-check.js'
-import type { Decision } from '../../src/verdict.js'
+import { decideSource, normalizeRepositoryUrl, SOURCE_LABEL } from '../../src/decide/source.js'
+import type { Decision } from '../../src/decide/verdict.js'
 
 const REPO = 'https://github.com/acme/shop'
 

@@ -5,14 +5,14 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { GateError, InputError, type FailureClass } from '../../src/errors.js'
-import type { ProcessResult } from '../../src/process.js'
+import type { ProcessResult } from '../../src/session/process.js'
 import {
   connectError,
   parseKeyscan,
   SshRunner,
   type OfferedKey,
   type SshResources
-} from '../../src/ssh-runner.js'
+} from '../../src/session/ssh-runner.js'
 import { sshTarget } from './fixtures.js'
 
 const WHERE = 'deploy@staging.example.com:22'

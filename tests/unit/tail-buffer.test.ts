@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals'
-import { lastLines, TailBuffer } from '../../src/tail-buffer.js'
+import { lastLines, TailBuffer } from '../../src/session/tail-buffer.js'
 
 function filled(chunks: (string | Buffer)[], limit: number): TailBuffer {
   const buffer = new TailBuffer(limit)

@@ -1,6 +1,12 @@
 import { describe, expect, test } from '@jest/globals'
 import type { FailureClass } from '../../src/errors.js'
-import { decideVerdict, failClosed, shortSha, showPair, type Decision } from '../../src/verdict.js'
+import {
+  decideVerdict,
+  failClosed,
+  shortSha,
+  showPair,
+  type Decision
+} from '../../src/decide/verdict.js'
 import { SHA_A, SHA_B } from './fixtures.js'
 
 const SHA256_A = `${SHA_A}${'0123456789abcdef01234567'}`

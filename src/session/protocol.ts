@@ -7,7 +7,7 @@
  * and every child get other descriptors, and stdin from /dev/null.
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import type { Settings } from './settings.js'
+import type { Settings } from '../settings.js'
 import { shellQuote } from './shell-quote.js'
 
 /**

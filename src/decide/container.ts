@@ -1,4 +1,4 @@
-import type { ContainerCheck } from './settings.js'
+import type { ContainerCheck } from '../settings.js'
 import { failClosed, shortSha, showPair, type Decision } from './verdict.js'
 
 /** One staging container as the host reported it. */

@@ -16,7 +16,7 @@
  * - both print `[]` on stdout for a missing object (docker exits 1, podman 125); `container
  *   inspect` with one missing id still prints the others, so the exit code must be checked too.
  */
-import type { ContainerState } from './container-check.js'
+import type { ContainerState } from '../decide/container.js'
 
 /** The image id and labels the gate compares, in docker's notation whatever printed them. */
 export interface InspectResult {

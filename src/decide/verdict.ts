@@ -1,4 +1,4 @@
-import type { FailureClass } from './errors.js'
+import type { FailureClass } from '../errors.js'
 
 /** The gate's answer; only `match`, `disabled` and `not-applicable` let the job pass. */
 export type Verdict = 'match' | 'mismatch' | 'fail-closed' | 'disabled' | 'not-applicable'

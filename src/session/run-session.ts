@@ -1,10 +1,10 @@
-import { decideContext } from './context-check.js'
-import type { ContainerAnswer } from './container-check.js'
+import { decideContext } from '../decide/context.js'
+import type { ContainerAnswer } from '../decide/container.js'
 import { parseContainerInspect, parseImageInspect, type InspectResult } from './container-json.js'
-import { GateError } from './errors.js'
-import type { Facts, GateDeps, PhaseTiming } from './gate.js'
+import { GateError } from '../errors.js'
+import type { Facts, GateDeps, PhaseTiming } from '../gate.js'
 import { KEEP_BYTES, type ProcessResult } from './process.js'
-import { exitText } from './revision.js'
+import { exitText } from '../revision.js'
 import type { Runner } from './runner.js'
 import {
   describeHookCommand,
@@ -15,10 +15,10 @@ import {
   type SessionPlan,
   type StepName,
   type StepResult
-} from './session-protocol.js'
-import type { Settings } from './settings.js'
+} from './protocol.js'
+import type { Settings } from '../settings.js'
 import { lastLines, TailBuffer } from './tail-buffer.js'
-import type { Decision } from './verdict.js'
+import type { Decision } from '../decide/verdict.js'
 import { checkArchivable, startUpload, type Upload } from './upload.js'
 
 /** What the session established: the image's identity, the containers', the context's. */

@@ -1,5 +1,5 @@
-import type { ContextReport } from './session-protocol.js'
-import type { ContextSettings } from './settings.js'
+import type { ContextReport } from '../session/protocol.js'
+import type { ContextSettings } from '../settings.js'
 import { failClosed, showPair, type Decision } from './verdict.js'
 
 /** The context check's outcome: a failed decision, or a pass with what the log should say. */

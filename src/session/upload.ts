@@ -1,9 +1,9 @@
 import { PassThrough, type Readable } from 'node:stream'
-import { GateError, InputError } from './errors.js'
+import { GateError, InputError } from '../errors.js'
 import type { ProcessResult } from './process.js'
 import type { LocalRunner } from './runner.js'
-import { ArchiveFramer } from './session-protocol.js'
-import type { Settings } from './settings.js'
+import { ArchiveFramer } from './protocol.js'
+import type { Settings } from '../settings.js'
 import { lastLines } from './tail-buffer.js'
 
 /** A progress line at least this often while the archive is sent. */

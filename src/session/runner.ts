@@ -7,7 +7,7 @@ import {
   type ProcessResult,
   type StreamingProcess
 } from './process.js'
-import { SESSION_COMMAND } from './session-protocol.js'
+import { SESSION_COMMAND } from './protocol.js'
 
 /** Options for one session: its bound, a live output sink, and where its answer ends. */
 export type RunOptions = Omit<ProcessOptions, 'input' | 'env'>
