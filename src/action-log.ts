@@ -1,6 +1,6 @@
 import * as core from './actions-core.js'
 import { randomUUID } from 'node:crypto'
-import type { GateLog } from './gate.js'
+import type { GateLog } from './facts.js'
 
 /** Folds line breaks into ` ⏎ `, so a message is exactly one log line. */
 export function oneLine(text: string): string {

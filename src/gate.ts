@@ -1,128 +1,42 @@
-import type { ContainerAnswer } from './decide/container.js'
-import { decideContainer, shortId } from './decide/container.js'
-import { describeError, GateError } from './errors.js'
-import type { EventContext } from './event-context.js'
-import type { RegistryImage, RegistryOptions } from './registry/client.js'
-import { headRevision } from './revision.js'
-import {
-  checkQuick,
-  checkStarted,
-  readInspect,
-  runGateSession,
-  runPlanned,
-  type SessionFacts
-} from './session/run-session.js'
-import type { LocalRunner, Runner } from './session/runner.js'
-import { planPromoteSession } from './session/protocol.js'
-import type { Settings, SshTarget } from './settings.js'
+import { decideContainer, shortId, type ContainerAnswer } from './decide/container.js'
 import { decideSource } from './decide/source.js'
-import { decideVerdict, failClosed, revisionOf, showPair, type Decision } from './decide/verdict.js'
-
-/** Where the gate's messages go; the action wires it to the runner's log. */
-export interface GateLog {
-  info(message: string): void
-  /** A warning annotation: something the user should fix even though the gate may pass. */
-  warning(message: string): void
-  /**
-   * Opens a collapsed group for a program's live output and returns the writer for its chunks.
-   * The output is shown verbatim and never interpreted as workflow commands.
-   */
-  openRaw(title: string): (chunk: Buffer) => void
-  closeRaw(): void
-}
-
-/** The gate's only ways to touch the world, so tests swap objects instead of modules. */
-export interface GateDeps {
-  /** Runs git on this runner, and every session when no host is set. */
-  local: LocalRunner
-  /** Opens the shared ssh connection; throws a GateError (`host-key`, `transport`) on failure. */
-  openSsh(target: SshTarget): Promise<Runner>
-  log: GateLog
-  now(): number
-  /** Waits between connection attempts. */
-  sleep(ms: number): Promise<void>
-  /** A fresh random token per session for its result lines (never in any argv). */
-  nonce(): string
-  /** This run's id: it names the run record on the host that a cancellation reads. */
-  runId: string
-  /** Reads an image's manifest and config from its registry (label-source registry). */
-  readRegistry(reference: string, options: RegistryOptions): Promise<RegistryImage>
-  /** Where this run's commit came from (event, GITHUB_SHA, pull request head). */
-  event: EventContext
-  /** Learns the runner the session uses, so a cancellation can reach the host through it. */
-  onRunner?(runner: Runner | undefined): void
-}
-
-/** How long one phase took, for the summary. */
-export interface PhaseTiming {
-  name:
-    'git' | 'connect' | 'probe' | 'upload' | 'context' | 'hook' | 'inspect' | 'registry' | 'promote'
-  ms: number
-}
+import { decideVerdict, revisionOf, type Decision } from './decide/verdict.js'
+import { describeError, GateError } from './errors.js'
+import {
+  emptyFacts,
+  GateStopped,
+  type Facts,
+  type GateDeps,
+  type GateOutcome,
+  type PhaseTiming
+} from './facts.js'
+import { promote } from './promote.js'
+import { headRevision } from './revision.js'
+import { connect } from './session/connect.js'
+import { runGateSession, type SessionFacts } from './session/run-session.js'
+import type { Runner } from './session/runner.js'
+import { inspectedImage, type Settings } from './settings.js'
 
 /**
- * What the gate learned, filled in as it goes so that a failure half-way still reports every
- * value it had (an unknown value stays '').
+ * The gate, in the order of the README's "What it does": the validated revision (while the
+ * connection opens), one remote session (the build context proven or uploaded and the hook in
+ * rebuild mode, then the inspect; or only a read-only probe when skip-if-fresh finds the image
+ * fresh), or the registry's labels, then the decisions, then (promote mode) the promotion.
+ * Returns the verdict (match or mismatch) with every fact learned; every other ending throws a
+ * GateStopped carrying the error (a GateError naming the cause when it was expected) and the
+ * facts known by then.
  */
-export interface Facts {
-  expectedRevision: string
-  imageRevision: string
-  imageId: string
-  /** Manifest digest, when the labels came from the registry. */
-  imageDigest: string
-  /** The prod image's id after a promotion: equal to imageId, or the promotion failed. */
-  prodImageId: string
-  /** Every label of the inspected image, for the checks that read more than the revision. */
-  labels: Record<string, string>
-  /** What the gate established about the build context (verified, uploaded, not verified). */
-  contextNote: string
-  /** rebuild mode: 'true' when the hook ran, 'false' when skip-if-fresh found it unneeded. */
-  rebuilt: '' | 'true' | 'false'
-  /** A session started on the host and has not reported its end: the post step must look. */
-  sessionOpen: boolean
-  phases: PhaseTiming[]
-  /** The phase running when the gate stopped, so even an unexpected error gets a class. */
-  current: PhaseTiming['name'] | ''
-}
-
-/** A fresh, empty set of facts. */
-export function emptyFacts(): Facts {
-  return {
-    expectedRevision: '',
-    imageRevision: '',
-    imageId: '',
-    imageDigest: '',
-    prodImageId: '',
-    labels: {},
-    contextNote: '',
-    rebuilt: '',
-    sessionOpen: false,
-    phases: [],
-    current: ''
+export async function runGate(settings: Settings, deps: GateDeps): Promise<GateOutcome> {
+  const facts = emptyFacts()
+  try {
+    return { decision: await gate(settings, deps, facts), facts }
+  } catch (error) {
+    throw new GateStopped(error, facts)
   }
 }
 
-/** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
-export function retryDelayMs(attempt: number): number {
-  return Math.min(1000 * 2 ** attempt, 8000)
-}
-
-/**
- * The gate itself: validated revision, then one remote session (the build context proven or
- * uploaded, the hook in rebuild mode, then the inspect), then the verdict. Expected failures
- * throw a GateError naming the cause; `facts` keeps what was known.
- */
-export async function runGate(settings: Settings, deps: GateDeps, facts: Facts): Promise<Decision> {
-  const timed = async <T>(name: PhaseTiming['name'], work: () => Promise<T>): Promise<T> => {
-    const start = deps.now()
-    facts.current = name
-    try {
-      return await work()
-    } finally {
-      facts.phases.push({ name, ms: deps.now() - start })
-    }
-  }
-
+async function gate(settings: Settings, deps: GateDeps, facts: Facts): Promise<Decision> {
+  const timed = phaseTimer(deps, facts)
   // Registry labels in verify mode need nothing on the host: no connection at all.
   const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host'
   const { ssh } = settings
@@ -133,7 +47,7 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
   let revision: string
   try {
     revision =
-      settings.promote?.expectedRevision ||
+      (settings.mode === 'promote' && settings.promote.expectedRevision) ||
       (await timed('git', () =>
         headRevision(deps.local, settings, deps.event, deps.log, resolved => {
           facts.expectedRevision = resolved
@@ -153,37 +67,24 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
       runner = connecting ? await connecting : deps.local
     }
     deps.onRunner?.(runner)
-    if (runner && settings.skipIfFresh) {
+    if (runner && settings.mode === 'rebuild' && settings.skipIfFresh) {
       const fresh = await probeFresh(runner, settings, revision, deps, facts)
       if (fresh) return fresh
     }
     const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {}
     facts.contextNote = session.contextNote ?? ''
-    if (session.decision) return session.decision
-    if (settings.labelSource === 'registry') {
-      const image = await timed('registry', () =>
-        deps.readRegistry(settings.image, {
-          ...settings.registry,
-          revisionLabel: settings.revisionLabel,
-          timeoutMs: settings.timeouts.inspectMs
-        })
-      )
-      facts.imageId = image.configDigest
-      facts.imageDigest = image.digest
-      facts.labels = image.labels
-      deps.log.info(
-        `registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`
-      )
-    } else if (session.inspected) {
-      facts.imageId = session.inspected.imageId
-      facts.labels = session.inspected.labels
-    }
-    facts.imageRevision = revisionOf(facts.labels, settings.revisionLabel)
-    deps.log.info(
-      `image ${settings.promote?.imageId || settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
-    )
+    await readImage(settings, deps, facts, session, timed)
     facts.current = ''
-    return await decide(settings, deps, facts, revision, session.container, runner)
+    const verdict = decide(settings, deps, facts, revision, session.container)
+    if (!verdict.pass || settings.mode !== 'promote' || !runner) return verdict
+    const { prodImage } = settings.promote
+    const host = runner
+    await timed('promote', () => promote(host, settings, revision, deps, facts))
+    facts.current = ''
+    return {
+      ...verdict,
+      reason: `${verdict.reason}, promoted to ${prodImage} as ${shortId(facts.imageId)}`
+    }
   } finally {
     deps.onRunner?.(undefined)
     // Cleanup trouble must not replace the verdict; the post step retries what is left.
@@ -191,6 +92,76 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
       deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`)
     })
   }
+}
+
+type Timed = <T>(name: PhaseTiming['name'], work: () => Promise<T>) => Promise<T>
+
+/** Runs one phase: it is the current one while it runs, and its time is kept however it ends. */
+function phaseTimer(deps: GateDeps, facts: Facts): Timed {
+  return async (name, work) => {
+    const start = deps.now()
+    facts.current = name
+    try {
+      return await work()
+    } finally {
+      facts.phases.push({ name, ms: deps.now() - start })
+    }
+  }
+}
+
+/** The image's identity and labels, from the session's inspect or from the registry. */
+async function readImage(
+  settings: Settings,
+  deps: GateDeps,
+  facts: Facts,
+  session: SessionFacts,
+  timed: Timed
+): Promise<void> {
+  if (settings.labelSource === 'registry') {
+    const image = await timed('registry', () =>
+      deps.readRegistry(settings.image, {
+        ...settings.registry,
+        revisionLabel: settings.revisionLabel,
+        timeoutMs: settings.timeouts.inspectMs
+      })
+    )
+    facts.imageId = image.configDigest
+    facts.imageDigest = image.digest
+    facts.labels = image.labels
+    deps.log.info(
+      `registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`
+    )
+  } else if (session.inspected) {
+    facts.imageId = session.inspected.imageId
+    facts.labels = session.inspected.labels
+  }
+  facts.imageRevision = revisionOf(facts.labels, settings.revisionLabel)
+  deps.log.info(
+    `image ${inspectedImage(settings)}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`
+  )
+}
+
+/**
+ * The checks on what was read, in order: the revision (a mismatch is the verdict), the source,
+ * the running containers. Each failed check throws its GateError.
+ */
+function decide(
+  settings: Settings,
+  deps: GateDeps,
+  facts: Facts,
+  revision: string,
+  container: ContainerAnswer | undefined
+): Decision {
+  const verdict = decideVerdict(revision, facts.imageRevision)
+  if (!verdict.pass) return verdict
+  decideSource(facts.labels, settings.repositoryUrl, settings.requireSource)
+  if (container && !container.exists) {
+    deps.log.info(
+      `no container ${settings.staging.container} on the host: nothing runs, nothing to compare`
+    )
+  }
+  decideContainer(container, facts.imageId, settings.containerCheck, settings.staging.container)
+  return verdict
 }
 
 /**
@@ -224,17 +195,9 @@ async function probeFresh(
   const labels = probe.inspected?.labels ?? {}
   const imageRevision = revisionOf(labels, settings.revisionLabel)
   const imageId = probe.inspected?.imageId ?? ''
-  const stale = decideVerdict(revision, imageRevision).pass
-    ? (decideSource(labels, settings.repositoryUrl, settings.requireSource) ??
-      decideContainer(
-        probe.container,
-        imageId,
-        settings.containerCheck,
-        settings.staging.container
-      ))
-    : failClosed(`the image carries ${JSON.stringify(imageRevision)}`, 'mismatch')
+  const stale = staleness(settings, revision, imageRevision, labels, imageId, probe.container)
   if (stale) {
-    deps.log.info(`skip-if-fresh: not fresh (${stale.reason}); rebuilding`)
+    deps.log.info(`skip-if-fresh: not fresh (${stale}); rebuilding`)
     return undefined
   }
   Object.assign(facts, { imageId, labels, imageRevision, rebuilt: 'false', current: '' })
@@ -249,120 +212,24 @@ async function probeFresh(
   }
 }
 
-/** The checks on what was read, in order, then (promote mode) the promotion. */
-async function decide(
-  settings: Settings,
-  deps: GateDeps,
-  facts: Facts,
-  revision: string,
-  container: ContainerAnswer | undefined,
-  runner: Runner | undefined
-): Promise<Decision> {
-  const verdict = decideVerdict(revision, facts.imageRevision)
-  if (!verdict.pass) return verdict
-  const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource)
-  if (source) return source
-  if (container && !container.exists) {
-    deps.log.info(
-      `no container ${settings.staging.container} on the host: nothing runs, nothing to compare`
-    )
-  }
-  const stale = decideContainer(
-    container,
-    facts.imageId,
-    settings.containerCheck,
-    settings.staging.container
-  )
-  if (stale) return stale
-  if (!settings.promote || !runner) return verdict
-  const { prodImage } = settings.promote
-  const start = deps.now()
-  facts.current = 'promote'
-  const promoted = await promote(runner, settings, revision, deps, facts).finally(() => {
-    facts.phases.push({ name: 'promote', ms: deps.now() - start })
-  })
-  facts.current = ''
-  if (promoted) return promoted
-  return {
-    ...verdict,
-    reason: `${verdict.reason}, promoted to ${prodImage} as ${shortId(facts.imageId)}`
-  }
-}
-
-/**
- * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
- * and require the same id and revision. Returns a failed decision, or `undefined` when promoted.
- */
-async function promote(
-  runner: Runner,
+/** Why the probed image is not fresh, or '' when it would pass every check as it stands. */
+function staleness(
   settings: Settings,
   revision: string,
-  deps: GateDeps,
-  facts: Facts
-): Promise<Decision | undefined> {
-  if (!settings.promote) return undefined
-  const { prodImage } = settings.promote
-  const where = runner.where
-  const nonce = deps.nonce()
-  const plan = planPromoteSession(settings, facts.imageId, prodImage, { nonce, runId: deps.runId })
-  deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${where}`)
-  const phases = facts.phases.length
-  const { result, answer, tail } = await runPlanned(runner, plan, nonce, deps, facts, {
-    title: `output on ${where} (tag)`
-  })
-  facts.phases.splice(phases)
-  checkStarted(answer, result, where, tail, 'inspect-failed')
-  checkQuick(
-    'tag',
-    `${settings.docker} tag ${facts.imageId} ${prodImage}`,
-    answer.steps.tag,
-    result,
-    settings,
-    where,
-    tail,
-    facts.imageId
-  )
-  const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage)
-  facts.prodImageId = prod.imageId
-  if (prod.imageId !== facts.imageId) {
-    const [got, want] = showPair(prod.imageId, facts.imageId, shortId)
-    return failClosed(
-      `provenance fail-closed: after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`,
-      'mismatch'
-    )
+  imageRevision: string,
+  labels: Record<string, string>,
+  imageId: string,
+  container: ContainerAnswer | undefined
+): string {
+  if (!imageRevision || !decideVerdict(revision, imageRevision).pass) {
+    return `the image carries ${JSON.stringify(imageRevision)}`
   }
-  const prodRevision = revisionOf(prod.labels, settings.revisionLabel)
-  if (prodRevision !== revision) {
-    return failClosed(
-      `provenance fail-closed: after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`,
-      'mismatch'
-    )
-  }
-  return undefined
-}
-
-/**
- * Opens the ssh connection, trying again with backoff only when the failure is one that happened
- * before anything ran on the host (see GateError.retryable).
- */
-async function connect(deps: GateDeps, target: SshTarget): Promise<Runner> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await deps.openSsh(target)
-    } catch (error) {
-      if (!(error instanceof GateError) || !error.retryable) throw error
-      if (attempt >= target.retries) {
-        const tries = attempt + 1
-        throw new GateError(
-          error.failure,
-          `${error.message} (${tries} attempt${tries === 1 ? '' : 's'}, ssh-retries ${target.retries})`
-        )
-      }
-      const delay = retryDelayMs(attempt)
-      deps.log.info(
-        `${error.message}; nothing ran on the host, retrying in ${delay / 1000} s (attempt ${attempt + 2} of ${target.retries + 1})`
-      )
-      await deps.sleep(delay)
-    }
+  try {
+    decideSource(labels, settings.repositoryUrl, settings.requireSource)
+    decideContainer(container, imageId, settings.containerCheck, settings.staging.container)
+    return ''
+  } catch (error) {
+    if (error instanceof GateError) return error.message
+    throw error
   }
 }

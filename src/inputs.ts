@@ -208,12 +208,10 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
   }
   const repository = context.repository
 
-  return {
-    mode,
+  const common = {
     checkoutPath,
     image,
     ssh,
-    hook,
     hookDir,
     buildContext: deriveBuildContext(
       value('build-context'),
@@ -232,12 +230,15 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     },
     labelSource,
     registry,
-    containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
-    requireSource: parseBoolean(value, 'require-source'),
-    skipIfFresh: parseSkipIfFresh(value, mode, labelSource),
-    repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
-    promote
+    containerCheck:
+      mode === 'promote' || labelSource === 'registry' ? ('skip' as const) : containerCheck,
+    requireSource: parseBoolean(value, 'require-source')
   }
+  const skipIfFresh = parseSkipIfFresh(value, mode, labelSource)
+  const repositoryUrl = repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : ''
+  if (promote) return { mode: 'promote', ...common, repositoryUrl, promote }
+  if (mode === 'rebuild') return { mode, ...common, repositoryUrl, hook, skipIfFresh }
+  return { mode: 'verify', ...common, repositoryUrl }
 }
 
 /** skip-if-fresh: only where a hook would run and the host can show what runs. */

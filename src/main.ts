@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import { decideApplicability } from './decide/applicability.js'
 import { actionLog, oneLine } from './action-log.js'
 import { describeError, GateError, type FailureClass } from './errors.js'
-import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
+import { emptyFacts, GateStopped, type Facts, type GateDeps } from './facts.js'
+import { runGate } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
 import { readEventContext } from './event-context.js'
@@ -19,7 +20,7 @@ import {
   SshRunner,
   type SshResources
 } from './session/ssh-runner.js'
-import { failClosed, type Decision } from './decide/verdict.js'
+import { failedDecision, type Decision } from './decide/verdict.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
@@ -60,11 +61,10 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
 export async function run(): Promise<void> {
   const started = Date.now()
   const context = readRunContext()
-  const facts = emptyFacts()
+  let facts = emptyFacts()
   const runId = newToken()
   const cancel = new Cancellation(runId)
-  const report: Omit<Report, 'decision' | 'totalMs'> = {
-    facts,
+  const report: Omit<Report, 'decision' | 'totalMs' | 'facts'> = {
     repository: context.repository,
     mode: '',
     where: '',
@@ -85,28 +85,27 @@ export async function run(): Promise<void> {
       report.mode = settings.mode
       report.image = settings.image
       report.where = describeTarget(settings.ssh)
-      decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel), facts)
+      ;({ decision, facts } = await runGate(
+        settings,
+        runnerDeps(context.runnerTemp, runId, cancel)
+      ))
     }
   } catch (error) {
-    decision =
-      error instanceof GateError
-        ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
-        : failClosed(
-            `provenance fail-closed: unexpected error: ${describeError(error)}`,
-            PHASE_FAILURE[facts.current]
-          )
+    const stopped = error instanceof GateStopped ? error : undefined
+    if (stopped) facts = stopped.facts
+    decision = failedDecision(stopped ? stopped.error : error, PHASE_FAILURE[facts.current])
   }
   const stopped = await cancel.settled()
   if (stopped) {
-    decision = failClosed(
-      `provenance fail-closed: the job was cancelled (${stopped})`,
-      decision.failure || 'hook-failed'
+    decision = failedDecision(
+      new GateError(decision.failure || 'hook-failed', `the job was cancelled (${stopped})`),
+      'hook-failed'
     )
   }
   // The host's run record is gone once a session ended or a cancellation ran: nothing for post.
   if (stopped || !facts.sessionOpen) core.saveState(RUN_STATE, '')
   try {
-    await publish({ ...report, decision, totalMs: Date.now() - started })
+    await publish({ ...report, facts, decision, totalMs: Date.now() - started })
   } catch (error) {
     core.warning(`could not set the outputs: ${describeError(error)}`)
   }

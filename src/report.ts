@@ -1,5 +1,5 @@
 import { FAILURE_HELP } from './failure-help.js'
-import type { Facts } from './gate.js'
+import type { Facts } from './facts.js'
 import type { Decision } from './decide/verdict.js'
 
 /** Everything one run reports: outputs, the job summary and the final annotation come from it. */

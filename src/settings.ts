@@ -86,8 +86,38 @@ export interface ContextSettings {
   sync: boolean
 }
 
-/** Validated, typed inputs: everything past `readSettings` can trust these values. */
-export interface Settings {
+/**
+ * Validated, typed inputs: everything past `readSettings` can trust these values. One shape per
+ * mode, so the compiler, not a runtime guard, says what a mode has: the hook and skip-if-fresh
+ * only in rebuild, the promotion target only in promote.
+ */
+export type Settings = RebuildSettings | VerifySettings | PromoteModeSettings
+
+/** rebuild: run the hook on the host, then verify what it built. */
+export interface RebuildSettings extends CommonSettings {
+  mode: 'rebuild'
+  /** Hook script path on the host. */
+  hook: string
+  /**
+   * Read the image and the running containers first and skip the hook when they already prove
+   * the validated revision (the staging job deployed the same commit).
+   */
+  skipIfFresh: boolean
+}
+
+/** verify: only read and compare; nothing is built. */
+export interface VerifySettings extends CommonSettings {
+  mode: 'verify'
+}
+
+/** promote: verify the staging image again, then retag it by id to the prod image. */
+export interface PromoteModeSettings extends CommonSettings {
+  mode: 'promote'
+  promote: PromoteSettings
+}
+
+/** What every mode has. */
+export interface CommonSettings {
   mode: Mode
   /** Absolute path of the checkout whose HEAD is the validated revision. */
   checkoutPath: string
@@ -95,8 +125,6 @@ export interface Settings {
   image: string
   /** `undefined` runs everything locally (self-hosted runner on the staging host). */
   ssh: SshTarget | undefined
-  /** Hook script path on the host; empty only in `verify` mode. */
-  hook: string
   /** Directory to `cd` into first; empty keeps the login (or runner) directory. */
   hookDir: string
   /** BUILD_CONTEXT as the host sees it (already derived from `path-mapping` when needed). */
@@ -112,17 +140,10 @@ export interface Settings {
   labelSource: LabelSource
   registry: RegistrySettings
   containerCheck: ContainerCheck
-  /**
-   * rebuild mode: read the image and the running containers first and skip the hook when they
-   * already prove the validated revision (the staging job deployed the same commit).
-   */
-  skipIfFresh: boolean
   /** A missing source label fails instead of passing; a wrong one always fails. */
   requireSource: boolean
   /** `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY`, what the image's source label must name. */
   repositoryUrl: string
-  /** Set only in `promote` mode. */
-  promote: PromoteSettings | undefined
 }
 
 /** The run's context from the runner's environment, read once next to the inputs. */
@@ -135,4 +156,12 @@ export interface RunContext {
   runnerTemp: string
   /** `https://github.com` or the GHES URL, for the source check. */
   serverUrl: string
+}
+
+/**
+ * The image the session inspects: in promote mode the gate job's image id when given (the staging
+ * tag may have moved since), else the staging tag.
+ */
+export function inspectedImage(settings: Settings): string {
+  return (settings.mode === 'promote' && settings.promote.imageId) || settings.image
 }

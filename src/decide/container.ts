@@ -1,5 +1,6 @@
 import type { ContainerCheck } from '../settings.js'
-import { failClosed, shortSha, showPair, type Decision } from './verdict.js'
+import { GateError } from '../errors.js'
+import { shortSha, showPair } from './verdict.js'
 
 /** One staging container as the host reported it. */
 export interface ContainerState {
@@ -19,30 +20,30 @@ export function shortId(id: string): string {
 /**
  * Requires every running staging container to run the verified image: a fresh image next to a
  * container that was never recreated means staging tested old code. `auto` tolerates a missing or
- * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Returns
- * the failed decision, or `undefined` when the containers are fine or were not checked.
+ * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Throws
+ * a `stale-container` GateError unless the containers are fine or were not checked.
  */
 export function decideContainer(
   answer: ContainerAnswer | undefined,
   imageId: string,
   check: ContainerCheck,
   container: string
-): Decision | undefined {
-  if (!answer || check === 'skip') return undefined
+): void {
+  if (!answer || check === 'skip') return
   const running = answer.exists ? answer.containers.filter(c => c.running) : []
   const stale = running.find(c => c.imageId !== imageId)
   if (stale) {
     const [runs, verified] = showPair(stale.imageId, imageId, shortId)
-    return failClosed(
-      `provenance fail-closed: the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`,
-      'stale-container'
+    throw new GateError(
+      'stale-container',
+      `the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`
     )
   }
-  if (running.length > 0 || check !== 'require') return undefined
-  return failClosed(
+  if (running.length > 0 || check !== 'require') return
+  throw new GateError(
+    'stale-container',
     answer.exists
-      ? `provenance fail-closed: the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
-      : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`,
-    'stale-container'
+      ? `the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
+      : `the staging container ${container} does not exist on the host (check-container true)`
   )
 }

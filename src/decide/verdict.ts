@@ -1,4 +1,4 @@
-import type { FailureClass } from '../errors.js'
+import { describeError, GateError, type FailureClass } from '../errors.js'
 
 /** The gate's answer; only `match`, `disabled` and `not-applicable` let the job pass. */
 export type Verdict = 'match' | 'mismatch' | 'fail-closed' | 'disabled' | 'not-applicable'
@@ -22,14 +22,15 @@ export function shortSha(sha: string): string {
 /**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
  * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
- * newline is a mismatch to look at, not a match to guess at.
+ * newline is a mismatch to look at, not a match to guess at. Returns the verdict (match or
+ * mismatch); a side with nothing to compare throws (`empty-revision`, `missing-label`).
  */
 export function decideVerdict(expected: string, imageRevision: string): Decision {
   if (!expected) {
-    return failClosed('provenance fail-closed: empty expected revision', 'empty-revision')
+    throw new GateError('empty-revision', 'empty expected revision')
   }
   if (!imageRevision) {
-    return failClosed('provenance fail-closed: image has no revision label', 'missing-label')
+    throw new GateError('missing-label', 'image has no revision label')
   }
   if (expected === imageRevision) {
     return {
@@ -95,8 +96,19 @@ function showWhole(value: string, differsAt: number): string {
   return withWhitespaceNote(value, `${stretch} (from character ${start + 1} of ${value.length})`)
 }
 
+/**
+ * The one place a failure becomes a verdict: every expected failure travels as a thrown GateError
+ * (its class and message), anything else is an unexpected error, classed as `unexpected` (the
+ * class of the phase it broke), so `failure` is never empty.
+ */
+export function failedDecision(error: unknown, unexpected: FailureClass): Decision {
+  return error instanceof GateError
+    ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
+    : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, unexpected)
+}
+
 /** The verdict for any doubt that is not a plain mismatch. */
-export function failClosed(reason: string, failure: FailureClass): Decision {
+function failClosed(reason: string, failure: FailureClass): Decision {
   return { verdict: 'fail-closed', reason, pass: false, failure }
 }
 

@@ -7,7 +7,7 @@
  * and every child get other descriptors, and stdin from /dev/null.
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import type { Settings } from '../settings.js'
+import { inspectedImage, type RebuildSettings, type Settings } from '../settings.js'
 import { shellQuote } from './shell-quote.js'
 
 /**
@@ -67,7 +67,7 @@ export function hookEnvironment(
 }
 
 /** The hook as one command line, for the log. */
-export function describeHookCommand(settings: Settings, revision: string): string {
+export function describeHookCommand(settings: RebuildSettings, revision: string): string {
   const uploaded = settings.context.upload
   const env = hookEnvironment(settings, revision, uploaded)
     .map(([name, value]) => `${name}=${value === '"$pg_up/ctx"' ? '<uploaded>' : value}`)
@@ -199,7 +199,7 @@ function uploadStep(settings: Settings): string[] {
  * it exits. `before` runs after the cd into hook-dir (the context check reads the context as the
  * hook will see it); a failed cd is reported as the hook's exit status, with cd's message shown.
  */
-function hookStep(settings: Settings, revision: string, before: string[]): string[] {
+function hookStep(settings: RebuildSettings, revision: string, before: string[]): string[] {
   const env = hookEnvironment(settings, revision, settings.context.upload)
     .map(([name, value]) => `${name}=${value}`)
     .join(' ')
@@ -305,9 +305,7 @@ export function planGateSession(
     body.push('exec 4<&-')
   }
   if (settings.labelSource === 'host') {
-    body.push(
-      quick('inspect', inspectCommand(settings, settings.promote?.imageId || settings.image))
-    )
+    body.push(quick('inspect', inspectCommand(settings, inspectedImage(settings))))
     steps.push('inspect')
     boundMs += quickMs
   }

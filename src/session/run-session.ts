@@ -2,7 +2,7 @@ import { decideContext } from '../decide/context.js'
 import type { ContainerAnswer } from '../decide/container.js'
 import { parseContainerInspect, parseImageInspect, type InspectResult } from './container-json.js'
 import { GateError } from '../errors.js'
-import type { Facts, GateDeps, PhaseTiming } from '../gate.js'
+import type { Facts, GateDeps, PhaseTiming } from '../facts.js'
 import { KEEP_BYTES, type ProcessResult } from './process.js'
 import { exitText } from '../revision.js'
 import type { Runner } from './runner.js'
@@ -16,17 +16,14 @@ import {
   type StepName,
   type StepResult
 } from './protocol.js'
-import type { Settings } from '../settings.js'
+import { inspectedImage, type Settings } from '../settings.js'
 import { lastLines, TailBuffer } from './tail-buffer.js'
-import type { Decision } from '../decide/verdict.js'
 import { checkArchivable, startUpload, type Upload } from './upload.js'
 
 /** What the session established: the image's identity, the containers', the context's. */
 export interface SessionFacts {
   inspected?: InspectResult
   container?: ContainerAnswer
-  /** A failed context check: the gate's verdict, before anything else is looked at. */
-  decision?: Decision
   /** What the log and summary say about the build context (verified, uploaded, not verified). */
   contextNote?: string
 }
@@ -107,8 +104,8 @@ export async function runPlanned(
 
 /**
  * The gate's one session: (rebuild) the upload or the context check, the hook; then the inspect
- * and the container check. Turns what the host reported into facts, a failed context decision, or
- * a GateError that names the step and the cause.
+ * and the container check. Turns what the host reported into facts, or a GateError that names the
+ * step and the cause.
  */
 export async function runGateSession(
   runner: Runner,
@@ -174,7 +171,7 @@ export async function runGateSession(
       if (!reported) throw missing('the build context check', result, settings, where, tail)
       const context =
         settings.buildContext || settings.hookDir || "(the ssh user's login directory)"
-      const decided = decideContext(
+      const note = decideContext(
         parseContextReport(reported.output),
         revision,
         settings.context.check,
@@ -182,7 +179,6 @@ export async function runGateSession(
         where,
         settings.context.sync ? 'after' : 'before'
       )
-      if (decided.decision) return { ...found, decision: decided.decision }
       if (reported.exit !== 0) {
         // The host refused what the report does not explain: never a pass.
         throw new GateError(
@@ -190,8 +186,8 @@ export async function runGateSession(
           `the build context check on ${where} refused ${context} (exit code ${reported.exit}): ${lastLines(tail) || 'no output'}`
         )
       }
-      found.contextNote = decided.note
-      log.info(decided.note)
+      found.contextNote = note
+      log.info(note)
     } else if (name === 'hook') {
       // The hook reported, so it ran (whatever its exit): the output says so.
       if (reported) facts.rebuilt = 'true'
@@ -202,7 +198,7 @@ export async function runGateSession(
         )
       }
     } else if (name === 'inspect') {
-      const image = settings.promote?.imageId || settings.image
+      const image = inspectedImage(settings)
       found.inspected = readInspect(reported, result, settings, where, tail, image)
     } else if (name === 'container') {
       found.container = readContainers(reported, result, settings, where, tail)

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { INPUT_DEFAULTS } from '../../src/inputs.js'
 import { reportOutputs } from '../../src/report.js'
-import { emptyFacts } from '../../src/gate.js'
+import { emptyFacts } from '../../src/facts.js'
 
 interface ActionYml {
   name: string

@@ -7,7 +7,7 @@ import {
 } from '../../src/decide/container.js'
 import type { ContainerCheck } from '../../src/settings.js'
 import type { Decision } from '../../src/decide/verdict.js'
-import { IMAGE_HEX } from './fixtures.js'
+import { decided, IMAGE_HEX, reasonOf } from './fixtures.js'
 
 const VERIFIED = `sha256:${IMAGE_HEX}`
 const OTHER_HEX = 'b'.repeat(64)
@@ -189,32 +189,26 @@ describe('decideContainer', () => {
       )
     ]
   ])('%s', (_name, answer, check, decision) => {
-    expect(decideContainer(answer, VERIFIED, check, CONTAINER)).toEqual(decision)
+    expect(decided(() => decideContainer(answer, VERIFIED, check, CONTAINER))).toEqual(decision)
   })
 
   test('the stale reason names the container as the host reported it, not as configured', () => {
-    const decision = decideContainer(
-      answer(state('proj-web-1', OTHER, true)),
-      VERIFIED,
-      'auto',
-      'web'
+    const reason = reasonOf(() =>
+      decideContainer(answer(state('proj-web-1', OTHER, true)), VERIFIED, 'auto', 'web')
     )
-    expect(decision?.reason).toContain('the staging container proj-web-1 runs image')
-    expect(decision?.reason).not.toContain('container web ')
+    expect(reason).toContain('the staging container proj-web-1 runs image')
+    expect(reason).not.toContain('container web ')
   })
 
   test('the missing reason names the container as configured', () => {
-    const decision = decideContainer(missing, VERIFIED, 'require', 'web-blue-1')
-    expect(decision?.reason).toContain('the staging container web-blue-1 does not exist')
+    const reason = reasonOf(() => decideContainer(missing, VERIFIED, 'require', 'web-blue-1'))
+    expect(reason).toContain('the staging container web-blue-1 does not exist')
   })
 
   test('the not-running reason names the containers the host reported', () => {
-    const decision = decideContainer(
-      answer(state('proj-web-1', VERIFIED, false)),
-      VERIFIED,
-      'require',
-      'web'
+    const reason = reasonOf(() =>
+      decideContainer(answer(state('proj-web-1', VERIFIED, false)), VERIFIED, 'require', 'web')
     )
-    expect(decision?.reason).toContain('the staging container proj-web-1 exists but is not running')
+    expect(reason).toContain('the staging container proj-web-1 exists but is not running')
   })
 })

@@ -1,8 +1,9 @@
 import { describe, expect, test } from '@jest/globals'
-import { decideContext, type ContextOutcome } from '../../src/decide/context.js'
+import { decideContext } from '../../src/decide/context.js'
+import type { Decision } from '../../src/decide/verdict.js'
 import { parseContextReport, type ContextReport } from '../../src/session/protocol.js'
 import type { ContextSettings } from '../../src/settings.js'
-import { SHA_A, SHA_B } from './fixtures.js'
+import { decided, SHA_A, SHA_B } from './fixtures.js'
 
 const WHERE = 'deploy@staging.example.com:22'
 const CTX = '/srv/shop'
@@ -20,24 +21,25 @@ const tree = (head: string, dirty = 0, first = ''): Extract<ContextReport, { kin
   dirty,
   first
 })
+/** The check's outcome as the action reports it: the note of a pass, or the failed decision. */
+type ContextOutcome = string | Decision
+
 const fail = (reason: string, failure = 'stale-context', when = BEFORE): ContextOutcome => ({
-  decision: {
-    verdict: 'fail-closed',
-    reason: `provenance fail-closed: ${reason}; ${when}`,
-    pass: false,
-    failure: failure as 'stale-context'
-  }
+  verdict: 'fail-closed',
+  reason: `provenance fail-closed: ${reason}; ${when}`,
+  pass: false,
+  failure: failure as 'stale-context'
 })
 
 describe('decideContext', () => {
   test.each<[string, ContextReport | undefined, ContextSettings['check'], ContextOutcome]>([
-    ['a clean tree at the revision (auto)', tree(SHA_A), 'auto', { note: CLEAN_NOTE }],
-    ['a clean tree at the revision (true)', tree(SHA_A), 'require', { note: CLEAN_NOTE }],
+    ['a clean tree at the revision (auto)', tree(SHA_A), 'auto', CLEAN_NOTE],
+    ['a clean tree at the revision (true)', tree(SHA_A), 'require', CLEAN_NOTE],
     [
       'a clean tree whose top is elsewhere still decides by HEAD',
       { ...tree(SHA_A), top: '/srv' },
       'auto',
-      { note: CLEAN_NOTE }
+      CLEAN_NOTE
     ],
     [
       'another commit',
@@ -81,7 +83,7 @@ describe('decideContext', () => {
       'auto',
       fail(`${AT} is at fedcba987654, not the validated 0123456789ab`)
     ],
-    ['not a work tree under auto', { kind: 'not-a-work-tree' }, 'auto', { note: PLAIN_NOTE }],
+    ['not a work tree under auto', { kind: 'not-a-work-tree' }, 'auto', PLAIN_NOTE],
     [
       'not a work tree under true',
       { kind: 'not-a-work-tree' },
@@ -131,11 +133,11 @@ describe('decideContext', () => {
       fail(`${AT} could not be read (the context check gave no answer)`)
     ]
   ])('%s', (_name, report, check, outcome) => {
-    expect(decideContext(report, SHA_A, check, CTX, WHERE)).toEqual(outcome)
+    expect(decided(() => decideContext(report, SHA_A, check, CTX, WHERE))).toEqual(outcome)
   })
 
   test.each<[string, ContextReport | undefined, ContextOutcome]>([
-    ['after the hook: clean at the revision', tree(SHA_A), { note: CLEAN_NOTE }],
+    ['after the hook: clean at the revision', tree(SHA_A), CLEAN_NOTE],
     [
       'after the hook: still behind',
       tree(SHA_B),
@@ -152,7 +154,9 @@ describe('decideContext', () => {
       fail(`git on ${WHERE} did not answer about ${CTX} within inspect-timeout`, 'timeout', AFTER)
     ]
   ])('%s', (_name, report, outcome) => {
-    expect(decideContext(report, SHA_A, 'auto', CTX, WHERE, 'after')).toEqual(outcome)
+    expect(decided(() => decideContext(report, SHA_A, 'auto', CTX, WHERE, 'after'))).toEqual(
+      outcome
+    )
   })
 })
 

@@ -1,6 +1,12 @@
-import { emptyFacts, type Facts } from '../../src/gate.js'
+import { failedDecision, type Decision } from '../../src/decide/verdict.js'
+import { emptyFacts, type Facts } from '../../src/facts.js'
 import type { Report } from '../../src/report.js'
-import type { Settings, SshTarget } from '../../src/settings.js'
+import type {
+  PromoteModeSettings,
+  RebuildSettings,
+  Settings,
+  SshTarget
+} from '../../src/settings.js'
 
 /** A full 40-hex revision, as `git rev-parse HEAD` prints it. */
 export const SHA_A = '0123456789abcdef0123456789abcdef01234567'
@@ -23,8 +29,16 @@ export function sshTarget(overrides: Partial<SshTarget> = {}): SshTarget {
   }
 }
 
-/** Valid settings for a rebuild on the local runner; override what a test is about. */
-export function makeSettings(overrides: Partial<Settings> = {}): Settings {
+/** Any field of any mode's settings, for `makeSettings`. */
+export type SettingsOverrides = Partial<
+  Omit<RebuildSettings, 'mode'> & Omit<PromoteModeSettings, 'mode'> & { mode: Settings['mode'] }
+>
+
+/**
+ * Valid settings for a rebuild on the local runner; override what a test is about. The result is
+ * cast: a test may hand a mode a field it does not have, as an input reader never would.
+ */
+export function makeSettings(overrides: SettingsOverrides = {}): Settings {
   return {
     mode: 'rebuild',
     checkoutPath: '/home/runner/work/shop/shop',
@@ -57,9 +71,13 @@ export function makeSettings(overrides: Partial<Settings> = {}): Settings {
     skipIfFresh: false,
     requireSource: false,
     repositoryUrl: 'https://github.com/acme/shop',
-    promote: undefined,
     ...overrides
-  }
+  } as Settings
+}
+
+/** Valid rebuild settings, typed as such (for what only rebuild mode has). */
+export function makeRebuildSettings(overrides: SettingsOverrides = {}): RebuildSettings {
+  return makeSettings({ ...overrides, mode: 'rebuild' }) as RebuildSettings
 }
 
 /** A passing rebuild's report with every fact known; override what a test is about. */
@@ -90,5 +108,27 @@ export function makeReport(overrides: Partial<Report> = {}, facts: Partial<Facts
     image: 'registry.example.com/shop:staging',
     totalMs: 187_300,
     ...overrides
+  }
+}
+
+/**
+ * What the action reports for a check that may throw: its result, or the failed decision the
+ * boundary makes of the thrown error (by `failedDecision`, the one place that does).
+ */
+export function decided<T>(check: () => T): T | Decision {
+  try {
+    return check()
+  } catch (error) {
+    return failedDecision(error, 'invalid-input')
+  }
+}
+
+/** The reason of the failed decision a check ends in, or '' when it passes. */
+export function reasonOf(check: () => unknown): string {
+  try {
+    check()
+    return ''
+  } catch (error) {
+    return failedDecision(error, 'invalid-input').reason
   }
 }

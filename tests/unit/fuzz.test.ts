@@ -25,6 +25,7 @@ import { INPUT_DEFAULTS, parseSwitch, type InputName } from '../../src/inputs.js
 import { canonicalImageReference } from '../../src/registry/reference.js'
 import { planGateSession } from '../../src/session/protocol.js'
 import { decideVerdict } from '../../src/decide/verdict.js'
+import { decided } from './fixtures.js'
 import {
   allInputsCase,
   assertInputError,
@@ -602,7 +603,7 @@ describe('(b) the verdict passes iff both revisions are non-empty and exactly eq
     fc.assert(
       fc.property(pair, ([expected, image]) => {
         stats.count('decideVerdict', params.seed, undefined)
-        const decision = decideVerdict(expected, image)
+        const decision = decided(() => decideVerdict(expected, image))
         const pass = expected !== '' && expected === image
         expect(decision.pass).toBe(pass)
         expect(decision.verdict).toBe(
@@ -750,7 +751,7 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
         const { settings } = parsed
         const strings = [
           settings.image,
-          settings.hook,
+          settings.mode === 'rebuild' ? settings.hook : '',
           settings.hookDir,
           settings.buildContext,
           settings.docker,
@@ -759,8 +760,8 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
           settings.staging.port,
           settings.staging.composeProfile,
           settings.staging.container,
-          settings.promote?.prodImage ?? '',
-          settings.promote?.imageId ?? ''
+          settings.mode === 'promote' ? settings.promote.prodImage : '',
+          settings.mode === 'promote' ? settings.promote.imageId : ''
         ]
         expect(strings.some(nul)).toBe(false)
         // Named exactly when staging-container was given (the check then skips compose's label).

@@ -6,16 +6,17 @@ import { Readable } from 'node:stream'
 import { GateError, InputError, type FailureClass } from '../../src/errors.js'
 import {
   emptyFacts,
-  retryDelayMs,
-  runGate,
+  GateStopped,
   type Facts,
   type GateDeps,
   type GateLog,
   type PhaseTiming
-} from '../../src/gate.js'
+} from '../../src/facts.js'
+import { runGate as gate } from '../../src/gate.js'
+import { retryDelayMs } from '../../src/session/connect.js'
 import type { EventContext } from '../../src/event-context.js'
 import type { ProcessResult, StreamingProcess } from '../../src/session/process.js'
-import type { Decision } from '../../src/decide/verdict.js'
+import { failedDecision, type Decision } from '../../src/decide/verdict.js'
 import type { RegistryImage, RegistryOptions } from '../../src/registry/client.js'
 import { checkQuick, checkStarted, missing } from '../../src/session/run-session.js'
 import type { Runner, RunOptions } from '../../src/session/runner.js'
@@ -26,9 +27,16 @@ import {
   planPromoteSession,
   type SessionAnswer
 } from '../../src/session/protocol.js'
-import type { Settings, SshTarget } from '../../src/settings.js'
+import type { RebuildSettings, Settings, SshTarget } from '../../src/settings.js'
 import { lastLines } from '../../src/session/tail-buffer.js'
-import { IMAGE_HEX, makeSettings, SHA_A, SHA_B, sshTarget } from './fixtures.js'
+import {
+  IMAGE_HEX,
+  makeSettings,
+  SHA_A,
+  SHA_B,
+  sshTarget,
+  type SettingsOverrides
+} from './fixtures.js'
 
 const IMAGE_ID = `sha256:${IMAGE_HEX}`
 const WHERE = 'deploy@staging.example.com:22'
@@ -463,23 +471,64 @@ function world(
 }
 
 /** Settings of a run over ssh from the (real) checkout directory. */
-const sshSettings = (overrides: Partial<Settings> = {}): Settings =>
+const sshSettings = (overrides: SettingsOverrides = {}): Settings =>
   makeSettings({ checkoutPath: CHECKOUT, ssh: sshTarget(), ...overrides })
 /** Settings of a run on this runner. */
-const localSettings = (overrides: Partial<Settings> = {}): Settings =>
+const localSettings = (overrides: SettingsOverrides = {}): Settings =>
   makeSettings({ checkoutPath: CHECKOUT, ...overrides })
 /** The planned gate session's script for these settings. */
 const planned = (settings: Settings, revision = SHA_A): string =>
   planGateSession(settings, revision, IDS).script
 
-async function rejection(promise: Promise<unknown>): Promise<GateError> {
+/** The GateError behind each failed decision `runGate` below made of one. */
+const thrownBy = new WeakMap<Decision, GateError>()
+
+/**
+ * The gate as the action's boundary sees it: its facts copied into `facts`, a thrown GateError
+ * turned into the failed decision the boundary reports (by the boundary's own `failedDecision`;
+ * `rejection` gets the error back), any other error rethrown as it was.
+ */
+async function runGate(
+  settings: Settings,
+  deps: GateDeps,
+  facts: Facts = emptyFacts()
+): Promise<Decision> {
   try {
-    await promise
+    const outcome = await gate(settings, deps)
+    Object.assign(facts, outcome.facts)
+    return outcome.decision
+  } catch (error) {
+    if (!(error instanceof GateStopped)) throw error
+    Object.assign(facts, error.facts)
+    if (!(error.error instanceof GateError)) throw error.error
+    const decision = failedDecision(error.error, 'invalid-input')
+    thrownBy.set(decision, error.error)
+    return decision
+  }
+}
+
+/** Whatever a run stopped with: the GateError behind its failed decision, or what it threw. */
+async function stoppedWith(promise: Promise<Decision>): Promise<unknown> {
+  try {
+    const decision = await promise
+    return thrownBy.get(decision) ?? decision
+  } catch (error) {
+    return error
+  }
+}
+
+/** The GateError a run (or any call) ended with; fails the test when it ended otherwise. */
+async function rejection(promise: Promise<unknown>): Promise<GateError> {
+  let result: unknown
+  try {
+    result = await promise
   } catch (error) {
     expect(error).toBeInstanceOf(GateError)
     return error as GateError
   }
-  throw new Error('expected runGate to reject')
+  const error = thrownBy.get(result as Decision)
+  if (!error) throw new Error('expected runGate to reject')
+  return error
 }
 
 /**
@@ -713,12 +762,12 @@ describe('runGate commands', () => {
     expect(w.raw.opened).toEqual(['hook output (/srv/shop/hook.sh --build-staging)'])
     expect(w.raw.closed).toBe(1)
     expect(w.infos).toContain(
-      `running the hook on ${WHERE}: ${describeHookCommand(settings, SHA_A)}`
+      `running the hook on ${WHERE}: ${describeHookCommand(settings as RebuildSettings, SHA_A)}`
     )
     expect(w.local.closes).toBe(0)
   })
 
-  test.each<[string, Partial<Settings>, number]>([
+  test.each<[string, SettingsOverrides, number]>([
     ['verify, no container check', { mode: 'verify' }, QUICK + MARGIN],
     [
       'verify, container check (ps, then inspect)',
@@ -1022,7 +1071,7 @@ describe('runGate connection retries', () => {
     const w = world([head()], [], [thrown])
     const facts = emptyFacts()
     const promise = runGate(sshSettings({ ssh: sshTarget({ retries: 5 }) }), w.deps, facts)
-    await expect(promise).rejects.toBe(thrown)
+    expect(await stoppedWith(promise)).toBe(thrown)
     expect(w.openSsh).toHaveBeenCalledTimes(1)
     expect(w.sleeps).toEqual([])
     expect(w.infos.filter(line => line.includes('retrying'))).toEqual([])
@@ -2717,7 +2766,7 @@ describe('runGate with skip-if-fresh', () => {
   const MATCH = 'provenance match: 0123456789ab'
   const REPO = 'https://github.com/acme/shop'
   const running = containers(container('/shop-staging', IMAGE_ID, true))
-  const freshSettings = (overrides: Partial<Settings> = {}): Settings =>
+  const freshSettings = (overrides: SettingsOverrides = {}): Settings =>
     sshSettings({ skipIfFresh: true, containerCheck: 'auto', ...overrides })
   /** The probe: a verify session (inspect, then the container check when one is planned). */
   const probe = (labels: Record<string, string>, containerOutput = running): Scripted =>
@@ -2731,7 +2780,7 @@ describe('runGate with skip-if-fresh', () => {
     containerExit: 0
   })
 
-  test.each<[string, Partial<Settings>, Record<string, string>, string]>([
+  test.each<[string, SettingsOverrides, Record<string, string>, string]>([
     ['label at HEAD, the container runs the image', {}, { [REV]: SHA_A }, running],
     [
       'label at HEAD, the source names this repository, required',
@@ -2791,7 +2840,7 @@ describe('runGate with skip-if-fresh', () => {
     }
   )
 
-  test.each<[string, Partial<Settings>, Record<string, string>, string, string]>([
+  test.each<[string, SettingsOverrides, Record<string, string>, string, string]>([
     [
       'the label is an older commit',
       {},
@@ -2805,28 +2854,28 @@ describe('runGate with skip-if-fresh', () => {
       {},
       { [REV]: SHA_A },
       containers(container('/shop-staging', OTHER_ID, true)),
-      'provenance fail-closed: the staging container shop-staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
+      'the staging container shop-staging runs image sha256:bbbbbbbbbbbb, not the verified sha256:a3f1c2d4e5b6: it was not recreated after the rebuild'
     ],
     [
       'the label is HEAD but no container runs (check-container true)',
       { containerCheck: 'require' },
       { [REV]: SHA_A },
       containers(container('/shop-staging', IMAGE_ID, false)),
-      'provenance fail-closed: the staging container shop-staging exists but is not running (check-container true)'
+      'the staging container shop-staging exists but is not running (check-container true)'
     ],
     [
       'the label is HEAD but the image names another source',
       {},
       { [REV]: SHA_A, [SOURCE]: 'https://github.com/mallory/shop' },
       running,
-      `provenance fail-closed: the image was built from "https://github.com/mallory/shop", not from ${REPO}`
+      `the image was built from "https://github.com/mallory/shop", not from ${REPO}`
     ],
     [
       'the label is HEAD but has no source and require-source is true',
       { requireSource: true },
       { [REV]: SHA_A },
       running,
-      `provenance fail-closed: the image has no ${SOURCE} label and require-source is true`
+      `the image has no ${SOURCE} label and require-source is true`
     ]
   ])(
     'not fresh (%s): the hook runs, rebuilt true, the verdict is the rebuild’s',
@@ -3024,7 +3073,7 @@ describe('runGate with an answer longer than what is kept (stdoutTruncated)', ()
   const message = (where: string): string =>
     `the answer from ${where} exceeded 1024 KiB (the image's labels or the container list are too large to read whole); nothing of it was trusted`
 
-  test.each<[string, Partial<Settings>, SessionSpec]>([
+  test.each<[string, SettingsOverrides, SessionSpec]>([
     [
       'verify: the kept tail is a whole, matching answer',
       { mode: 'verify' },
@@ -3234,7 +3283,7 @@ describe('runGate with label-source registry', () => {
     configDigest: IMAGE_ID,
     labels
   })
-  const registrySettings = (overrides: Partial<Settings> = {}): Settings =>
+  const registrySettings = (overrides: SettingsOverrides = {}): Settings =>
     sshSettings({
       mode: 'verify',
       labelSource: 'registry',
@@ -3397,7 +3446,7 @@ describe('runGate with label-source registry', () => {
     const steps = mode === 'rebuild' ? [session({ hookExit: 0 })] : []
     const w = world([head()], steps, [], { registry: thrown })
     const facts = emptyFacts()
-    await expect(runGate(registrySettings({ mode }), w.deps, facts)).rejects.toBe(thrown)
+    expect(await rejection(runGate(registrySettings({ mode }), w.deps, facts))).toBe(thrown)
     expect(w.registry.calls).toHaveLength(1)
     expect(facts.current).toBe('registry')
     expect(facts.expectedRevision).toBe(SHA_A)
@@ -3416,7 +3465,7 @@ describe('runGate with label-source registry', () => {
 })
 
 describe('runGate promote mode', () => {
-  const promoteSettings = (overrides: Partial<Settings> = {}): Settings =>
+  const promoteSettings = (overrides: SettingsOverrides = {}): Settings =>
     sshSettings({
       mode: 'promote',
       hook: '',

@@ -10,8 +10,18 @@ import {
   type InputName,
   type ReadInput
 } from '../../src/inputs.js'
-import type { RunContext, Settings } from '../../src/settings.js'
+import type { PromoteSettings, RunContext, Settings } from '../../src/settings.js'
 import { IMAGE_HEX, SHA_A } from './fixtures.js'
+
+/** The promotion target, which only promote mode has. */
+function promoteOf(settings: Settings): PromoteSettings | undefined {
+  return settings.mode === 'promote' ? settings.promote : undefined
+}
+
+/** skip-if-fresh, which only rebuild mode has (false for the others). */
+function skipIfFreshOf(settings: Settings): boolean {
+  return settings.mode === 'rebuild' && settings.skipIfFresh
+}
 
 type Inputs = Partial<Record<InputName, string>>
 
@@ -189,7 +199,6 @@ describe('parseSettings defaults', () => {
         retries: 5
       },
       // The hook only runs in rebuild mode, so it is not kept in verify mode.
-      hook: '',
       hookDir: '/srv/shop',
       buildContext: '/srv/shop/src',
       context: DEFAULT_CONTEXT,
@@ -207,9 +216,7 @@ describe('parseSettings defaults', () => {
       registry: { username: 'bot', password: 'pull-token', platform: 'linux/arm64/v8' },
       containerCheck: 'require',
       requireSource: true,
-      skipIfFresh: false,
-      repositoryUrl: 'https://ghe.example.com/acme/shop',
-      promote: undefined
+      repositoryUrl: 'https://ghe.example.com/acme/shop'
     })
   })
 
@@ -229,7 +236,6 @@ describe('parseSettings defaults', () => {
       checkoutPath: '/home/runner/work/shop/shop',
       image: 'localhost:5000/shop:staging',
       ssh: undefined,
-      hook: '',
       hookDir: '',
       buildContext: '',
       context: DEFAULT_CONTEXT,
@@ -247,7 +253,6 @@ describe('parseSettings defaults', () => {
       registry: { username: '', password: '', platform: 'linux/amd64' },
       containerCheck: 'skip',
       requireSource: true,
-      skipIfFresh: false,
       repositoryUrl: 'https://github.com/acme/shop',
       promote: {
         prodImage: 'localhost:5000/shop:prod',
@@ -455,7 +460,7 @@ describe('parseSettings rejects bad inputs with an InputError naming the input',
   test('the hook may be empty in verify mode', () => {
     const settings = parse({ mode: 'verify', image: 'app:staging' })
     expect(settings.mode).toBe('verify')
-    expect(settings.hook).toBe('')
+    expect(settings).not.toHaveProperty('hook')
   })
 
   test.each<[InputName, Inputs]>([
@@ -943,7 +948,7 @@ describe('parseSettings skip-if-fresh', () => {
       { 'label-source': 'registry', 'skip-if-fresh': 'false' }
     ]
   ])('%s → %s', (_name, skipIfFresh, extra) => {
-    expect(parse({ ...base, ...extra }).skipIfFresh).toBe(skipIfFresh)
+    expect(skipIfFreshOf(parse({ ...base, ...extra }))).toBe(skipIfFresh)
   })
 
   test.each<[string, Inputs, string]>([
@@ -994,8 +999,8 @@ describe('parseSettings promote mode', () => {
   test('needs no hook and keeps none', () => {
     const settings = parse({ ...promote, hook: '/srv/shop/hook.sh' })
     expect(settings.mode).toBe('promote')
-    expect(settings.hook).toBe('')
-    expect(settings.promote).toEqual({
+    expect(settings).not.toHaveProperty('hook')
+    expect(promoteOf(settings)).toEqual({
       prodImage: 'registry.example.com/shop:prod',
       expectedRevision: '',
       imageId: ''
@@ -1008,7 +1013,7 @@ describe('parseSettings promote mode', () => {
     [` sha256:${IMAGE_HEX}\n`, `sha256:${IMAGE_HEX}`],
     [`sha256:${'0'.repeat(64)}`, `sha256:${'0'.repeat(64)}`]
   ])('image-id %j is %j', (raw, expected) => {
-    expect(parse({ ...promote, 'image-id': raw }).promote?.imageId).toBe(expected)
+    expect(promoteOf(parse({ ...promote, 'image-id': raw }))?.imageId).toBe(expected)
   })
 
   test.each([
@@ -1047,7 +1052,9 @@ describe('parseSettings promote mode', () => {
     [SHA256, SHA256],
     [` ${SHA_A}\n`, SHA_A]
   ])('expected-revision %j is %j', (raw, expected) => {
-    expect(parse({ ...promote, 'expected-revision': raw }).promote?.expectedRevision).toBe(expected)
+    expect(promoteOf(parse({ ...promote, 'expected-revision': raw }))?.expectedRevision).toBe(
+      expected
+    )
   })
 
   test.each<[string, Inputs]>([
@@ -1070,8 +1077,8 @@ describe('parseSettings promote mode', () => {
       expect(() => parse({ ...rest, ...extra, 'image-id': 'nonsense' })).toThrow(
         'input image-id is only used in promote mode'
       )
-      expect(parse({ ...rest, ...extra, 'image-id': '  ' }).promote).toBeUndefined()
-      expect(parse({ ...rest, ...extra }).promote).toBeUndefined()
+      expect(promoteOf(parse({ ...rest, ...extra, 'image-id': '  ' }))).toBeUndefined()
+      expect(promoteOf(parse({ ...rest, ...extra }))).toBeUndefined()
     }
   )
 
@@ -1176,7 +1183,9 @@ describe('parseSettings promote mode', () => {
     ],
     ['a digest against a tag', `shop@sha256:${IMAGE_HEX}`, 'shop:latest']
   ])('prod-image differing from image (%s) is accepted', (_name, image, prodImage) => {
-    expect(parse({ ...promote, image, 'prod-image': prodImage }).promote?.prodImage).toBe(prodImage)
+    expect(promoteOf(parse({ ...promote, image, 'prod-image': prodImage }))?.prodImage).toBe(
+      prodImage
+    )
   })
 
   test('a long expected-revision is quoted cut to 80 characters', () => {
@@ -1669,6 +1678,6 @@ describe('INPUT_DEFAULTS', () => {
     expect(settings.registry.platform).toBe(INPUT_DEFAULTS.platform)
     expect(settings.containerCheck).toBe(INPUT_DEFAULTS['check-container'])
     expect(String(settings.requireSource)).toBe(INPUT_DEFAULTS['require-source'])
-    expect(String(settings.skipIfFresh)).toBe(INPUT_DEFAULTS['skip-if-fresh'])
+    expect(String(skipIfFreshOf(settings))).toBe(INPUT_DEFAULTS['skip-if-fresh'])
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals'
 import type { FailureClass } from '../../src/errors.js'
 import { FAILURE_HELP } from '../../src/failure-help.js'
-import { emptyFacts, type Facts } from '../../src/gate.js'
+import { emptyFacts, type Facts } from '../../src/facts.js'
 import type { Decision } from '../../src/decide/verdict.js'
 import {
   escapeCell,

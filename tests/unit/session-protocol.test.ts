@@ -27,7 +27,13 @@ import {
   type SessionIds
 } from '../../src/session/protocol.js'
 import type { Settings } from '../../src/settings.js'
-import { IMAGE_HEX, makeSettings, SHA_A } from './fixtures.js'
+import {
+  IMAGE_HEX,
+  makeRebuildSettings,
+  makeSettings,
+  SHA_A,
+  type SettingsOverrides
+} from './fixtures.js'
 
 const SHELLS = ['bash', 'dash'] as const
 type Shell = (typeof SHELLS)[number]
@@ -182,14 +188,14 @@ function runScript(
 }
 
 /** Settings that run only what a test names: no context check, no inspect, no container check. */
-function quiet(overrides: Partial<Settings> = {}): Settings {
+function quiet(overrides: SettingsOverrides = {}): Settings {
   const base = makeSettings({
     hookDir: '',
     buildContext: '',
     labelSource: 'registry',
     containerCheck: 'skip'
   })
-  return { ...base, context: { ...base.context, check: 'skip' }, ...overrides }
+  return { ...base, context: { ...base.context, check: 'skip' }, ...overrides } as Settings
 }
 
 function writeHook(t: string, body: string, name = 'hook.sh'): string {
@@ -468,7 +474,7 @@ describe('the hook cannot forge a result', () => {
 
 describe('values reach the hook byte for byte (hookEnvironment through the real shell)', () => {
   /** A hook dir whose name needs quoting, and a relative hook path inside it. */
-  const cases: [string, Partial<Settings>, string][] = [
+  const cases: [string, SettingsOverrides, string][] = [
     ['plain values', {}, SHA_A],
     [
       'quotes, $(), backticks, newlines, unicode',
@@ -616,7 +622,7 @@ describe('values reach the hook byte for byte (hookEnvironment through the real 
   })
 
   test('describeHookCommand shows the command line the log names', () => {
-    expect(describeHookCommand(makeSettings({ hook: './hook.sh' }), SHA_A)).toBe(
+    expect(describeHookCommand(makeRebuildSettings({ hook: './hook.sh' }), SHA_A)).toBe(
       `cd '/srv/shop' && GIT_SHA='${SHA_A}' BUILD_CONTEXT='/srv/shop' ` +
         "TARGET_IMAGE='registry.example.com/shop:staging' TARGET_SERVICE='staging' " +
         "TARGET_PORT='8081' COMPOSE_PROFILE='staging' STAGING_CONTAINER='shop-staging' " +
@@ -1201,7 +1207,7 @@ describe('planGateSession', () => {
     ...makeSettings().context,
     ...over
   })
-  test.each<[string, Partial<Settings>, string[], boolean]>([
+  test.each<[string, SettingsOverrides, string[], boolean]>([
     ['rebuild, check auto, inspect', {}, ['context', 'hook', 'inspect'], false],
     ['rebuild, check skip', { context: context({ check: 'skip' }) }, ['hook', 'inspect'], false],
     [

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals'
 import MarkdownIt, { type Token } from 'markdown-it'
-import { emptyFacts, type Facts } from '../../src/gate.js'
+import { emptyFacts, type Facts } from '../../src/facts.js'
 import { renderSummary, type Report } from '../../src/report.js'
 import type { Decision } from '../../src/decide/verdict.js'
 import { makeReport, SHA_B } from './fixtures.js'

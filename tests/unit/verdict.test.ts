@@ -1,13 +1,13 @@
 import { describe, expect, test } from '@jest/globals'
-import type { FailureClass } from '../../src/errors.js'
+import { GateError, InputError, type FailureClass } from '../../src/errors.js'
 import {
   decideVerdict,
-  failClosed,
+  failedDecision,
   shortSha,
   showPair,
   type Decision
 } from '../../src/decide/verdict.js'
-import { SHA_A, SHA_B } from './fixtures.js'
+import { decided, SHA_A, SHA_B } from './fixtures.js'
 
 const SHA256_A = `${SHA_A}${'0123456789abcdef01234567'}`
 
@@ -126,7 +126,7 @@ describe('decideVerdict', () => {
       }
     ]
   ])('%s', (_name, expected, image, decision) => {
-    expect(decideVerdict(expected, image)).toEqual(decision)
+    expect(decided(() => decideVerdict(expected, image))).toEqual(decision)
   })
 })
 
@@ -300,22 +300,38 @@ describe('shortSha', () => {
   })
 })
 
-describe('failClosed', () => {
-  test.each<FailureClass>(['hook-failed', 'invalid-input', 'transport', 'timeout'])(
-    'is a failing fail-closed decision with the given reason and class %s',
-    failure => {
-      expect(failClosed('because', failure)).toEqual({
-        verdict: 'fail-closed',
-        reason: 'because',
-        pass: false,
-        failure
-      })
-    }
-  )
-
-  test('requires a failure class', () => {
-    // @ts-expect-error a fail-closed decision without a class is a type error
-    const decision = failClosed('because', '')
-    expect(decision.pass).toBe(false)
+describe('failedDecision, the one place a failure becomes a verdict', () => {
+  test.each<[string, unknown, string, FailureClass]>([
+    [
+      'a GateError keeps its class and message, behind the prefix',
+      new GateError('hook-failed', 'hook failed (exit code 2)'),
+      'provenance fail-closed: hook failed (exit code 2)',
+      'hook-failed'
+    ],
+    [
+      'an InputError is a GateError too',
+      new InputError('input mode is wrong', 'prod-target'),
+      'provenance fail-closed: input mode is wrong',
+      'prod-target'
+    ],
+    [
+      'an unexpected Error gets the class of the phase it broke',
+      new TypeError('x is undefined'),
+      'provenance fail-closed: unexpected error: x is undefined',
+      'inspect-failed'
+    ],
+    [
+      'a thrown non-Error is worded too',
+      'boom',
+      'provenance fail-closed: unexpected error: boom',
+      'inspect-failed'
+    ]
+  ])('%s', (_name, error, reason, failure) => {
+    expect(failedDecision(error, 'inspect-failed')).toEqual({
+      verdict: 'fail-closed',
+      reason,
+      pass: false,
+      failure
+    })
   })
 })
