@@ -439,7 +439,7 @@ async function registryBench(
   // whose tsconfig lets it import from src/.
   mkdirSync(path.join(ROOT, '.tmp'), { recursive: true })
   const build = mkdtempSync(path.join(ROOT, '.tmp/bench-'))
-  stopLater(async () => rmSync(build, { recursive: true, force: true }))
+  stopLater(() => Promise.resolve(rmSync(build, { recursive: true, force: true })))
   writeFileSync(
     path.join(build, 'tsconfig.json'),
     JSON.stringify({
@@ -578,9 +578,10 @@ async function main(): Promise<void> {
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  stops.push(async () => {
+  stops.push(() => {
     removeScratch()
     rmSync(scratch, { recursive: true, force: true })
+    return Promise.resolve()
   })
 
   try {

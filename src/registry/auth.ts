@@ -246,7 +246,7 @@ export class RegistrySession {
       )
     }
     if (!response.body) return Buffer.alloc(0)
-    const reader = response.body.getReader()
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
     const chunks: Uint8Array[] = []
     let total = 0
     for (;;) {
@@ -362,7 +362,7 @@ export async function discard(response: Response): Promise<void> {
 export async function errorDetail(response: Response): Promise<string> {
   let text = ''
   try {
-    const reader = response.body?.getReader()
+    const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader()
     const decoder = new TextDecoder()
     while (reader && text.length < MAX_ERROR_BYTES) {
       const { done, value } = await reader.read()
@@ -375,7 +375,8 @@ export async function errorDetail(response: Response): Promise<string> {
   }
   try {
     const json: unknown = JSON.parse(text)
-    const first = isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined
+    const first =
+      isObject(json) && Array.isArray(json.errors) ? (json.errors as unknown[])[0] : undefined
     if (isObject(first) && typeof first.code === 'string') {
       const message = typeof first.message === 'string' ? `: ${first.message}` : ''
       return ` ${first.code}${message}`.slice(0, 200)

@@ -66,5 +66,5 @@ export function httpsTransport(): Transport {
       req.on('error', failed)
       req.end()
     })
-  return { fetch: fetchOverHttps as typeof fetch, close: () => agent.destroy() }
+  return { fetch: fetchOverHttps, close: () => agent.destroy() }
 }

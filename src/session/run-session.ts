@@ -131,7 +131,7 @@ export async function runGateSession(
       revision,
       plan.script,
       line => log.info(line),
-      deps.now
+      () => deps.now()
     )
   }
   if (rebuild && !settings.context.upload && settings.context.check === 'skip') {

@@ -1066,7 +1066,7 @@ describe('deploy-hook.sh with DOCKER=podman (rootful, a private store)', () => {
       expect(build.stderr).toContain(`staging web: ${staging} built from ${repo.head}`)
       const labels = JSON.parse(
         pod('image', 'inspect', '--format', '{{json .Config.Labels}}', staging)
-      )
+      ) as Record<string, string>
       expect(labels[LABEL]).toBe(repo.head)
       const id = pod('image', 'inspect', '--format', '{{.ID}}', staging)
       expect(id).toMatch(/^[0-9a-f]{64}$/)
@@ -1120,7 +1120,7 @@ describe('deploy-hook.sh with DOCKER=podman (rootful, a private store)', () => {
       // podman labels every build with io.buildah.version; the revision label is what is missing.
       const labels = JSON.parse(
         pod('image', 'inspect', '--format', '{{json .Config.Labels}}', source)
-      )
+      ) as Record<string, string>
       expect(Object.keys(labels)).toEqual(['io.buildah.version'])
       const run = await runHook('--promote', {
         SOURCE_IMAGE: source,

@@ -78,7 +78,7 @@ beforeAll(async () => {
   })
   garbageServer = createTlsServer(tls, socket => socket.end('this is not HTTP\r\n\r\n'))
   // A TLS server's close waits for every connection; keep them to end them ourselves.
-  garbageServer.on('connection', socket => garbageSockets.push(socket))
+  garbageServer.on('connection', (socket: Socket) => garbageSockets.push(socket))
   errorPort = await listen(errorServer)
   garbagePort = await listen(garbageServer)
 }, 60000)

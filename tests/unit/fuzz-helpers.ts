@@ -646,7 +646,8 @@ function splitNul(buffer: Buffer): Buffer[] {
     fields.push(buffer.subarray(start, i))
     start = i + 1
   }
-  if (start < buffer.length) throw new Error(`record ends without NUL: ${buffer.subarray(start)}`)
+  if (start < buffer.length)
+    throw new Error(`record ends without NUL: ${buffer.subarray(start).toString('latin1')}`)
   return fields
 }
 

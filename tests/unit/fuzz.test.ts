@@ -78,7 +78,7 @@ beforeAll(() => {
   home = mkdtempSync(path.join(tmpdir(), 'pg-fuzz-home-'))
 })
 
-afterAll(async () => {
+afterAll(() => {
   if (home) rmSync(home, { recursive: true, force: true })
   console.log(stats.summary('fuzz (tests/unit/fuzz.test.ts)'))
 })
@@ -736,7 +736,7 @@ describe('(c) parseSettings and parseSwitch throw nothing but an InputError', ()
         { ...CONTEXT, workspace: '/w s/$(x)/\n' }
       )
     )
-    .map(([base, overlay, context]) => ({ inputs: { ...base, ...overlay } as Inputs, context }))
+    .map(([base, overlay, context]) => ({ inputs: { ...base, ...overlay }, context }))
 
   const params = planned(50, 2500)
   test(`parseSettings: ${params.numRuns} runs, seed ${params.seed}`, () => {

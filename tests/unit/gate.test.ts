@@ -3375,7 +3375,7 @@ describe('runGate with label-source registry', () => {
     const settings = registrySettings({ mode: 'rebuild' })
     const step = session({ hookOutput: 'built and pushed\n', hookExit: 0 })
     const w = world([head()], [step], [], { registry: fromRegistry({ [REV]: SHA_A }) })
-    const read = w.deps.readRegistry
+    const read = w.deps.readRegistry.bind(w.deps)
     let sessionsBeforeRead = -1
     w.deps.readRegistry = async (reference, options) => {
       sessionsBeforeRead = w.ssh.scripts.length

@@ -63,7 +63,7 @@ jest.unstable_mockModule('../../src/actions-core.js', () => ({
   },
   startGroup: (): void => undefined,
   endGroup: (): void => undefined,
-  summary: { addRaw: () => ({ write: async () => undefined }) }
+  summary: { addRaw: () => ({ write: () => Promise.resolve(undefined) }) }
 }))
 
 const { ownResources, post, run } = await import('../../src/main.js')

@@ -87,7 +87,10 @@ const outputRows = byName(outputs.rows)
 function declaredDefault(name: string): { required: true } | { value: string } {
   const input = action.inputs[name]
   if (input?.required) return { required: true }
-  return { value: input?.default === undefined ? '' : String(input.default) }
+  const value = input?.default
+  return {
+    value: value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value)
+  }
 }
 
 describe('README.md Inputs table matches action.yml', () => {

@@ -228,12 +228,14 @@ export async function pushManifest(
     body
   })
   if (answer.status !== 201) {
-    throw new Error(`putting ${repository}:${tag} answered ${answer.status}: ${answer.body}`)
+    throw new Error(
+      `putting ${repository}:${tag} answered ${answer.status}: ${answer.body.toString()}`
+    )
   }
   const digest = sha256(body)
   if (answer.headers['docker-content-digest'] !== digest) {
     throw new Error(
-      `the registry says ${answer.headers['docker-content-digest']}, we say ${digest}`
+      `the registry says ${String(answer.headers['docker-content-digest'])}, we say ${digest}`
     )
   }
   return digest
