@@ -684,7 +684,7 @@ const FAULTS: Fault[] = [
     // Only the class, the command and git's exit code are asserted: the reason is the last three
     // lines of stdout and stderr in arrival order, so git's `fatal: ambiguous argument 'HEAD':
     // unknown revision` line, the one that names the cause, is there in some runs and pushed out
-    // by the stdout line "HEAD" in others (reported: src/gate.ts resolveRevision).
+    // by the stdout line "HEAD" in others (reported: src/revision.ts resolveRevision).
     reason:
       /^provenance fail-closed: git rev-parse HEAD in \S+\/empty-repo failed \(exit code 128\): /,
     hookRuns: false
