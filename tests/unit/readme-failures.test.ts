@@ -16,7 +16,9 @@ const start = tokens.findIndex(
 const rows: string[][] = []
 let row: string[] = []
 let body = false
-for (const token of tokens.slice(tokens.findIndex((t, i) => i > start && t.type === 'table_open'))) {
+for (const token of tokens.slice(
+  tokens.findIndex((t, i) => i > start && t.type === 'table_open')
+)) {
   if (token.type === 'table_close') break
   if (token.type === 'tbody_open') body = true
   if (token.type === 'tr_open') row = []
