@@ -3,6 +3,8 @@ import { decideContainer, shortId } from './container-check.js'
 import { describeError, GateError } from './errors.js'
 import type { EventContext } from './event-context.js'
 import type { RegistryImage, RegistryOptions } from './registry.js'
+import type { promoteInRegistry } from './registry/promote.js'
+import { registryPromotion } from './registry/promote-step.js'
 import { headRevision } from './revision.js'
 import {
   checkQuick,
@@ -47,6 +49,8 @@ export interface GateDeps {
   runId: string
   /** Reads an image's manifest and config from its registry (label-source registry). */
   readRegistry(reference: string, options: RegistryOptions): Promise<RegistryImage>
+  /** Promotes in the registry (promote mode, label-source registry); default promoteInRegistry. */
+  promoteRegistry?: typeof promoteInRegistry
   /** Where this run's commit came from (event, GITHUB_SHA, pull request head). */
   event: EventContext
   /** Learns the runner the session uses, so a cancellation can reach the host through it. */
@@ -72,6 +76,8 @@ export interface Facts {
   imageDigest: string
   /** The prod image's id after a promotion: equal to imageId, or the promotion failed. */
   prodImageId: string
+  /** Registry promotion: the digest the prod tag read back with (equal to imageDigest on a pass). */
+  prodImageDigest: string
   /** Every label of the inspected image, for the checks that read more than the revision. */
   labels: Record<string, string>
   /** What the gate established about the build context (verified, uploaded, not verified). */
@@ -93,6 +99,7 @@ export function emptyFacts(): Facts {
     imageId: '',
     imageDigest: '',
     prodImageId: '',
+    prodImageDigest: '',
     labels: {},
     contextNote: '',
     rebuilt: '',
@@ -160,6 +167,10 @@ export async function runGate(settings: Settings, deps: GateDeps, facts: Facts):
     const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {}
     facts.contextNote = session.contextNote ?? ''
     if (session.decision) return session.decision
+    // Registry promotion: no host was opened; read, check and write in the registry only.
+    if (settings.promote && settings.labelSource === 'registry') {
+      return await registryPromotion(settings, deps, facts, revision)
+    }
     if (settings.labelSource === 'registry') {
       const image = await timed('registry', () =>
         deps.readRegistry(settings.image, {

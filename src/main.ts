@@ -9,6 +9,7 @@ import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
 import { readEventContext } from './event-context.js'
 import { readRegistryImage } from './registry.js'
+import { promoteInRegistry } from './registry/promote.js'
 import { LocalRunner, type Runner } from './runner.js'
 import { parseSession, planCancelSession } from './session-protocol.js'
 import * as os from 'node:os'
@@ -44,6 +45,8 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
     nonce: newToken,
     readRegistry: (reference, options) =>
       readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
+    promoteRegistry: (request, options) =>
+      promoteInRegistry(request, { ...options, mask: secret => core.setSecret(secret) }),
     event: readEventContext()
   }
 }

@@ -345,13 +345,55 @@ export async function readRegistryImage(
   }
 }
 
-interface Manifest {
+/** A manifest or index as read: bound to its digest, with the exact bytes that hash to it. */
+export interface Manifest {
   digest: string
   mediaType: string
   json: JsonObject
   /** What messages call it (`manifest <registry>/<repo>@sha256:…`). */
   what: string
+  /** The bytes read: a promotion writes exactly these, so the digest cannot change. */
+  body: Buffer
 }
+
+/** What a write sends besides its method: the body and its Content-Type. */
+export interface SendOptions {
+  accept: string
+  body?: Buffer
+  contentType?: string
+  /** What a 401/403 means here, for its message (default: the pull advice). */
+  refused?: string
+}
+
+/**
+ * Runs `work` with one registry session for `reference` (the same credentials, token cache,
+ * deadline and masking as `readRegistryImage`), then closes every socket it opened. What `work`
+ * throws comes back as a GateError with every secret of the session redacted. For writers (a
+ * promotion) that need the reader's hardened reads and its authentication for a few requests of
+ * their own.
+ */
+export async function withRegistrySession<T>(
+  reference: string,
+  options: RegistryOptions,
+  work: (session: RegistrySession) => Promise<T>
+): Promise<T> {
+  const ref = parseImageReference(reference)
+  const transport = options.fetch ? undefined : httpsTransport()
+  const session = new Session(ref, options, transport)
+  try {
+    return await work(session)
+  } catch (error) {
+    throw session.worded(error)
+  } finally {
+    transport?.close()
+  }
+}
+
+/** The session `withRegistrySession` hands out: the reader's requests, open for writers. */
+export type RegistrySession = Pick<
+  Session,
+  'ref' | 'name' | 'manifest' | 'config' | 'configDescriptor' | 'checkPlatform' | 'send' | 'error'
+>
 
 /** A response, and the URL that answered it once redirects were followed. */
 interface Answer {
@@ -360,7 +402,7 @@ interface Answer {
 }
 
 /** What the gate reads from a config blob. */
-interface ImageConfig {
+export interface ImageConfig {
   labels: Record<string, string>
   platform: Platform | undefined
 }
@@ -374,14 +416,14 @@ class Session {
   /** The `Authorization` value that worked (or is being tried); reused for every request. */
   private authorization: string | undefined
   /** The image as the user wrote it, normalized, for messages. */
-  private readonly name: string
+  readonly name: string
   /** `Basic <base64>` when credentials were given. */
   private readonly basicAuthorization: string | undefined
   /** Every secret this read knows, kept out of every message it words. */
   private readonly secrets: string[] = []
 
   constructor(
-    private readonly ref: ImageReference,
+    readonly ref: ImageReference,
     private readonly options: RegistryOptions,
     transport: Transport | undefined
   ) {
@@ -509,7 +551,7 @@ class Session {
   }
 
   /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
-  private checkPlatform(image: ImageConfig, claimed: Platform, what: string): void {
+  checkPlatform(image: ImageConfig, claimed: Platform, what: string): void {
     if (!image.platform) {
       throw this.error(`${what}: its config names no os and architecture`)
     }
@@ -521,7 +563,7 @@ class Session {
   }
 
   /** The manifest's config descriptor; only container image configs are read. */
-  private configDescriptor(manifest: Manifest): Descriptor {
+  configDescriptor(manifest: Manifest): Descriptor {
     const config = descriptor(
       field(manifest.json, 'config', manifest.what),
       `config of ${manifest.what}`
@@ -534,19 +576,25 @@ class Session {
     return config
   }
 
-  /** Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. */
-  private async manifest(
+  /**
+   * Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. From
+   * `repository` of the same registry when given (a promotion reads its target back).
+   */
+  async manifest(
     reference: string,
     expectedDigest: string | undefined,
-    expectedSize?: number
+    expectedSize?: number,
+    repository = this.ref.repository
   ): Promise<Manifest> {
-    const what = `manifest ${this.ref.registry}/${this.ref.repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+    const what = `manifest ${this.ref.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
     if (expectedSize !== undefined && expectedSize > MAX_MANIFEST_BYTES) {
       throw this.error(
         `${what} is ${expectedSize} bytes, over the ${mib(MAX_MANIFEST_BYTES)} limit`
       )
     }
-    const response = await this.get(`manifests/${reference}`, MANIFEST_ACCEPT, what)
+    const response = await this.send('GET', repository, `manifests/${reference}`, what, {
+      accept: MANIFEST_ACCEPT
+    })
     if (response.status === 404) {
       throw new GateError(
         'registry-not-found',
@@ -586,19 +634,21 @@ class Session {
         `${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`
       )
     }
-    return { digest, mediaType: contentType, json, what }
+    return { digest, mediaType: contentType, json, what, body }
   }
 
   /**
    * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
    * its platform, every field found the way the engine's Go decoder finds it.
    */
-  private async config(config: Descriptor, manifestDigest: string): Promise<ImageConfig> {
+  async config(config: Descriptor, manifestDigest: string): Promise<ImageConfig> {
     const what = `config blob ${config.digest} of ${this.name}`
     if (config.size > MAX_CONFIG_BYTES) {
       throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`)
     }
-    const response = await this.get(`blobs/${config.digest}`, `${config.mediaType}, */*`, what)
+    const response = await this.send('GET', this.ref.repository, `blobs/${config.digest}`, what, {
+      accept: `${config.mediaType}, */*`
+    })
     if (response.status === 404) {
       throw this.error(
         `${what} is missing (404${await errorDetail(response)}) although manifest ${manifestDigest} names it`
@@ -628,14 +678,31 @@ class Session {
   }
 
   /**
-   * GET `/v2/<repository>/<path>`, answering one 401 per its challenge and retrying once. A 401 or
-   * 403 left after that is `registry-auth`; any other status is the caller's. Only the registry's
-   * own 401 is answered: a 401 or 403 from where it redirected (blob storage, another host) is
-   * `registry-error`, so credentials never go to a realm another origin names.
+   * `method` on `/v2/<repository>/<path>` of this registry (or on an absolute URL of its own
+   * origin, such as an upload's Location), answering one 401 per its challenge and retrying
+   * once. A 401 or 403 left after that is `registry-auth` (worded by `options.refused`, never
+   * quoting the answer); any other status is the caller's. Only the registry's own 401 is
+   * answered: a 401 or 403 from where it redirected (blob storage, another host) is
+   * `registry-error`, so credentials never go to a realm another origin names. Only GET and
+   * HEAD follow redirects.
    */
-  private async get(path: string, accept: string, what: string): Promise<Response> {
-    const url = `https://${this.ref.registry}/v2/${this.ref.repository}/${path}`
-    let answer = await this.follow(url, accept, what, this.authorization)
+  async send(
+    method: string,
+    repository: string,
+    path: string,
+    what: string,
+    options: SendOptions
+  ): Promise<Response> {
+    const url = /^https:\/\//.test(path)
+      ? path
+      : `https://${this.ref.registry}/v2/${repository}/${path}`
+    if (new URL(url).origin !== this.origin) {
+      throw this.error(
+        `${what}: ${new URL(url).origin} is not ${this.ref.registry}; refusing to send`
+      )
+    }
+    const init = { method, body: options.body, contentType: options.contentType }
+    let answer = await this.follow(url, options.accept, what, this.authorization, init)
     this.refuseForeignAuth(answer, what)
     if (answer.response.status === 401) {
       const challenge = answer.response.headers.get('www-authenticate') ?? ''
@@ -643,7 +710,7 @@ class Session {
       const authorization = await this.authenticate(challenge, what)
       if (authorization !== this.authorization) {
         this.authorization = authorization
-        answer = await this.follow(url, accept, what, authorization)
+        answer = await this.follow(url, options.accept, what, authorization, init)
         this.refuseForeignAuth(answer, what)
       }
     }
@@ -652,7 +719,7 @@ class Session {
       await discard(response)
       throw new GateError(
         'registry-auth',
-        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`
+        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${options.refused ?? this.authAdvice()}`
       )
     }
     return response
@@ -746,20 +813,31 @@ class Session {
     url: string,
     accept: string,
     what: string,
-    authorization: string | undefined
+    authorization: string | undefined,
+    init: { method?: string; body?: Buffer; contentType?: string } = {}
   ): Promise<Answer> {
     let current = url
     let auth = authorization
+    const method = init.method ?? 'GET'
+    const reads = method === 'GET' || method === 'HEAD'
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { accept }
       if (auth) headers.authorization = auth
+      if (init.contentType) headers['content-type'] = init.contentType
       let response: Response
       try {
-        response = await this.fetch(current, { headers, redirect: 'manual', signal: this.signal })
+        response = await this.fetch(current, {
+          method,
+          headers,
+          redirect: 'manual',
+          signal: this.signal,
+          ...(init.body ? { body: init.body } : {})
+        })
       } catch (error) {
         throw this.networkError(error, current)
       }
-      if (![301, 302, 303, 307, 308].includes(response.status)) return { response, url: current }
+      const redirect = [301, 302, 303, 307, 308].includes(response.status)
+      if (!redirect || !reads) return { response, url: current }
       await discard(response)
       const location = response.headers.get('location')
       if (!location) throw this.error(`${what}: redirect ${response.status} without a Location`)
@@ -838,7 +916,7 @@ class Session {
     )
   }
 
-  private error(message: string): GateError {
+  error(message: string): GateError {
     return new GateError('registry-error', message)
   }
 
@@ -927,7 +1005,7 @@ function platformOf(object: JsonObject, what: string): Platform | undefined {
 }
 
 /** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
-function descriptor(value: unknown, what: string): Descriptor {
+export function descriptor(value: unknown, what: string): Descriptor {
   const bad = (why: string): GateError => new GateError('registry-error', `${what} ${why}`)
   if (!isJsonObject(value)) throw bad('is missing or not a descriptor')
   const mediaType = field(value, 'mediaType', what)
@@ -950,14 +1028,16 @@ function descriptor(value: unknown, what: string): Descriptor {
   return result
 }
 
-function descriptors(value: unknown, what: string): Descriptor[] {
+/** An index's `manifests`: every entry a descriptor, or a registry-error. */
+export function descriptors(value: unknown, what: string): Descriptor[] {
   if (!Array.isArray(value)) {
     throw new GateError('registry-error', `${what} has no manifests list`)
   }
   return value.map((entry, n) => descriptor(entry, `entry ${n} of ${what}`))
 }
 
-async function discard(response: Response): Promise<void> {
+/** Ends a response unread, so its socket is released (writers discard what they do not quote). */
+export async function discard(response: Response): Promise<void> {
   await response.body?.cancel().catch(() => undefined)
 }
 
@@ -990,7 +1070,11 @@ async function errorDetail(response: Response): Promise<string> {
   return line ? ` ${JSON.stringify(line)}` : ''
 }
 
-async function statusText(response: Response): Promise<string> {
+/**
+ * `the registry answered <status>` with the registry's error code, for a status nobody expected;
+ * never used on a 401/403 (their body may repeat the credentials).
+ */
+export async function statusText(response: Response): Promise<string> {
   const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`
   const hint = response.status === 429 ? ' (rate limited)' : ''
   return `the registry answered ${status}${hint}${await errorDetail(response)}`
