@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'
@@ -7,7 +7,7 @@ import { describeError, GateError, type FailureClass } from './errors.js'
 import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
-import { readEventContext } from './event-context.js'
+import { loadGithubRun, type EventContext } from './event-context.js'
 import { readRegistryImage } from './registry.js'
 import { LocalRunner, type Runner } from './runner.js'
 import { parseSession, planCancelSession } from './session-protocol.js'
@@ -23,7 +23,12 @@ const SSH_STATE = 'ssh-resources'
 const RUN_STATE = 'run-id'
 
 /** The production wiring of the gate's seams. */
-function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): GateDeps {
+function runnerDeps(
+  runnerTemp: string,
+  runId: string,
+  cancel: Cancellation,
+  event: EventContext
+): GateDeps {
   return {
     local: new LocalRunner(),
     runId,
@@ -44,7 +49,7 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
     nonce: newToken,
     readRegistry: (reference, options) =>
       readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
-    event: readEventContext()
+    event
   }
 }
 
@@ -54,7 +59,13 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
  */
 export async function run(): Promise<void> {
   const started = Date.now()
-  const context = readRunContext()
+  const github = await loadGithubRun()
+  if (github.problem) core.debug(github.problem)
+  const context = {
+    ...readRunContext(),
+    repository: github.repository,
+    serverUrl: github.serverUrl
+  }
   const facts = emptyFacts()
   const runId = newToken()
   const cancel = new Cancellation(runId)
@@ -80,7 +91,11 @@ export async function run(): Promise<void> {
       report.mode = settings.mode
       report.image = settings.image
       report.where = describeTarget(settings.ssh)
-      decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel), facts)
+      decision = await runGate(
+        settings,
+        runnerDeps(context.runnerTemp, runId, cancel, github.event),
+        facts
+      )
     }
   } catch (error) {
     decision =
