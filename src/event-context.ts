@@ -46,7 +46,7 @@ export async function loadGithubRun(): Promise<GithubRun> {
   } catch (error) {
     return fromEnvironment(
       process.env,
-      `the event payload could not be read: ${describeError(error)}`
+      `@actions/github could not read the event: ${describeError(error)}`
     )
   }
 }

@@ -15,6 +15,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
 import { failClosed, type Decision } from './verdict.js'
+import type { RunContext } from './settings.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
@@ -59,13 +60,7 @@ function runnerDeps(
  */
 export async function run(): Promise<void> {
   const started = Date.now()
-  const github = await loadGithubRun()
-  if (github.problem) core.debug(github.problem)
-  const context = {
-    ...readRunContext(),
-    repository: github.repository,
-    serverUrl: github.serverUrl
-  }
+  const context = readRunContext()
   const facts = emptyFacts()
   const runId = newToken()
   const cancel = new Cancellation(runId)
@@ -83,6 +78,8 @@ export async function run(): Promise<void> {
     cancel.listen()
     const read = readInputsFromRunner()
     const { enabled, allowlist } = parseSwitch(read)
+    // Only a gate that is on reads the event: a disabled one never opens the payload at all.
+    const event = enabled ? await loadRun(context, report) : NO_EVENT
     const skipped = decideApplicability(enabled, allowlist, context.repository)
     if (skipped) {
       decision = skipped
@@ -93,7 +90,7 @@ export async function run(): Promise<void> {
       report.where = describeTarget(settings.ssh)
       decision = await runGate(
         settings,
-        runnerDeps(context.runnerTemp, runId, cancel, github.event),
+        runnerDeps(context.runnerTemp, runId, cancel, event),
         facts
       )
     }
@@ -122,6 +119,24 @@ export async function run(): Promise<void> {
   }
   if (!decision.pass) core.setFailed(failureMessage(decision))
 }
+
+/**
+ * The repository, server URL and event from @actions/github's context (loadGithubRun never
+ * throws); a payload it could not read costs only the pull request's head SHA, said in a debug line.
+ */
+async function loadRun(
+  context: RunContext,
+  report: Omit<Report, 'decision' | 'totalMs'>
+): Promise<EventContext> {
+  const github = await loadGithubRun()
+  if (github.problem) core.debug(github.problem)
+  context.repository = report.repository = github.repository
+  context.serverUrl = github.serverUrl
+  return github.event
+}
+
+/** The event of a disabled gate, which never reads one (decideApplicability skips it). */
+const NO_EVENT: EventContext = { eventName: '', sha: '', prHeadSha: '' }
 
 /** The class of an unexpected error: that of the phase it broke, so `failure` is never empty. */
 const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {

@@ -143,7 +143,7 @@ describe('loadGithubRun (the real @actions/github context, real payload files)',
       repository: 'acme/shop',
       serverUrl: 'https://github.com',
       event,
-      problem: problem ? expect.stringContaining('the event payload could not be read: ') : ''
+      problem: problem ? expect.stringContaining('@actions/github could not read the event: ') : ''
     })
   })
 
