@@ -19,7 +19,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/inputs.ts', 'tests/unit/actions-core.test.ts'],
+    files: ['src/inputs.ts'],
     rules: { 'no-restricted-syntax': 'off' }
   },
   {

@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import * as path from 'node:path'
 import { normalizeRepository, parseRepositoryList } from './applicability.js'
 import { describeError, InputError } from './errors.js'
@@ -91,7 +91,11 @@ export function readInputsFromRunner(): ReadInput {
   }
 }
 
-/** Reads the runner's context from its environment, with sane fallbacks for local runs. */
+/**
+ * Reads the runner's context from its environment, with sane fallbacks for local runs. The main
+ * step takes the repository and server URL from @actions/github's context instead (loadGithubRun);
+ * these are what the post step, which needs neither, and a fallback read.
+ */
 export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext {
   return {
     repository: env.GITHUB_REPOSITORY ?? '',

@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './applicability.js'
@@ -7,7 +7,7 @@ import { describeError, GateError, type FailureClass } from './errors.js'
 import { emptyFacts, runGate, type Facts, type GateDeps } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
-import { readEventContext } from './event-context.js'
+import { loadGithubRun, type EventContext } from './event-context.js'
 import { readRegistryImage } from './registry.js'
 import { promoteInRegistry } from './registry/promote.js'
 import { LocalRunner, type Runner } from './runner.js'
@@ -16,6 +16,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { closeSshResources, describeTarget, SshRunner, type SshResources } from './ssh-runner.js'
 import { failClosed, type Decision } from './verdict.js'
+import type { RunContext } from './settings.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
@@ -24,7 +25,12 @@ const SSH_STATE = 'ssh-resources'
 const RUN_STATE = 'run-id'
 
 /** The production wiring of the gate's seams. */
-function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): GateDeps {
+function runnerDeps(
+  runnerTemp: string,
+  runId: string,
+  cancel: Cancellation,
+  event: EventContext
+): GateDeps {
   return {
     local: new LocalRunner(),
     runId,
@@ -47,7 +53,7 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
       readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
     promoteRegistry: (request, options) =>
       promoteInRegistry(request, { ...options, mask: secret => core.setSecret(secret) }),
-    event: readEventContext()
+    event
   }
 }
 
@@ -75,6 +81,8 @@ export async function run(): Promise<void> {
     cancel.listen()
     const read = readInputsFromRunner()
     const { enabled, allowlist } = parseSwitch(read)
+    // Only a gate that is on reads the event: a disabled one never opens the payload at all.
+    const event = enabled ? await loadRun(context, report) : NO_EVENT
     const skipped = decideApplicability(enabled, allowlist, context.repository)
     if (skipped) {
       decision = skipped
@@ -83,7 +91,11 @@ export async function run(): Promise<void> {
       report.mode = settings.mode
       report.image = settings.image
       report.where = describeTarget(settings.ssh)
-      decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel), facts)
+      decision = await runGate(
+        settings,
+        runnerDeps(context.runnerTemp, runId, cancel, event),
+        facts
+      )
     }
   } catch (error) {
     decision =
@@ -110,6 +122,24 @@ export async function run(): Promise<void> {
   }
   if (!decision.pass) core.setFailed(failureMessage(decision))
 }
+
+/**
+ * The repository, server URL and event from @actions/github's context (loadGithubRun never
+ * throws); a payload it could not read costs only the pull request's head SHA, said in a debug line.
+ */
+async function loadRun(
+  context: RunContext,
+  report: Omit<Report, 'decision' | 'totalMs'>
+): Promise<EventContext> {
+  const github = await loadGithubRun()
+  if (github.problem) core.debug(github.problem)
+  context.repository = report.repository = github.repository
+  context.serverUrl = github.serverUrl
+  return github.event
+}
+
+/** The event of a disabled gate, which never reads one (decideApplicability skips it). */
+const NO_EVENT: EventContext = { eventName: '', sha: '', prHeadSha: '' }
 
 /** The class of an unexpected error: that of the phase it broke, so `failure` is never empty. */
 const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {
