@@ -34,7 +34,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/require-await': 'off' }
   },
   {
-    files: ['src/inputs.ts', 'tests/unit/actions-core.test.ts'],
+    files: ['src/inputs.ts'],
     rules: { 'no-restricted-syntax': 'off' }
   },
   {

@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import { randomUUID } from 'node:crypto'
 import type { GateLog } from './facts.js'
 

@@ -1,6 +1,7 @@
 import type { Decision } from './decide/verdict.js'
 import type { EventContext } from './event-context.js'
 import type { RegistryImage, RegistryOptions } from './registry/client.js'
+import type { promoteInRegistry } from './registry/promote.js'
 import type { LocalRunner, Runner } from './session/runner.js'
 import type { SshTarget } from './settings.js'
 
@@ -33,6 +34,8 @@ export interface GateDeps {
   runId: string
   /** Reads an image's manifest and config from its registry (label-source registry). */
   readRegistry(reference: string, options: RegistryOptions): Promise<RegistryImage>
+  /** Promotes in the registry (promote mode, label-source registry); default promoteInRegistry. */
+  promoteRegistry?: typeof promoteInRegistry
   /** Where this run's commit came from (event, GITHUB_SHA, pull request head). */
   event: EventContext
   /** Learns the runner the session uses, so a cancellation can reach the host through it. */
@@ -58,6 +61,8 @@ export interface Facts {
   imageDigest: string
   /** The prod image's id after a promotion: equal to imageId, or the promotion failed. */
   prodImageId: string
+  /** Registry promotion: the digest the prod tag read back with (equal to imageDigest on a pass). */
+  prodImageDigest: string
   /** Every label of the inspected image, for the checks that read more than the revision. */
   labels: Record<string, string>
   /** What the gate established about the build context (verified, uploaded, not verified). */
@@ -79,6 +84,7 @@ export function emptyFacts(): Facts {
     imageId: '',
     imageDigest: '',
     prodImageId: '',
+    prodImageDigest: '',
     labels: {},
     contextNote: '',
     rebuilt: '',

@@ -28,7 +28,8 @@ export const FAILURE_HELP: Record<FailureClass, string> = {
     'The running staging container runs another image than the verified one: recreate it (compose up --force-recreate).',
   'wrong-source':
     'The image was built from another repository than this one: check the image name and org.opencontainers.image.source.',
-  'registry-auth': 'Check registry-username and registry-password (a token with pull access).',
+  'registry-auth':
+    'Check registry-username and registry-password (a token with pull access; a registry promotion also needs push on the prod-image repository).',
   'registry-not-found': 'Check the image reference, its tag and the platform input.',
   'stale-context':
     'The build context on the host is not the validated commit (behind, ahead or dirty), so the hook never ran. Use upload-context: true, or let the hook sync a clean clone (sync-context: true).',

@@ -11,6 +11,7 @@ import {
   type PhaseTiming
 } from './facts.js'
 import { promote } from './promote.js'
+import { registryPromotion } from './registry/promote-step.js'
 import { headRevision } from './revision.js'
 import { connect } from './session/connect.js'
 import { runGateSession, type SessionFacts } from './session/run-session.js'
@@ -73,6 +74,10 @@ async function gate(settings: Settings, deps: GateDeps, facts: Facts): Promise<D
     }
     const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {}
     facts.contextNote = session.contextNote ?? ''
+    // Registry promotion: no host was opened; read, check and write in the registry only.
+    if (settings.mode === 'promote' && settings.labelSource === 'registry') {
+      return await registryPromotion(settings, deps, facts, revision)
+    }
     await readImage(settings, deps, facts, session, timed)
     facts.current = ''
     const verdict = decide(settings, deps, facts, revision, session.container)

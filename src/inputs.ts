@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import * as path from 'node:path'
 import { normalizeRepository, parseRepositoryList } from './decide/applicability.js'
 import { describeError, InputError } from './errors.js'
@@ -6,6 +6,7 @@ import { parsePlatforms } from './registry/platform.js'
 import {
   canonicalImageReference,
   parseImageReference,
+  type ImageReference,
   splitImageReference
 } from './registry/reference.js'
 import { REVISION_PATTERN } from './decide/verdict.js'
@@ -64,6 +65,7 @@ export const INPUT_DEFAULTS = {
   'prod-image': '',
   'expected-revision': '',
   'image-id': '',
+  'image-digest': '',
   'git-timeout': '30',
   'inspect-timeout': '30',
   'rebuild-timeout': '1200'
@@ -89,7 +91,11 @@ export function readInputsFromRunner(): ReadInput {
   }
 }
 
-/** Reads the runner's context from its environment, with sane fallbacks for local runs. */
+/**
+ * Reads the runner's context from its environment, with sane fallbacks for local runs. The main
+ * step takes the repository and server URL from @actions/github's context instead (loadGithubRun);
+ * these are what the post step, which needs neither, and a fallback read.
+ */
 export function readRunContext(env: NodeJS.ProcessEnv = process.env): RunContext {
   return {
     repository: env.GITHUB_REPOSITORY ?? '',
@@ -199,7 +205,7 @@ export function parseSettings(read: ReadInput, context: RunContext): Settings {
     )
   }
   const promote = mode === 'promote' ? parsePromote(value, image, labelSource) : undefined
-  for (const name of ['prod-image', 'expected-revision', 'image-id'] as const) {
+  for (const name of ['prod-image', 'expected-revision', 'image-id', 'image-digest'] as const) {
     if (!promote && value(name)) {
       throw new InputError(
         `input ${name} is only used in promote mode: set mode: promote, or remove ${name}`
@@ -318,9 +324,6 @@ function parsePromote(
   image: string,
   labelSource: string
 ): PromoteSettings {
-  if (labelSource === 'registry') {
-    throw new InputError('mode promote needs label-source host: the retag runs docker on the host')
-  }
   const prodImage = value('prod-image')
   if (!prodImage) {
     throw new InputError('input prod-image is required in promote mode (the tag to promote to)')
@@ -349,7 +352,70 @@ function parsePromote(
       `input image-id must be an image id sha256:<64 hex> (the gate's image_id output), got ${JSON.stringify(imageId.slice(0, 80))}`
     )
   }
-  return { prodImage, expectedRevision, imageId }
+  const imageDigest = parsePromoteSource(value, image, prodImage, labelSource)
+  // Only a registry promotion has a digest to pin; the host one keeps its settings as they were.
+  return labelSource === 'registry'
+    ? { prodImage, expectedRevision, imageId, imageDigest }
+    : { prodImage, expectedRevision, imageId }
+}
+
+/**
+ * What a promotion starts from, by label source: `image-id` names an image on the host (host
+ * promotion, `docker tag`), `image-digest` a manifest in the registry (registry promotion, a
+ * manifest PUT by digest within the same registry, to a tag). Each is refused with the other
+ * source, where it would silently pin nothing. Returns the image digest ('' = none).
+ */
+function parsePromoteSource(
+  value: (name: InputName) => string,
+  image: string,
+  prodImage: string,
+  labelSource: string
+): string {
+  const imageDigest = value('image-digest')
+  if (labelSource !== 'registry') {
+    if (imageDigest) {
+      throw new InputError(
+        'input image-digest needs label-source registry (a registry promotion); with label-source host, pin the image with image-id'
+      )
+    }
+    return ''
+  }
+  if (value('image-id')) {
+    throw new InputError(
+      "input image-id is for label-source host (docker tag on the host); a registry promotion pins the manifest with image-digest (the gate job's image_digest output)"
+    )
+  }
+  if (imageDigest && !/^sha256:[0-9a-f]{64}$/.test(imageDigest)) {
+    throw new InputError(
+      `input image-digest must be a manifest digest sha256:<64 hex> (the gate's image_digest output), got ${JSON.stringify(imageDigest.slice(0, 80))}`
+    )
+  }
+  let staging: ImageReference
+  let prod: ImageReference
+  try {
+    staging = parseImageReference(image)
+    prod = parseImageReference(prodImage)
+  } catch (error) {
+    throw new InputError(
+      `input prod-image cannot be written in a registry: ${describeError(error)}`
+    )
+  }
+  if (prod.digest !== undefined) {
+    throw new InputError(
+      `input prod-image must be a tag for a registry promotion (it is written), got the digest reference ${JSON.stringify(prodImage)}`
+    )
+  }
+  if (prod.registry.toLowerCase() !== staging.registry.toLowerCase()) {
+    throw new InputError(
+      `input prod-image is on ${prod.registry} but image is on ${staging.registry}: a registry promotion writes within one registry (blob mounts)`
+    )
+  }
+  if (imageDigest && staging.digest !== undefined && staging.digest !== imageDigest) {
+    throw new InputError(
+      `input image-digest ${imageDigest} contradicts the digest in image ${JSON.stringify(image)}`
+    )
+  }
+  return imageDigest
 }
 
 function parseRegistry(value: (name: InputName) => string): RegistrySettings {

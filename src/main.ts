@@ -1,4 +1,4 @@
-import * as core from './actions-core.js'
+import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { decideApplicability } from './decide/applicability.js'
@@ -8,8 +8,9 @@ import { emptyFacts, GateStopped, type Facts, type GateDeps } from './facts.js'
 import { runGate } from './gate.js'
 import { parseSettings, parseSwitch, readInputsFromRunner, readRunContext } from './inputs.js'
 import { failureMessage, renderSummary, reportOutputs, type Report } from './report.js'
-import { readEventContext } from './event-context.js'
+import { loadGithubRun, type EventContext } from './event-context.js'
 import { readRegistryImage } from './registry/client.js'
+import { promoteInRegistry } from './registry/promote.js'
 import { LocalRunner, type Runner } from './session/runner.js'
 import { parseSession, planCancelSession } from './session/protocol.js'
 import * as os from 'node:os'
@@ -21,6 +22,7 @@ import {
   type SshResources
 } from './session/ssh-runner.js'
 import { failedDecision, type Decision } from './decide/verdict.js'
+import type { RunContext } from './settings.js'
 
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources'
@@ -29,7 +31,12 @@ const SSH_STATE = 'ssh-resources'
 const RUN_STATE = 'run-id'
 
 /** The production wiring of the gate's seams. */
-function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): GateDeps {
+function runnerDeps(
+  runnerTemp: string,
+  runId: string,
+  cancel: Cancellation,
+  event: EventContext
+): GateDeps {
   return {
     local: new LocalRunner(),
     runId,
@@ -50,7 +57,9 @@ function runnerDeps(runnerTemp: string, runId: string, cancel: Cancellation): Ga
     nonce: newToken,
     readRegistry: (reference, options) =>
       readRegistryImage(reference, { ...options, mask: secret => core.setSecret(secret) }),
-    event: readEventContext()
+    promoteRegistry: (request, options) =>
+      promoteInRegistry(request, { ...options, mask: secret => core.setSecret(secret) }),
+    event
   }
 }
 
@@ -77,6 +86,8 @@ export async function run(): Promise<void> {
     cancel.listen()
     const read = readInputsFromRunner()
     const { enabled, allowlist } = parseSwitch(read)
+    // Only a gate that is on reads the event: a disabled one never opens the payload at all.
+    const event = enabled ? await loadRun(context, report) : NO_EVENT
     const skipped = decideApplicability(enabled, allowlist, context.repository)
     if (skipped) {
       decision = skipped
@@ -87,7 +98,7 @@ export async function run(): Promise<void> {
       report.where = describeTarget(settings.ssh)
       ;({ decision, facts } = await runGate(
         settings,
-        runnerDeps(context.runnerTemp, runId, cancel)
+        runnerDeps(context.runnerTemp, runId, cancel, event)
       ))
     }
   } catch (error) {
@@ -111,6 +122,24 @@ export async function run(): Promise<void> {
   }
   if (!decision.pass) core.setFailed(failureMessage(decision))
 }
+
+/**
+ * The repository, server URL and event from @actions/github's context (loadGithubRun never
+ * throws); a payload it could not read costs only the pull request's head SHA, said in a debug line.
+ */
+async function loadRun(
+  context: RunContext,
+  report: Omit<Report, 'decision' | 'totalMs' | 'facts'>
+): Promise<EventContext> {
+  const github = await loadGithubRun()
+  if (github.problem) core.debug(github.problem)
+  context.repository = report.repository = github.repository
+  context.serverUrl = github.serverUrl
+  return github.event
+}
+
+/** The event of a disabled gate, which never reads one (decideApplicability skips it). */
+const NO_EVENT: EventContext = { eventName: '', sha: '', prHeadSha: '' }
 
 /** The class of an unexpected error: that of the phase it broke, so `failure` is never empty. */
 const PHASE_FAILURE: Record<Facts['current'], FailureClass> = {

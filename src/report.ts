@@ -25,6 +25,7 @@ export function reportOutputs(report: Report): Record<string, string> {
     image_id: facts.imageId,
     image_digest: facts.imageDigest,
     prod_image_id: facts.prodImageId,
+    prod_image_digest: facts.prodImageDigest,
     rebuilt: facts.rebuilt,
     verdict: decision.verdict,
     reason: decision.reason,
@@ -76,6 +77,9 @@ export function renderSummary(report: Report): string {
     ...(facts.contextNote ? [['Build context', text(facts.contextNote)] as [string, string]] : []),
     ...(facts.imageDigest ? [['Image digest', code(facts.imageDigest)] as [string, string]] : []),
     ...(facts.prodImageId ? [['Prod image id', code(facts.prodImageId)] as [string, string]] : []),
+    ...(facts.prodImageDigest
+      ? [['Prod image digest', code(facts.prodImageDigest)] as [string, string]]
+      : []),
     ['Verdict', `**${decision.verdict}**`],
     ['Failure', text(decision.failure)],
     ...(decision.failure

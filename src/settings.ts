@@ -35,6 +35,11 @@ export interface PromoteSettings {
   imageId: string
   /** Explicit revision from an earlier gate's output; '' means the checkout's HEAD. */
   expectedRevision: string
+  /**
+   * label-source registry: the gate job's `image_digest`, the manifest promoted even if the
+   * staging tag has moved since the gate ran; '' or absent reads the staging tag.
+   */
+  imageDigest?: string
 }
 
 /** Where the host commands run: over ssh, or on this (self-hosted) runner. */

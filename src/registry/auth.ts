@@ -39,6 +39,15 @@ const MAX_TOKEN_BYTES = 1024 * 1024
 const MAX_ERROR_BYTES = 16 * 1024
 const MAX_REDIRECTS = 5
 
+/** What a request sends besides its method: the Accept, a body and its Content-Type. */
+export interface SendOptions {
+  accept: string
+  body?: Buffer
+  contentType?: string
+  /** What a 401/403 means here, for its message (default: the pull advice). */
+  refused?: string
+}
+
 /** A response, and the URL that answered it once redirects were followed. */
 interface Answer {
   response: Response
@@ -65,7 +74,7 @@ export class RegistrySession {
   private readonly secrets: string[] = []
 
   constructor(
-    private readonly ref: ImageReference,
+    readonly ref: ImageReference,
     private readonly options: RegistryOptions,
     transport: Transport | undefined
   ) {
@@ -95,8 +104,32 @@ export class RegistrySession {
    * `registry-error`, so credentials never go to a realm another origin names.
    */
   async get(path: string, accept: string, what: string): Promise<Response> {
-    const url = `https://${this.ref.registry}/v2/${this.ref.repository}/${path}`
-    let answer = await this.follow(url, accept, what, this.authorization)
+    return this.send('GET', this.ref.repository, path, what, { accept })
+  }
+
+  /**
+   * `method` on `/v2/<repository>/<path>` of this registry (or on an absolute URL of its own
+   * origin, such as an upload's Location), answering one 401 per its challenge and retrying once.
+   * A 401 or 403 left after that is `registry-auth` (worded by `options.refused`, never quoting
+   * the answer); only GET and HEAD follow redirects. Writers (a promotion) use it directly.
+   */
+  async send(
+    method: string,
+    repository: string,
+    path: string,
+    what: string,
+    options: SendOptions
+  ): Promise<Response> {
+    const url = /^https:\/\//.test(path)
+      ? path
+      : `https://${this.ref.registry}/v2/${repository}/${path}`
+    if (new URL(url).origin !== this.origin) {
+      throw this.error(
+        `${what}: ${new URL(url).origin} is not ${this.ref.registry}; refusing to send`
+      )
+    }
+    const init = { method, body: options.body, contentType: options.contentType }
+    let answer = await this.follow(url, options.accept, what, this.authorization, init)
     this.refuseForeignAuth(answer, what)
     if (answer.response.status === 401) {
       const challenge = answer.response.headers.get('www-authenticate') ?? ''
@@ -104,7 +137,7 @@ export class RegistrySession {
       const authorization = await this.authenticate(challenge, what)
       if (authorization !== this.authorization) {
         this.authorization = authorization
-        answer = await this.follow(url, accept, what, authorization)
+        answer = await this.follow(url, options.accept, what, authorization, init)
         this.refuseForeignAuth(answer, what)
       }
     }
@@ -113,7 +146,7 @@ export class RegistrySession {
       await discard(response)
       throw new GateError(
         'registry-auth',
-        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${this.authAdvice()}`
+        `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${options.refused ?? this.authAdvice()}`
       )
     }
     return response
@@ -207,20 +240,31 @@ export class RegistrySession {
     url: string,
     accept: string,
     what: string,
-    authorization: string | undefined
+    authorization: string | undefined,
+    init: { method?: string; body?: Buffer | undefined; contentType?: string | undefined } = {}
   ): Promise<Answer> {
     let current = url
     let auth = authorization
+    const method = init.method ?? 'GET'
+    const reads = method === 'GET' || method === 'HEAD'
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { accept }
       if (auth) headers.authorization = auth
+      if (init.contentType) headers['content-type'] = init.contentType
       let response: Response
       try {
-        response = await this.fetch(current, { headers, redirect: 'manual', signal: this.signal })
+        response = await this.fetch(current, {
+          method,
+          headers,
+          redirect: 'manual',
+          signal: this.signal,
+          ...(init.body ? { body: init.body } : {})
+        })
       } catch (error) {
         throw this.networkError(error, current)
       }
-      if (![301, 302, 303, 307, 308].includes(response.status)) return { response, url: current }
+      const redirect = [301, 302, 303, 307, 308].includes(response.status)
+      if (!redirect || !reads) return { response, url: current }
       await discard(response)
       const location = response.headers.get('location')
       if (!location) throw this.error(`${what}: redirect ${response.status} without a Location`)

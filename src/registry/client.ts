@@ -14,7 +14,8 @@ import {
   mib,
   RegistrySession,
   statusText,
-  type RegistryOptions
+  type RegistryOptions,
+  type SendOptions
 } from './auth.js'
 import {
   CONFIG_TYPES,
@@ -67,6 +68,65 @@ export async function readRegistryImage(
   } finally {
     transport?.close()
   }
+}
+
+/**
+ * Runs `work` with one registry session for `reference` (the same credentials, token cache,
+ * deadline and masking as `readRegistryImage`), then closes every socket it opened. What `work`
+ * throws comes back as a GateError with every secret of the session redacted. For writers (a
+ * promotion) that need the reader's hardened reads and its authentication for requests of their
+ * own.
+ */
+export async function withRegistrySession<T>(
+  reference: string,
+  options: RegistryOptions,
+  work: (session: WriterSession) => Promise<T>
+): Promise<T> {
+  const ref = parseImageReference(reference)
+  const transport = options.fetch ? undefined : httpsTransport()
+  const http = new RegistrySession(ref, options, transport)
+  const reader = new ImageReader(ref, options, http)
+  try {
+    return await work({
+      ref,
+      name: http.name,
+      manifest: (reference, digest, size, repository) =>
+        reader.manifest(reference, digest, size, repository),
+      config: (config, manifestDigest) => reader.config(config, manifestDigest),
+      configDescriptor: manifest => reader.configDescriptor(manifest),
+      checkPlatform: (image, claimed, what) => reader.checkPlatform(image, claimed, what),
+      send: (method, repository, path, what, options) =>
+        http.send(method, repository, path, what, options),
+      error: message => http.error(message)
+    })
+  } catch (error) {
+    throw http.worded(error)
+  } finally {
+    transport?.close()
+  }
+}
+
+/** What `withRegistrySession` hands a writer: the reader's requests, open for writers. */
+export interface WriterSession {
+  ref: ImageReference
+  name: string
+  manifest(
+    reference: string,
+    expectedDigest: string | undefined,
+    expectedSize?: number,
+    repository?: string
+  ): Promise<Manifest>
+  config(config: Descriptor, manifestDigest: string): Promise<ImageConfig>
+  configDescriptor(manifest: Manifest): Descriptor
+  checkPlatform(image: ImageConfig, claimed: Platform, what: string): void
+  send(
+    method: string,
+    repository: string,
+    path: string,
+    what: string,
+    options: SendOptions
+  ): Promise<Response>
+  error(message: string): GateError
 }
 
 /** What one read fetches and checks through its session: manifests, index entries, configs. */
@@ -186,7 +246,7 @@ class ImageReader {
   }
 
   /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
-  private checkPlatform(image: ImageConfig, claimed: Platform, what: string): void {
+  checkPlatform(image: ImageConfig, claimed: Platform, what: string): void {
     if (!image.platform) {
       throw this.error(`${what}: its config names no os and architecture`)
     }
@@ -198,7 +258,7 @@ class ImageReader {
   }
 
   /** The manifest's config descriptor; only container image configs are read. */
-  private configDescriptor(manifest: Manifest): Descriptor {
+  configDescriptor(manifest: Manifest): Descriptor {
     const config = descriptor(
       field(manifest.json, 'config', manifest.what),
       `config of ${manifest.what}`
@@ -211,19 +271,25 @@ class ImageReader {
     return config
   }
 
-  /** Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. */
-  private async manifest(
+  /**
+   * Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. From
+   * `repository` of the same registry when given (a promotion reads its target back).
+   */
+  async manifest(
     reference: string,
     expectedDigest: string | undefined,
-    expectedSize?: number
+    expectedSize?: number,
+    repository = this.ref.repository
   ): Promise<Manifest> {
-    const what = `manifest ${this.ref.registry}/${this.ref.repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+    const what = `manifest ${this.ref.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
     if (expectedSize !== undefined && expectedSize > MAX_MANIFEST_BYTES) {
       throw this.error(
         `${what} is ${expectedSize} bytes, over the ${mib(MAX_MANIFEST_BYTES)} limit`
       )
     }
-    const response = await this.http.get(`manifests/${reference}`, MANIFEST_ACCEPT, what)
+    const response = await this.http.send('GET', repository, `manifests/${reference}`, what, {
+      accept: MANIFEST_ACCEPT
+    })
     if (response.status === 404) {
       throw new GateError(
         'registry-not-found',
@@ -263,14 +329,14 @@ class ImageReader {
         `${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`
       )
     }
-    return { digest, mediaType: contentType, json, what }
+    return { digest, mediaType: contentType, json, what, body }
   }
 
   /**
    * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
    * its platform, every field found the way the engine's Go decoder finds it.
    */
-  private async config(config: Descriptor, manifestDigest: string): Promise<ImageConfig> {
+  async config(config: Descriptor, manifestDigest: string): Promise<ImageConfig> {
     const what = `config blob ${config.digest} of ${this.name}`
     if (config.size > MAX_CONFIG_BYTES) {
       throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`)

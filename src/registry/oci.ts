@@ -76,6 +76,8 @@ export interface Manifest {
   json: JsonObject
   /** What messages call it (`manifest <registry>/<repo>@sha256:…`). */
   what: string
+  /** The bytes read: a promotion writes exactly these, so the digest cannot change. */
+  body: Buffer
 }
 
 /** What the gate reads from a config blob. */

@@ -19,8 +19,9 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304])
  * `close` destroys every socket of the agent, so nothing outlives the read.
  *
  * Network failures reject like fetch's (a TypeError whose `cause` is the socket's error, with
- * its `code`), so callers word them the same way. GET only; redirects are returned, never
- * followed.
+ * its `code`), so callers word them the same way. `init.method` and a Buffer `init.body` are
+ * sent as given (with their Content-Length, never chunked: registries refuse chunked manifest
+ * PUTs); redirects are returned, never followed.
  */
 export function httpsTransport(): Transport {
   const agent = new Agent({ keepAlive: true, maxSockets: 2 })
@@ -43,19 +44,28 @@ export function httpsTransport(): Transport {
         failed(signal.reason)
         return
       }
-      const req = request(url, { method: 'GET', headers, agent, signal }, res => {
+      const method = init?.method ?? 'GET'
+      const body = init?.body
+      if (body !== undefined && body !== null && !(body instanceof Uint8Array)) {
+        failed(new Error('only a Buffer body can be sent'))
+        return
+      }
+      if (method !== 'GET' && method !== 'HEAD')
+        headers['content-length'] = String(body?.length ?? 0)
+      const req = request(url, { method, headers, agent, signal }, res => {
         try {
           const status = res.statusCode ?? 0
           const answer = new Headers()
           for (let n = 0; n + 1 < res.rawHeaders.length; n += 2) {
             answer.append(res.rawHeaders[n] ?? '', res.rawHeaders[n + 1] ?? '')
           }
-          const body = NULL_BODY.has(status)
-            ? null
-            : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>)
-          if (!body) res.resume()
+          const stream =
+            NULL_BODY.has(status) || method === 'HEAD'
+              ? null
+              : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>)
+          if (!stream) res.resume()
           resolve(
-            new Response(body, { status, statusText: res.statusMessage ?? '', headers: answer })
+            new Response(stream, { status, statusText: res.statusMessage ?? '', headers: answer })
           )
         } catch (error) {
           // A status a Response cannot hold (e.g. 999) or a header it refuses.
@@ -64,7 +74,7 @@ export function httpsTransport(): Transport {
         }
       })
       req.on('error', failed)
-      req.end()
+      req.end(body ?? undefined)
     })
   return { fetch: fetchOverHttps, close: () => agent.destroy() }
 }

@@ -1,3 +1,11 @@
+/*
+ * Why not @actions/exec (v3, measured on node 24 here; README "Dependencies"): it has no timeout
+ * and hands back no child to kill, so `exec('sleep', ['600'])` was still waiting after 5 s with
+ * nothing to stop it; it does not start a process group, so a hook's children would outlive a
+ * kill; `getExecOutput` keeps all output (40 MB of output: 605 MiB max RSS, 11 s, against 1 MiB
+ * kept and about 22 MiB here); `input` is one Buffer, not a stream with backpressure (the context
+ * upload); and it cannot stop at an end line. Every process the gate starts needs one of these.
+ */
 import { spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { TailBuffer } from './tail-buffer.js'

@@ -1104,9 +1104,14 @@ describe('promote mode over ssh', () => {
       /input expected-revision must be a full 40- or 64-hex lowercase commit id/
     ],
     [
-      'label-source registry',
-      { 'label-source': 'registry' },
-      /mode promote needs label-source host/
+      'image-digest with label-source host',
+      { 'image-digest': `sha256:${'a'.repeat(64)}` },
+      /^provenance fail-closed: input image-digest needs label-source registry \(a registry promotion\); with label-source host, pin the image with image-id$/
+    ],
+    [
+      'label-source registry with image-id',
+      { 'label-source': 'registry', 'image-id': `sha256:${'a'.repeat(64)}` },
+      /input image-id is for label-source host/
     ],
     [
       'check-container true',

@@ -1046,6 +1046,52 @@ describe('parseSettings promote mode', () => {
     expect(error.message).not.toContain('f'.repeat(74))
   })
 
+  test.each<[string, Inputs, string]>([
+    ['no image-digest', {}, ''],
+    ['an image-digest', { 'image-digest': `sha256:${IMAGE_HEX}` }, `sha256:${IMAGE_HEX}`],
+    ['a padded image-digest', { 'image-digest': ` sha256:${IMAGE_HEX}\n` }, `sha256:${IMAGE_HEX}`],
+    [
+      'the digest also in image',
+      {
+        image: `registry.example.com/shop@sha256:${IMAGE_HEX}`,
+        'image-digest': `sha256:${IMAGE_HEX}`
+      },
+      `sha256:${IMAGE_HEX}`
+    ],
+    [
+      'prod in another repository of the registry',
+      {
+        'prod-image': 'registry.example.com/prod/shop:live',
+        'image-digest': `sha256:${IMAGE_HEX}`
+      },
+      `sha256:${IMAGE_HEX}`
+    ]
+  ])('label-source registry promotes in the registry: %s', (_name, extra, digest) => {
+    const settings = parse({
+      ...promote,
+      'label-source': 'registry',
+      hook: '/srv/hook.sh',
+      ...extra
+    })
+    expect(settings.labelSource).toBe('registry')
+    expect(settings.mode).toBe('promote')
+    if (settings.mode !== 'promote') return
+    expect(settings.promote.imageDigest).toBe(digest)
+    expect(settings.promote.imageId).toBe('')
+    expect('hook' in settings).toBe(false)
+  })
+
+  test.each<[string, Inputs]>([
+    ['verify', { mode: 'verify', 'label-source': 'registry' }],
+    ['rebuild', { mode: 'rebuild', hook: '/srv/hook.sh' }]
+  ])('%s mode refuses image-digest (a forgotten mode: promote)', (_name, extra) => {
+    expect(() =>
+      parse({ ...promote, 'prod-image': '', ...extra, 'image-digest': `sha256:${IMAGE_HEX}` })
+    ).toThrow(
+      'input image-digest is only used in promote mode: set mode: promote, or remove image-digest'
+    )
+  })
+
   test.each<[string, string]>([
     ['', ''],
     [SHA_A, SHA_A],
@@ -1134,9 +1180,48 @@ describe('parseSettings promote mode', () => {
       `input expected-revision must be a full 40- or 64-hex lowercase commit id (the gate's expected_revision output), got "${SHA_A} ${SHA_A.slice(0, 39)}"`
     ],
     [
-      'label-source registry',
-      { 'label-source': 'registry' },
-      'mode promote needs label-source host: the retag runs docker on the host'
+      'image-digest with label-source host',
+      { 'image-digest': `sha256:${IMAGE_HEX}` },
+      'input image-digest needs label-source registry (a registry promotion); with label-source host, pin the image with image-id'
+    ],
+    [
+      'image-id with label-source registry',
+      { 'label-source': 'registry', 'image-id': `sha256:${IMAGE_HEX}` },
+      "input image-id is for label-source host (docker tag on the host); a registry promotion pins the manifest with image-digest (the gate job's image_digest output)"
+    ],
+    [
+      'image-digest abbreviated',
+      { 'label-source': 'registry', 'image-digest': `sha256:${IMAGE_HEX.slice(0, 12)}` },
+      `input image-digest must be a manifest digest sha256:<64 hex> (the gate's image_digest output), got "sha256:${IMAGE_HEX.slice(0, 12)}"`
+    ],
+    [
+      'image-digest without its algorithm',
+      { 'label-source': 'registry', 'image-digest': IMAGE_HEX },
+      `input image-digest must be a manifest digest sha256:<64 hex> (the gate's image_digest output), got "${IMAGE_HEX}"`
+    ],
+    [
+      'image-digest in upper case',
+      { 'label-source': 'registry', 'image-digest': `sha256:${IMAGE_HEX.toUpperCase()}` },
+      `input image-digest must be a manifest digest sha256:<64 hex> (the gate's image_digest output), got "sha256:${IMAGE_HEX.toUpperCase()}"`
+    ],
+    [
+      'a registry promotion to another registry',
+      { 'label-source': 'registry', 'prod-image': 'other.example.com/shop:prod' },
+      'input prod-image is on other.example.com but image is on registry.example.com: a registry promotion writes within one registry (blob mounts)'
+    ],
+    [
+      'a registry promotion to a digest',
+      { 'label-source': 'registry', 'prod-image': `registry.example.com/shop@sha256:${IMAGE_HEX}` },
+      `input prod-image must be a tag for a registry promotion (it is written), got the digest reference "registry.example.com/shop@sha256:${IMAGE_HEX}"`
+    ],
+    [
+      'image-digest contradicting the digest in image',
+      {
+        'label-source': 'registry',
+        image: `registry.example.com/shop@sha256:${'0'.repeat(64)}`,
+        'image-digest': `sha256:${IMAGE_HEX}`
+      },
+      `input image-digest sha256:${IMAGE_HEX} contradicts the digest in image "registry.example.com/shop@sha256:${'0'.repeat(64)}"`
     ]
   ])('%s is an InputError', (_name, extra, message) => {
     const error = inputError({ ...promote, ...extra })

@@ -25,6 +25,7 @@ const recorded = {
   failed: [] as string[],
   infos: [] as string[],
   warnings: [] as string[],
+  debugs: [] as string[],
   secrets: [] as string[],
   /** Called for every info line before it is recorded; a test may make it throw. */
   onInfo: (_message: string): void => undefined,
@@ -36,7 +37,7 @@ const recorded = {
   saved: [] as [string, string][]
 }
 
-jest.unstable_mockModule('../../src/actions-core.js', () => ({
+jest.unstable_mockModule('@actions/core', () => ({
   getInput: (name: string): string => {
     if (recorded.inputError) throw recorded.inputError
     return recorded.inputs[name] ?? ''
@@ -57,6 +58,9 @@ jest.unstable_mockModule('../../src/actions-core.js', () => ({
   },
   warning: (message: unknown): void => {
     recorded.warnings.push(String(message))
+  },
+  debug: (message: string): void => {
+    recorded.debugs.push(message)
   },
   setFailed: (message: unknown): void => {
     recorded.failed.push(String(message))
@@ -134,6 +138,7 @@ beforeEach(() => {
   recorded.failed = []
   recorded.infos = []
   recorded.warnings = []
+  recorded.debugs = []
   recorded.secrets = []
   recorded.onInfo = () => undefined
   recorded.inputError = undefined
@@ -265,6 +270,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: '',
+      prod_image_digest: '',
       rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}`,
@@ -423,6 +429,7 @@ describe('run', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: `sha256:${IMAGE_HEX}`,
+      prod_image_digest: '',
       rebuilt: '',
       verdict: 'match',
       reason: `provenance match: ${head.slice(0, 12)}, promoted to registry.example.com/shop:prod as sha256:a3f1c2d4e5b6`,
@@ -563,6 +570,7 @@ describe('run', () => {
       image_id: '',
       image_digest: '',
       prod_image_id: '',
+      prod_image_digest: '',
       rebuilt: '',
       verdict: 'disabled',
       reason: 'provenance gate disabled (enabled: false)',
@@ -570,6 +578,45 @@ describe('run', () => {
     })
     expect(recorded.failed).toEqual([])
   })
+
+  /** An event payload @actions/github cannot read: not JSON, empty, a directory, no file. */
+  const brokenPayloads: [string, (file: string) => string][] = [
+    ['not JSON', file => (fs.writeFileSync(file, '{ not json'), file)],
+    ['an empty file', file => (fs.writeFileSync(file, ''), file)],
+    ['a directory', () => root],
+    ['no file at all', file => `${file}.missing`]
+  ]
+
+  test.each(brokenPayloads)(
+    'a payload that is %s changes nothing for a disabled gate',
+    async (_name, plant) => {
+      process.env.GITHUB_EVENT_NAME = 'pull_request'
+      process.env.GITHUB_EVENT_PATH = plant(path.join(root, 'broken-event.json'))
+      recorded.inputs = { enabled: 'false' }
+      await run()
+      expect(recorded.outputs.verdict).toBe('disabled')
+      expect(recorded.outputs.failure).toBe('')
+      expect(recorded.failed).toEqual([])
+      expect(recorded.warnings).toEqual([])
+    }
+  )
+
+  test.each(brokenPayloads)(
+    'a payload that is %s costs an enabled gate only the head SHA',
+    async (_name, plant) => {
+      process.env.GITHUB_EVENT_NAME = 'pull_request'
+      process.env.GITHUB_SHA = head
+      process.env.GITHUB_EVENT_PATH = plant(path.join(root, 'broken-event.json'))
+      fakeDocker({ [REV]: head })
+      recorded.inputs = verifyInputs()
+      await run()
+      expect(recorded.outputs.verdict).toBe('match')
+      expect(recorded.failed).toEqual([])
+      expect(recorded.infos).toContain(
+        `event pull_request: GITHUB_SHA ${head}, pull request head (none), HEAD ${head}`
+      )
+    }
+  )
 })
 
 describe('run prints every log line as one line', () => {

@@ -61,6 +61,7 @@ describe('reportOutputs', () => {
       image_id: `sha256:${IMAGE_HEX}`,
       image_digest: '',
       prod_image_id: '',
+      prod_image_digest: '',
       rebuilt: '',
       verdict: 'mismatch',
       reason: 'provenance mismatch: image fedcba987654 != expected 0123456789ab',
@@ -68,12 +69,19 @@ describe('reportOutputs', () => {
     })
   })
 
-  test('a registry read and a promotion set image_digest and prod_image_id', () => {
+  test('a registry read and a promotion set image_digest, prod_image_id and prod_image_digest', () => {
     const digest = `sha256:${'d'.repeat(64)}`
     const outputs = reportOutputs(
-      makeReport({}, { imageDigest: digest, prodImageId: `sha256:${IMAGE_HEX}` })
+      makeReport(
+        {},
+        { imageDigest: digest, prodImageId: `sha256:${IMAGE_HEX}`, prodImageDigest: digest }
+      )
     )
     expect(outputs.image_digest).toBe(digest)
+    expect(outputs.prod_image_digest).toBe(digest)
+    expect(renderSummary(makeReport({}, { prodImageDigest: digest }))).toContain(
+      `| Prod image digest | <code>${digest}</code> |`
+    )
     expect(outputs.prod_image_id).toBe(`sha256:${IMAGE_HEX}`)
     expect(outputs.image_id).toBe(`sha256:${IMAGE_HEX}`)
   })
@@ -118,6 +126,7 @@ describe('reportOutputs', () => {
       'image_digest',
       'image_id',
       'image_revision',
+      'prod_image_digest',
       'prod_image_id',
       'reason',
       'rebuilt',
@@ -126,6 +135,7 @@ describe('reportOutputs', () => {
     expect(outputs.image_digest).toBe('')
     expect(outputs.rebuilt).toBe('')
     expect(outputs.prod_image_id).toBe('')
+    expect(outputs.prod_image_digest).toBe('')
     expect(outputs.failure).toBe('invalid-input')
     expect(outputs.expected_revision).toBe('')
     expect(outputs.image_revision).toBe('')
