@@ -31702,7 +31702,7 @@ function describeError(error) {
     return String(error);
 }
 
-;// CONCATENATED MODULE: ./src/applicability.ts
+;// CONCATENATED MODULE: ./src/decide/applicability.ts
 
 /**
  * Splits an allowlist given as commas or newlines (how YAML users write lists) into entries.
@@ -31815,7 +31815,42 @@ function actionLog(out = process.stdout) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/verdict.ts
+;// CONCATENATED MODULE: ./src/facts.ts
+/** A fresh, empty set of facts. */
+function emptyFacts() {
+    return {
+        expectedRevision: '',
+        imageRevision: '',
+        imageId: '',
+        imageDigest: '',
+        prodImageId: '',
+        prodImageDigest: '',
+        labels: {},
+        contextNote: '',
+        rebuilt: '',
+        sessionOpen: false,
+        phases: [],
+        current: ''
+    };
+}
+/**
+ * A gate run that stopped on an error: the error as thrown (a GateError for every expected
+ * failure) and the facts known by then, `facts.current` naming the phase that was running, so the
+ * boundary can still report every value and class an unexpected error by its phase.
+ */
+class GateStopped extends Error {
+    error;
+    facts;
+    constructor(error, facts) {
+        super(error instanceof Error ? error.message : String(error));
+        this.error = error;
+        this.facts = facts;
+        this.name = 'GateStopped';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/decide/verdict.ts
+
 /** Object names as git prints them: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits. */
 const REVISION_PATTERN = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Short form used in messages: enough to recognise a commit, short enough for one line. */
@@ -31825,14 +31860,15 @@ function shortSha(sha) {
 /**
  * Compares the validated revision with the image's label. Pure and fail-closed: an empty side is
  * never treated as fresh, and the comparison is exact, so a label with stray whitespace or a
- * newline is a mismatch to look at, not a match to guess at.
+ * newline is a mismatch to look at, not a match to guess at. Returns the verdict (match or
+ * mismatch); a side with nothing to compare throws (`empty-revision`, `missing-label`).
  */
 function decideVerdict(expected, imageRevision) {
     if (!expected) {
-        return failClosed('provenance fail-closed: empty expected revision', 'empty-revision');
+        throw new GateError('empty-revision', 'empty expected revision');
     }
     if (!imageRevision) {
-        return failClosed('provenance fail-closed: image has no revision label', 'missing-label');
+        throw new GateError('missing-label', 'image has no revision label');
     }
     if (expected === imageRevision) {
         return {
@@ -31890,6 +31926,16 @@ function showWhole(value, differsAt) {
     const stretch = `${start > 0 ? '…' : ''}${JSON.stringify(value.slice(start, end))}${end < value.length ? '…' : ''}`;
     return withWhitespaceNote(value, `${stretch} (from character ${start + 1} of ${value.length})`);
 }
+/**
+ * The one place a failure becomes a verdict: every expected failure travels as a thrown GateError
+ * (its class and message), anything else is an unexpected error, classed as `unexpected` (the
+ * class of the phase it broke), so `failure` is never empty.
+ */
+function failedDecision(error, unexpected) {
+    return error instanceof GateError
+        ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
+        : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, unexpected);
+}
 /** The verdict for any doubt that is not a plain mismatch. */
 function failClosed(reason, failure) {
     return { verdict: 'fail-closed', reason, pass: false, failure };
@@ -31903,7 +31949,8 @@ function revisionOf(labels, label) {
     return value === '<no value>' ? '' : value;
 }
 
-;// CONCATENATED MODULE: ./src/container-check.ts
+;// CONCATENATED MODULE: ./src/decide/container.ts
+
 
 /** Short form of an image id for messages: `sha256:` and 12 hex digits. */
 function shortId(id) {
@@ -31912,26 +31959,26 @@ function shortId(id) {
 /**
  * Requires every running staging container to run the verified image: a fresh image next to a
  * container that was never recreated means staging tested old code. `auto` tolerates a missing or
- * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Returns
- * the failed decision, or `undefined` when the containers are fine or were not checked.
+ * stopped container (nothing runs, nothing is stale); `require` wants at least one running. Throws
+ * a `stale-container` GateError unless the containers are fine or were not checked.
  */
 function decideContainer(answer, imageId, check, container) {
     if (!answer || check === 'skip')
-        return undefined;
+        return;
     const running = answer.exists ? answer.containers.filter(c => c.running) : [];
     const stale = running.find(c => c.imageId !== imageId);
     if (stale) {
         const [runs, verified] = showPair(stale.imageId, imageId, shortId);
-        return failClosed(`provenance fail-closed: the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`, 'stale-container');
+        throw new GateError('stale-container', `the staging container ${stale.name} runs image ${runs}, not the verified ${verified}: it was not recreated after the rebuild`);
     }
     if (running.length > 0 || check !== 'require')
-        return undefined;
-    return failClosed(answer.exists
-        ? `provenance fail-closed: the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
-        : `provenance fail-closed: the staging container ${container} does not exist on the host (check-container true)`, 'stale-container');
+        return;
+    throw new GateError('stale-container', answer.exists
+        ? `the staging container ${answer.containers.map(c => c.name).join(', ')} exists but is not running (check-container true)`
+        : `the staging container ${container} does not exist on the host (check-container true)`);
 }
 
-;// CONCATENATED MODULE: ./src/source-check.ts
+;// CONCATENATED MODULE: ./src/decide/source.ts
 
 /** The OCI label that names the repository an image was built from. */
 const SOURCE_LABEL = 'org.opencontainers.image.source';
@@ -31947,2260 +31994,35 @@ function normalizeRepositoryUrl(url) {
  * Checks the image's source label against this workflow's repository, so an image built from a
  * fork or another project with the same commit id cannot pass. A missing label passes unless
  * `required`; an unknown repository (no GITHUB_REPOSITORY) cannot vouch for any label.
- * Returns `undefined` when the source is fine, else the failed decision.
+ * Throws a `wrong-source` GateError unless the source is fine.
  */
 function decideSource(labels, repositoryUrl, required) {
     const source = labels[SOURCE_LABEL];
     if (source === undefined || source.trim() === '') {
-        return required
-            ? failClosed(`provenance fail-closed: the image has no ${SOURCE_LABEL} label and require-source is true`, 'wrong-source')
-            : undefined;
+        if (!required)
+            return;
+        throw new GateError('wrong-source', `the image has no ${SOURCE_LABEL} label and require-source is true`);
     }
     if (!repositoryUrl) {
-        return failClosed(`provenance fail-closed: the image names its source ${JSON.stringify(source)} but this run does not know its repository (GITHUB_REPOSITORY is not set)`, 'wrong-source');
+        throw new GateError('wrong-source', `the image names its source ${JSON.stringify(source)} but this run does not know its repository (GITHUB_REPOSITORY is not set)`);
     }
     if (normalizeRepositoryUrl(source) === normalizeRepositoryUrl(repositoryUrl))
-        return undefined;
-    return failClosed(`provenance fail-closed: the image was built from ${JSON.stringify(source)}, not from ${repositoryUrl}`, 'wrong-source');
+        return;
+    throw new GateError('wrong-source', `the image was built from ${JSON.stringify(source)}, not from ${repositoryUrl}`);
 }
 
-;// CONCATENATED MODULE: ./src/registry/json.ts
-
-/** Deeper nesting than any manifest or config has; bounds the parser's recursion. */
-const MAX_JSON_DEPTH = 512;
-/**
- * Parses a registry document, refusing any object with the same key twice. JSON.parse keeps the
- * last of two equal keys, Go's decoder (the engine's) merges both into one struct or map: the
- * same bytes would give the gate and the engine different labels, so such a document is
- * refused whatever the duplicate is. Throws a `registry-error` naming `what`, never quoting
- * the body (it may repeat what was sent).
- */
-function parseStrictJson(text, what) {
-    return new StrictParser(text, what).document();
-}
-class StrictParser {
-    text;
-    what;
-    i = 0;
-    constructor(text, what) {
-        this.text = text;
-        this.what = what;
-    }
-    document() {
-        const value = this.value(0, '');
-        this.space();
-        if (this.i < this.text.length)
-            throw this.fail('has data after the JSON value');
-        return value;
-    }
-    fail(why) {
-        return new GateError('registry-error', `${this.what} is not valid JSON: ${why}`);
-    }
-    space() {
-        const text = this.text;
-        while (this.i < text.length) {
-            const c = text.charCodeAt(this.i);
-            if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d)
-                break;
-            this.i++;
-        }
-    }
-    value(depth, path) {
-        if (depth > MAX_JSON_DEPTH)
-            throw this.fail(`nests deeper than ${MAX_JSON_DEPTH} levels`);
-        this.space();
-        const c = this.text[this.i];
-        if (c === '{')
-            return this.object(depth, path);
-        if (c === '[')
-            return this.array(depth, path);
-        if (c === '"')
-            return this.string();
-        if (c === '-' || (c !== undefined && c >= '0' && c <= '9'))
-            return this.number();
-        for (const [word, result] of [
-            ['true', true],
-            ['false', false],
-            ['null', null]
-        ]) {
-            if (this.text.startsWith(word, this.i)) {
-                this.i += word.length;
-                return result;
-            }
-        }
-        throw this.fail(`unexpected ${c === undefined ? 'end' : 'character'} at offset ${this.i}`);
-    }
-    object(depth, path) {
-        const result = Object.create(null);
-        this.i++;
-        this.space();
-        if (this.text[this.i] === '}') {
-            this.i++;
-            return result;
-        }
-        for (;;) {
-            this.space();
-            if (this.text[this.i] !== '"')
-                throw this.fail(`expected a key at offset ${this.i}`);
-            const key = this.string();
-            const where = path ? `${path}.${key}` : key;
-            if (Object.prototype.hasOwnProperty.call(result, key)) {
-                throw new GateError('registry-error', `${this.what} has the key ${JSON.stringify(where)} twice; JSON readers disagree on which one counts, so it is refused`);
-            }
-            this.space();
-            if (this.text[this.i] !== ':')
-                throw this.fail(`expected ':' at offset ${this.i}`);
-            this.i++;
-            result[key] = this.value(depth + 1, where);
-            this.space();
-            const next = this.text[this.i++];
-            if (next === '}')
-                return result;
-            if (next !== ',')
-                throw this.fail(`expected ',' or '}' at offset ${this.i - 1}`);
-        }
-    }
-    array(depth, path) {
-        const result = [];
-        this.i++;
-        this.space();
-        if (this.text[this.i] === ']') {
-            this.i++;
-            return result;
-        }
-        for (;;) {
-            result.push(this.value(depth + 1, `${path}[${result.length}]`));
-            this.space();
-            const next = this.text[this.i++];
-            if (next === ']')
-                return result;
-            if (next !== ',')
-                throw this.fail(`expected ',' or ']' at offset ${this.i - 1}`);
-        }
-    }
-    number() {
-        const match = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-        match.lastIndex = this.i;
-        const found = match.exec(this.text);
-        if (!found)
-            throw this.fail(`malformed number at offset ${this.i}`);
-        this.i += found[0].length;
-        return Number(found[0]);
-    }
-    /** A string with its escapes decoded; a lone surrogate becomes U+FFFD, as Go decodes it. */
-    string() {
-        const text = this.text;
-        let out = '';
-        let start = ++this.i;
-        for (;;) {
-            if (this.i >= text.length)
-                throw this.fail('has an unterminated string');
-            const c = text.charCodeAt(this.i);
-            if (c === 0x22) {
-                out += text.slice(start, this.i++);
-                return out.replace(LONE_SURROGATE, '\ufffd');
-            }
-            if (c < 0x20)
-                throw this.fail(`has a control character in a string at offset ${this.i}`);
-            if (c !== 0x5c) {
-                this.i++;
-                continue;
-            }
-            out += text.slice(start, this.i);
-            const escape = text[this.i + 1];
-            const simple = escape === undefined ? undefined : ESCAPES[escape];
-            if (simple !== undefined) {
-                out += simple;
-                this.i += 2;
-            }
-            else if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) {
-                out += String.fromCharCode(parseInt(text.slice(this.i + 2, this.i + 6), 16));
-                this.i += 6;
-            }
-            else {
-                throw this.fail(`has a malformed escape at offset ${this.i}`);
-            }
-            start = this.i;
-        }
-    }
-}
-const ESCAPES = {
-    '"': '"',
-    '\\': '\\',
-    '/': '/',
-    b: '\b',
-    f: '\f',
-    n: '\n',
-    r: '\r',
-    t: '\t'
-};
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-/**
- * A key as Go's encoding/json compares it with a struct field name: ASCII letters without case,
- * and the two non-ASCII runes whose simple case folding reaches ASCII, U+017F (ſ, an `s`) and
- * U+212A (the Kelvin sign, a `k`). Every other rune folds to a non-ASCII one and so can never
- * equal a field name the gate reads (all ASCII); it is kept as it is.
- */
-function foldKey(key) {
-    return key.replace(/[a-z\u017f\u212a]/g, c => c === '\u017f' ? 'S' : c === '\u212a' ? 'K' : c.toUpperCase());
-}
-/** True for a JSON object (not an array, not null). */
-function isJsonObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-/**
- * The value of field `name` of `object` as the engine's Go decoder sees it: the key equal to
- * `name` under Go's case folding. Two keys that both fold to `name` (`config` and `Config`,
- * `Labels` and `Labelſ`) are refused: Go decodes both into the one field, merging or
- * overwriting in document order, which no JavaScript reading reproduces safely. `where`
- * names the object for the message (`config blob sha256:…`, `.config`).
- */
-function field(object, name, where) {
-    const folded = foldKey(name);
-    const keys = Object.keys(object).filter(key => foldKey(key) === folded);
-    if (keys.length > 1) {
-        throw new GateError('registry-error', `${where} has the keys ${keys.map(key => JSON.stringify(key)).join(' and ')}, which the engine reads as the same field ${JSON.stringify(name)} (Go's JSON matches keys without case); refusing an image the gate and the engine would read differently`);
-    }
-    const [key] = keys;
-    return key === undefined ? undefined : object[key];
-}
-
-;// CONCATENATED MODULE: ./src/registry/platform.ts
-
-/** More platforms than any deployment lists; bounds what one read fetches. */
-const MAX_PLATFORMS = 16;
-/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
-function parsePlatform(text) {
-    const parts = text.split('/');
-    const word = /^[a-z0-9._-]+$/;
-    if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
-        throw new InputError(`platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`);
-    }
-    const [os = '', architecture = '', variant] = parts;
-    return variant === undefined ? { os, architecture } : { os, architecture, variant };
-}
-/**
- * Parses the `platform` input: one or more `os/arch[/variant]`, comma-separated, every one of
- * which the deployment may pull on (a fleet of amd64 and arm64 hosts lists both, and each is
- * verified). Entries naming the same platform once normalised count once. Throws an
- * InputError naming the entry that is wrong.
- */
-function parsePlatforms(raw) {
-    const texts = raw
-        .split(',')
-        .map(text => text.trim())
-        .filter(Boolean);
-    if (texts.length === 0) {
-        throw new InputError(`platform ${JSON.stringify(raw)} names no platform (expected e.g. linux/amd64 or linux/amd64,linux/arm64)`);
-    }
-    if (texts.length > MAX_PLATFORMS) {
-        throw new InputError(`platform lists ${texts.length} platforms, more than ${MAX_PLATFORMS}`);
-    }
-    const seen = new Set();
-    const platforms = [];
-    for (const text of texts) {
-        const platform = parsePlatform(text);
-        const key = formatPlatform(normalizePlatform(platform));
-        if (seen.has(key))
-            continue;
-        seen.add(key);
-        platforms.push(platform);
-    }
-    return platforms;
-}
-/** `os/arch[/variant]`, as `docker` prints a platform. */
-function formatPlatform(platform) {
-    return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
-}
-/**
- * containerd's `platforms.Normalize` (github.com/containerd/platforms, database.go), which the
- * engine applies to both sides before comparing: case is ignored, `x86_64`/`x86-64` are
- * amd64, `aarch64` is arm64, `armhf`/`armel` are arm v7/v6, and the baseline variants
- * (amd64 v1, arm64 v8) are ''. An empty os is linux: the engine runs on linux.
- */
-function normalizePlatform(platform) {
-    let os = platform.os.toLowerCase() || 'linux';
-    if (os === 'macos')
-        os = 'darwin';
-    let architecture = platform.architecture.toLowerCase();
-    let variant = (platform.variant ?? '').toLowerCase();
-    switch (architecture) {
-        case 'i386':
-            architecture = '386';
-            variant = '';
-            break;
-        case 'x86_64':
-        case 'x86-64':
-        case 'amd64':
-            architecture = 'amd64';
-            if (variant === 'v1')
-                variant = '';
-            break;
-        case 'aarch64':
-        case 'arm64':
-            architecture = 'arm64';
-            if (['8', 'v8', 'v8.0'].includes(variant))
-                variant = '';
-            else if (['9', '9.0', 'v9.0'].includes(variant))
-                variant = 'v9';
-            break;
-        case 'armhf':
-            architecture = 'arm';
-            variant = 'v7';
-            break;
-        case 'armel':
-            architecture = 'arm';
-            variant = 'v6';
-            break;
-        case 'arm':
-            if (variant === '' || variant === '7')
-                variant = 'v7';
-            else if (['5', '6', '8'].includes(variant))
-                variant = `v${variant}`;
-            break;
-    }
-    return { os, architecture, variant };
-}
-/** containerd's arm64 variant table (compare.go): each variant runs the older ones. */
-const ARM64_VERSIONS = {
-    v8: [[8], [0]],
-    'v8.0': [[8], [0]],
-    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map(minor => [`v8.${minor}`, [[8], [minor]]])),
-    v9: [
-        [9, 8],
-        [0, 5]
-    ],
-    'v9.0': [
-        [9, 8],
-        [0, 5]
-    ],
-    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map(minor => [
-        `v9.${minor}`,
-        [
-            [9, 8],
-            [minor, Math.min(minor + 5, 9)]
-        ]
-    ]))
-};
-/**
- * containerd's `platformVector` (compare.go): the platforms a host of `host` runs, best first.
- * `platforms.Only(host)` picks the index entry matching the earliest of these; amd64 falls
- * back through its lower v-levels to 386, arm through lower variants, arm64 through lower
- * arm64 variants to 32-bit arm.
- */
-function platformVector(host) {
-    const { os } = host;
-    const vector = [host];
-    const level = (variant) => /^v?\d+$/.test(variant) ? Number(variant.replace('v', '')) : NaN;
-    switch (host.architecture) {
-        case 'amd64': {
-            const version = level(host.variant);
-            for (let v = version - 1; v >= 1; v--) {
-                vector.push(normalizePlatform({ os, architecture: 'amd64', variant: `v${v}` }));
-            }
-            vector.push({ os, architecture: '386', variant: '' });
-            break;
-        }
-        case 'arm': {
-            const version = level(host.variant);
-            for (let v = version - 1; v >= 5; v--) {
-                vector.push({ os, architecture: 'arm', variant: `v${v}` });
-            }
-            break;
-        }
-        case 'arm64': {
-            let variant = host.variant || 'v8';
-            const versions = ARM64_VERSIONS[variant];
-            vector.length = 0;
-            if (!versions)
-                break;
-            const [majors, minors] = versions;
-            majors.forEach((major, n) => {
-                for (let minor = minors[n] ?? 0; minor >= 0; minor--) {
-                    const arm64Variant = minor === 0 ? `v${major}` : `v${major}.${minor}`;
-                    vector.push(normalizePlatform({ os, architecture: 'arm64', variant: arm64Variant }));
-                }
-            });
-            if (variant.startsWith('v8') || variant.startsWith('v9'))
-                variant = 'v8';
-            vector.push(...platformVector(normalizePlatform({ os, architecture: 'arm', variant })));
-            break;
-        }
-    }
-    return vector;
-}
-/**
- * The hosts a requested platform stands for. Without a variant it is any host of that
- * architecture: the engine pulls for its own CPU level (docker asks for `linux/amd64/v3` on a
- * v3 machine), so `linux/amd64` covers amd64 v1 to v4 and `linux/arm64` every arm64 variant.
- * With a variant it is that host only.
- */
-function hostsFor(requested) {
-    const host = normalizePlatform(requested);
-    if (requested.variant !== undefined)
-        return [host];
-    if (host.architecture === 'amd64') {
-        return ['', 'v2', 'v3', 'v4'].map(variant => ({ ...host, variant }));
-    }
-    if (host.architecture === 'arm64') {
-        const variants = new Set(Object.keys(ARM64_VERSIONS).map(variant => normalizePlatform({ ...host, variant }).variant));
-        return [...variants].map(variant => ({ ...host, variant }));
-    }
-    return [host];
-}
-function same(a, b) {
-    return a.os === b.os && a.architecture === b.architecture && a.variant === b.variant;
-}
-/**
- * Every entry of an index the engine could pull for `requested`: for each host it stands for
- * (`hostsFor`), the entries matching the best-ranked platform of that host's vector, all of
- * them when several tie (engines break ties by order, which an index can game). In index
- * order, each once. Entries without a platform (attestations) are never chosen; an index with
- * nothing else for the platform is not found.
- */
-function candidateEntries(entries, requested) {
-    const normal = entries.map(entry => entry.platform ? normalizePlatform(entry.platform) : undefined);
-    const chosen = new Set();
-    for (const host of hostsFor(requested)) {
-        for (const wanted of platformVector(host)) {
-            const matched = normal.flatMap((have, n) => (have && same(have, wanted) ? [n] : []));
-            if (matched.length === 0)
-                continue;
-            for (const n of matched)
-                chosen.add(n);
-            break;
-        }
-    }
-    return entries.filter((_entry, n) => chosen.has(n));
-}
-/**
- * Whether an image config's own platform agrees with what its index entry (or, for a
- * single-platform image, the request) says: os and architecture as containerd normalises
- * them, and the variant when both name one. An entry labelled linux/amd64 over an arm64
- * config would make the gate vouch for an image the engine runs differently.
- */
-function configMatches(config, claimed) {
-    const have = normalizePlatform(config);
-    const want = normalizePlatform(claimed);
-    if (have.os !== want.os || have.architecture !== want.architecture)
-        return false;
-    // Without a variant on either side there is nothing to compare: a request without one stands
-    // for every variant of its architecture.
-    if (!config.variant || !claimed.variant)
-        return true;
-    return have.variant === want.variant;
-}
-
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/registry/transport.ts
-
-
-/** Statuses a Response cannot carry a body with. */
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+;// CONCATENATED MODULE: ./src/settings.ts
 /**
- * A fetch over `node:https` with its own agent, for one registry read. Node's built-in fetch
- * keeps a connection that is still in its TLS handshake alive after its signal aborts (its
- * connect timeout, 10 s, ends it): a stalled registry kept the action's process alive long
- * after the verdict. Here an abort destroys the request's socket whatever state it is in, and
- * `close` destroys every socket of the agent, so nothing outlives the read.
- *
- * Network failures reject like fetch's (a TypeError whose `cause` is the socket's error, with
- * its `code`), so callers word them the same way. `init.method` and a Buffer `init.body` are
- * sent as given (with their Content-Length, never chunked: registries refuse chunked manifest
- * PUTs); redirects are returned, never followed.
+ * The image the session inspects: in promote mode the gate job's image id when given (the staging
+ * tag may have moved since), else the staging tag.
  */
-function httpsTransport() {
-    const agent = new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 2 });
-    const fetchOverHttps = (input, init) => new Promise((resolve, reject) => {
-        const failed = (error) => reject(new TypeError('fetch failed', { cause: error }));
-        let url;
-        try {
-            url = new URL(input instanceof Request ? input.url : input);
-            if (url.protocol !== 'https:')
-                throw new Error(`not an HTTPS URL: ${url.protocol}`);
-        }
-        catch (error) {
-            failed(error);
-            return;
-        }
-        const headers = {};
-        new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
-        const signal = init?.signal ?? undefined;
-        if (signal?.aborted) {
-            failed(signal.reason);
-            return;
-        }
-        const method = init?.method ?? 'GET';
-        const body = init?.body;
-        if (body !== undefined && body !== null && !(body instanceof Uint8Array)) {
-            failed(new Error('only a Buffer body can be sent'));
-            return;
-        }
-        if (method !== 'GET' && method !== 'HEAD')
-            headers['content-length'] = String(body?.length ?? 0);
-        const req = (0,external_node_https_namespaceObject.request)(url, { method, headers, agent, signal }, res => {
-            try {
-                const status = res.statusCode ?? 0;
-                const answer = new Headers();
-                for (let n = 0; n + 1 < res.rawHeaders.length; n += 2) {
-                    answer.append(res.rawHeaders[n] ?? '', res.rawHeaders[n + 1] ?? '');
-                }
-                const stream = NULL_BODY.has(status) || method === 'HEAD'
-                    ? null
-                    : external_node_stream_.Readable.toWeb(res);
-                if (!stream)
-                    res.resume();
-                resolve(new Response(stream, { status, statusText: res.statusMessage ?? '', headers: answer }));
-            }
-            catch (error) {
-                // A status a Response cannot hold (e.g. 999) or a header it refuses.
-                res.destroy();
-                failed(error);
-            }
-        });
-        req.on('error', failed);
-        req.end(body ?? undefined);
-    });
-    return { fetch: fetchOverHttps, close: () => agent.destroy() };
+function inspectedImage(settings) {
+    return (settings.mode === 'promote' && settings.promote.imageId) || settings.image;
 }
 
-;// CONCATENATED MODULE: ./src/registry.ts
-
-
-
-
-
-
-
-/** The label the gate compares when the caller names none (input revision-label's default). */
-const DEFAULT_REVISION_LABEL = 'org.opencontainers.image.revision';
-const registry_SOURCE_LABEL = 'org.opencontainers.image.source';
-/** Manifest types that list one manifest per platform. */
-const INDEX_TYPES = [
-    'application/vnd.oci.image.index.v1+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json'
-];
-/** Manifest types of one image. */
-const MANIFEST_TYPES = [
-    'application/vnd.oci.image.manifest.v1+json',
-    'application/vnd.docker.distribution.manifest.v2+json'
-];
-const CONFIG_TYPES = [
-    'application/vnd.oci.image.config.v1+json',
-    'application/vnd.docker.container.image.v1+json'
-];
-/** Sent on every manifest request: without it registries answer 404 or an old schema. */
-const MANIFEST_ACCEPT = [...INDEX_TYPES, ...MANIFEST_TYPES].join(', ');
-/** Largest manifest or index we read (the distribution registry's own limit). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Largest image config we read; real ones are a few KiB, a long history a few hundred. */
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-const MAX_TOKEN_BYTES = 1024 * 1024;
-const MAX_ERROR_BYTES = 16 * 1024;
-const MAX_REDIRECTS = 5;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const TAG = /^\w[\w.-]{0,127}$/;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const DOMAIN_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
-const DOMAIN = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9A-Fa-f:]+\\])(?::([0-9]+))?$`);
-/** Any digest the reference grammar allows (`algorithm:hex`); the registry reader wants sha256. */
-const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
-/** docker's NameTotalLengthMax: registry and repository together. */
-const MAX_NAME = 255;
-/** Bound on the whole reference (it ends up in argv and in messages). */
-const MAX_REFERENCE = 512;
-const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
-const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*(?=[ \t]*(?:,|$))/;
-/**
- * The one image reference grammar of the action (distribution/reference, as `docker` reads a
- * reference): the first component is a registry when it has a `.` or `:`, is `localhost`, or has
- * uppercase letters. Input checks, the registry reader and the promote target comparison all
- * split by it, so they cannot disagree about what a reference names. Throws an InputError naming
- * what is wrong.
- */
-function splitImageReference(reference) {
-    const bad = (why) => badReference(reference, why);
-    if (reference.length > MAX_REFERENCE)
-        throw bad(`is longer than ${MAX_REFERENCE} characters`);
-    let rest = reference;
-    let digest;
-    const at = rest.indexOf('@');
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!ANY_DIGEST.test(digest))
-            throw bad('has a malformed digest (expected sha256:<64 hex>)');
-    }
-    let tag;
-    const colon = rest.lastIndexOf(':');
-    if (colon > rest.lastIndexOf('/')) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-        if (!TAG.test(tag))
-            throw bad('has a malformed tag');
-    }
-    let domain = '';
-    let path = rest;
-    const slash = rest.indexOf('/');
-    if (slash >= 0) {
-        const head = rest.slice(0, slash);
-        if (/[.:]/.test(head) || head === 'localhost' || head !== head.toLowerCase()) {
-            domain = head;
-            path = rest.slice(slash + 1);
-        }
-    }
-    if (domain && !DOMAIN.test(domain))
-        throw bad('has a malformed registry host');
-    if (!path || !path.split('/').every(part => PATH_COMPONENT.test(part))) {
-        throw bad('has a malformed repository (lowercase letters and digits, separated by . _ - or /)');
-    }
-    if (rest.length > MAX_NAME)
-        throw bad(`has a name longer than ${MAX_NAME} characters`);
-    return { domain, path, tag, digest };
-}
-function badReference(reference, why) {
-    const shown = reference.length > 200 ? `${reference.slice(0, 200)}…` : reference;
-    return new InputError(`image reference ${JSON.stringify(shown)} ${why}`);
-}
-/**
- * The reference as docker names the image locally (`docker.io/library/shop:latest` for `shop`):
- * two references name the same tag exactly when these are equal. Registry hosts compare without
- * case (DNS), tags and digests as written. Throws an InputError for a malformed reference.
- */
-function canonicalImageReference(reference) {
-    const { domain, path, tag, digest } = splitImageReference(reference);
-    const host = domain.toLowerCase();
-    const hub = !host || host === 'docker.io' || host === 'index.docker.io';
-    const name = hub
-        ? `docker.io/${path.includes('/') ? path : `library/${path}`}`
-        : `${host}/${path}`;
-    const tagPart = tag !== undefined ? `:${tag}` : digest === undefined ? ':latest' : '';
-    return `${name}${tagPart}${digest !== undefined ? `@${digest}` : ''}`;
-}
-/**
- * Splits an image reference the way the Registry HTTP API needs it: Docker Hub is
- * `registry-1.docker.io` with bare names under `library/`; no tag and no digest means `latest`.
- * Stricter than the grammar where the reader must be: only sha256 digests (all it can verify)
- * and ports up to 65535. Throws an InputError naming what is wrong.
- */
-function parseImageReference(reference) {
-    const parts = splitImageReference(reference);
-    const bad = (why) => badReference(reference, why);
-    if (parts.digest !== undefined && !DIGEST.test(parts.digest)) {
-        throw bad('has a malformed digest (expected sha256:<64 hex>)');
-    }
-    if (Number(DOMAIN.exec(parts.domain)?.[1] ?? 0) > 65535) {
-        throw bad('has a malformed registry host');
-    }
-    let registry = parts.domain || 'docker.io';
-    let repository = parts.path;
-    if (['docker.io', 'index.docker.io'].includes(registry.toLowerCase())) {
-        registry = 'registry-1.docker.io';
-        if (!repository.includes('/'))
-            repository = `library/${repository}`;
-    }
-    const { digest } = parts;
-    const tag = parts.tag === undefined && digest === undefined ? 'latest' : parts.tag;
-    return { registry, repository, tag, digest };
-}
-/**
- * Parses a `WWW-Authenticate` header (RFC 7235): one or more challenges, each a scheme and
- * `name=value` parameters whose values are tokens or quoted strings (which may hold commas and
- * backslash escapes). A token68 (`Negotiate abc==`) is skipped.
- */
-function parseChallenges(header) {
-    const challenges = [];
-    let i = 0;
-    const at = () => header[i] ?? '';
-    const skip = (chars) => {
-        while (i < header.length && chars.test(at()))
-            i++;
-    };
-    const token = () => {
-        const start = i;
-        while (i < header.length && TOKEN_CHAR.test(at()))
-            i++;
-        return header.slice(start, i);
-    };
-    // Lenient: an unquoted value runs to the next comma or space (some servers leave URLs bare).
-    const bare = () => {
-        const start = i;
-        while (i < header.length && !/[\s,]/.test(at()))
-            i++;
-        return header.slice(start, i);
-    };
-    const quoted = () => {
-        let value = '';
-        for (i++; i < header.length && at() !== '"'; i++) {
-            if (at() === '\\' && i + 1 < header.length)
-                i++;
-            value += at();
-        }
-        i++;
-        return value;
-    };
-    while (i < header.length) {
-        skip(/[\s,]/);
-        const scheme = token();
-        if (!scheme) {
-            i++;
-            continue;
-        }
-        const challenge = { scheme: scheme.toLowerCase(), params: {} };
-        challenges.push(challenge);
-        skip(/[ \t]/);
-        const token68 = TOKEN68.exec(header.slice(i));
-        if (token68)
-            i += token68[0].length;
-        for (;;) {
-            const start = i;
-            skip(/[\s,]/);
-            const name = token().toLowerCase();
-            skip(/[ \t]/);
-            if (!name || at() !== '=') {
-                i = start;
-                break;
-            }
-            i++;
-            skip(/[ \t]/);
-            const value = at() === '"' ? quoted() : bare();
-            if (!(name in challenge.params))
-                challenge.params[name] = value;
-        }
-    }
-    return challenges;
-}
-/**
- * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS), the way
- * the engine will read them: the manifest, for an index every entry a host of any of
- * `options.platform` could pull (containerd's matcher), then each config blob. Every body is
- * checked against the digest it was asked by; every document is parsed refusing keys that Go's
- * decoder would merge; the entries read must agree on the revision and source labels. Anonymous
- * first; only the registry's own 401 is answered (Basic, or a Bearer token from its realm). The
- * whole read, TLS handshakes included, ends within `options.timeoutMs` and leaves no socket.
- * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
- */
-async function readRegistryImage(reference, options) {
-    const ref = parseImageReference(reference);
-    const platforms = parsePlatforms(options.platform);
-    const transport = options.fetch ? undefined : httpsTransport();
-    const session = new Session(ref, options, transport);
-    try {
-        return await session.read(platforms);
-    }
-    catch (error) {
-        throw session.worded(error);
-    }
-    finally {
-        transport?.close();
-    }
-}
-/**
- * Runs `work` with one registry session for `reference` (the same credentials, token cache,
- * deadline and masking as `readRegistryImage`), then closes every socket it opened. What `work`
- * throws comes back as a GateError with every secret of the session redacted. For writers (a
- * promotion) that need the reader's hardened reads and its authentication for a few requests of
- * their own.
- */
-async function withRegistrySession(reference, options, work) {
-    const ref = parseImageReference(reference);
-    const transport = options.fetch ? undefined : httpsTransport();
-    const session = new Session(ref, options, transport);
-    try {
-        return await work(session);
-    }
-    catch (error) {
-        throw session.worded(error);
-    }
-    finally {
-        transport?.close();
-    }
-}
-/** One bounded read: the credentials, the token once obtained, and the deadline. */
-class Session {
-    ref;
-    options;
-    signal;
-    fetch;
-    /** `https://<registry>`: the only origin credentials and challenges are taken from. */
-    origin;
-    /** The `Authorization` value that worked (or is being tried); reused for every request. */
-    authorization;
-    /** The image as the user wrote it, normalized, for messages. */
-    name;
-    /** `Basic <base64>` when credentials were given. */
-    basicAuthorization;
-    /** Every secret this read knows, kept out of every message it words. */
-    secrets = [];
-    constructor(ref, options, transport) {
-        this.ref = ref;
-        this.options = options;
-        this.signal = AbortSignal.timeout(options.timeoutMs);
-        this.fetch = options.fetch ?? transport?.fetch ?? fetch;
-        this.origin = new URL(`https://${ref.registry}`).origin;
-        this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
-        if (options.username) {
-            const pair = `${options.username}:${options.password}`;
-            const encoded = Buffer.from(pair, 'utf8').toString('base64');
-            this.basicAuthorization = `Basic ${encoded}`;
-            this.secret(encoded);
-            this.secrets.push(pair, options.password);
-        }
-    }
-    /** A secret from now on: masked in the runner's log and kept out of this read's messages. */
-    secret(value) {
-        this.secrets.push(value);
-        this.options.mask?.(value);
-    }
-    async read(platforms) {
-        const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest);
-        const images = [];
-        if (INDEX_TYPES.includes(top.mediaType)) {
-            const entries = descriptors(field(top.json, 'manifests', top.what), `index ${this.name}`);
-            const chosen = [];
-            for (const platform of platforms) {
-                const candidates = candidateEntries(entries, platform);
-                if (candidates.length === 0) {
-                    const have = [
-                        ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
-                    ];
-                    throw new GateError('registry-not-found', `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`);
-                }
-                for (const entry of candidates)
-                    if (!chosen.includes(entry))
-                        chosen.push(entry);
-            }
-            const read = new Map();
-            for (const entry of chosen) {
-                const claimed = entry.platform ?? { os: '', architecture: '' };
-                const shown = formatPlatform(claimed);
-                let done = read.get(entry.digest);
-                if (!done) {
-                    const manifest = await this.manifest(entry.digest, entry.digest, entry.size);
-                    if (!MANIFEST_TYPES.includes(manifest.mediaType)) {
-                        throw this.error(`the ${shown} entry ${entry.digest} of index ${this.name} is ${manifest.mediaType}, not an image manifest`);
-                    }
-                    const config = this.configDescriptor(manifest);
-                    done = { manifest, config, image: await this.config(config, manifest.digest) };
-                    read.set(entry.digest, done);
-                }
-                const { manifest, config, image } = done;
-                this.checkPlatform(image, claimed, `the ${shown} entry ${entry.digest} of index ${this.name}`);
-                images.push({
-                    platform: shown,
-                    manifestDigest: manifest.digest,
-                    configDigest: config.digest,
-                    labels: image.labels
-                });
-            }
-        }
-        else {
-            const config = this.configDescriptor(top);
-            const image = await this.config(config, top.digest);
-            for (const platform of platforms) {
-                this.checkPlatform(image, platform, `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
-            }
-            images.push({
-                platform: image.platform ? formatPlatform(image.platform) : '',
-                manifestDigest: top.digest,
-                configDigest: config.digest,
-                labels: image.labels
-            });
-        }
-        const [first] = images;
-        if (!first)
-            throw this.error(`${this.name}: no image was read`);
-        return {
-            digest: top.digest,
-            manifestDigest: first.manifestDigest,
-            configDigest: first.configDigest,
-            labels: this.agreed(images),
-            images
-        };
-    }
-    /**
-     * The labels all `images` share. They must agree on the revision and source labels: the
-     * engine may pull any one of them (which one depends on the host's CPU level, on case and
-     * alias spellings of the platform, on the order of the index), so every one must carry what
-     * the gate checks.
-     */
-    agreed(images) {
-        const valueOf = (image, name) => Object.hasOwn(image.labels, name) ? image.labels[name] : undefined;
-        const revision = this.options.revisionLabel || DEFAULT_REVISION_LABEL;
-        for (const name of new Set([revision, registry_SOURCE_LABEL])) {
-            if (new Set(images.map(image => valueOf(image, name))).size <= 1)
-                continue;
-            const each = images.map(image => {
-                const value = valueOf(image, name);
-                return `${image.platform} (manifest ${image.manifestDigest}) has ${value === undefined ? 'none' : JSON.stringify(value.slice(0, 80))}`;
-            });
-            throw this.error(`${this.name}: the images the engine may pull for ${this.options.platform} disagree on ${name}: ${each.join('; ')}. Which one a host pulls depends on its CPU and the index, so every one must carry the same value`);
-        }
-        const [first, ...rest] = images;
-        return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => valueOf(image, name) === value)));
-    }
-    /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
-    checkPlatform(image, claimed, what) {
-        if (!image.platform) {
-            throw this.error(`${what}: its config names no os and architecture`);
-        }
-        if (!configMatches(image.platform, claimed)) {
-            throw this.error(`${what}: its config says ${formatPlatform(image.platform)}, not ${formatPlatform(claimed)}; refusing an image whose platform is not what was asked for`);
-        }
-    }
-    /** The manifest's config descriptor; only container image configs are read. */
-    configDescriptor(manifest) {
-        const config = descriptor(field(manifest.json, 'config', manifest.what), `config of ${manifest.what}`);
-        if (!CONFIG_TYPES.includes(config.mediaType)) {
-            throw this.error(`manifest ${manifest.digest} of ${this.name} has a ${config.mediaType} config: not a container image`);
-        }
-        return config;
-    }
-    /**
-     * Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. From
-     * `repository` of the same registry when given (a promotion reads its target back).
-     */
-    async manifest(reference, expectedDigest, expectedSize, repository = this.ref.repository) {
-        const what = `manifest ${this.ref.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
-        if (expectedSize !== undefined && expectedSize > MAX_MANIFEST_BYTES) {
-            throw this.error(`${what} is ${expectedSize} bytes, over the ${mib(MAX_MANIFEST_BYTES)} limit`);
-        }
-        const response = await this.send('GET', repository, `manifests/${reference}`, what, {
-            accept: MANIFEST_ACCEPT
-        });
-        if (response.status === 404) {
-            throw new GateError('registry-not-found', `${what} not found (404${await errorDetail(response)})`);
-        }
-        if (!response.ok)
-            throw this.error(`${what}: ${await statusText(response)}`);
-        const contentType = mediaTypeOf(response.headers.get('content-type'));
-        if (!INDEX_TYPES.includes(contentType) && !MANIFEST_TYPES.includes(contentType)) {
-            await discard(response);
-            throw this.error(`${what} came as Content-Type ${JSON.stringify(contentType)}, not an OCI or Docker v2 manifest or index`);
-        }
-        const body = await this.body(response, MAX_MANIFEST_BYTES, what);
-        const digest = sha256(body);
-        const claimed = response.headers.get('docker-content-digest');
-        if (claimed && claimed !== digest) {
-            throw this.error(`${what}: the registry says its digest is ${claimed} but its body hashes to ${digest}`);
-        }
-        if (expectedDigest && digest !== expectedDigest) {
-            throw this.error(`${what}: asked for ${expectedDigest} but the body hashes to ${digest}`);
-        }
-        if (expectedSize !== undefined && body.length !== expectedSize) {
-            throw this.error(`${what} is ${body.length} bytes but its descriptor says ${expectedSize}`);
-        }
-        const json = parseObject(body, what);
-        const schemaVersion = field(json, 'schemaVersion', what);
-        if (schemaVersion !== 2) {
-            throw this.error(`${what} has schemaVersion ${JSON.stringify(schemaVersion)}, not 2`);
-        }
-        const mediaType = field(json, 'mediaType', what);
-        if (mediaType !== undefined && mediaType !== contentType) {
-            throw this.error(`${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`);
-        }
-        return { digest, mediaType: contentType, json, what, body };
-    }
-    /**
-     * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
-     * its platform, every field found the way the engine's Go decoder finds it.
-     */
-    async config(config, manifestDigest) {
-        const what = `config blob ${config.digest} of ${this.name}`;
-        if (config.size > MAX_CONFIG_BYTES) {
-            throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`);
-        }
-        const response = await this.send('GET', this.ref.repository, `blobs/${config.digest}`, what, {
-            accept: `${config.mediaType}, */*`
-        });
-        if (response.status === 404) {
-            throw this.error(`${what} is missing (404${await errorDetail(response)}) although manifest ${manifestDigest} names it`);
-        }
-        if (!response.ok)
-            throw this.error(`${what}: ${await statusText(response)}`);
-        const body = await this.body(response, MAX_CONFIG_BYTES, what);
-        const digest = sha256(body);
-        if (digest !== config.digest)
-            throw this.error(`${what}: the body hashes to ${digest}`);
-        if (body.length !== config.size) {
-            throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`);
-        }
-        const json = parseObject(body, what);
-        const platform = platformOf(json, what);
-        const inner = field(json, 'config', what);
-        if (inner === undefined || inner === null)
-            return { labels: {}, platform };
-        if (!isJsonObject(inner))
-            throw this.error(`${what} has a config that is not an object`);
-        const labels = field(inner, 'Labels', `${what} (in its config)`);
-        if (labels === undefined || labels === null)
-            return { labels: {}, platform };
-        if (!isJsonObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
-            throw this.error(`${what} has config.Labels that is not a map of strings`);
-        }
-        return {
-            labels: Object.fromEntries(Object.entries(labels)),
-            platform
-        };
-    }
-    /**
-     * `method` on `/v2/<repository>/<path>` of this registry (or on an absolute URL of its own
-     * origin, such as an upload's Location), answering one 401 per its challenge and retrying
-     * once. A 401 or 403 left after that is `registry-auth` (worded by `options.refused`, never
-     * quoting the answer); any other status is the caller's. Only the registry's own 401 is
-     * answered: a 401 or 403 from where it redirected (blob storage, another host) is
-     * `registry-error`, so credentials never go to a realm another origin names. Only GET and
-     * HEAD follow redirects.
-     */
-    async send(method, repository, path, what, options) {
-        const url = /^https:\/\//.test(path)
-            ? path
-            : `https://${this.ref.registry}/v2/${repository}/${path}`;
-        if (new URL(url).origin !== this.origin) {
-            throw this.error(`${what}: ${new URL(url).origin} is not ${this.ref.registry}; refusing to send`);
-        }
-        const init = { method, body: options.body, contentType: options.contentType };
-        let answer = await this.follow(url, options.accept, what, this.authorization, init);
-        this.refuseForeignAuth(answer, what);
-        if (answer.response.status === 401) {
-            const challenge = answer.response.headers.get('www-authenticate') ?? '';
-            await discard(answer.response);
-            const authorization = await this.authenticate(challenge, what);
-            if (authorization !== this.authorization) {
-                this.authorization = authorization;
-                answer = await this.follow(url, options.accept, what, authorization, init);
-                this.refuseForeignAuth(answer, what);
-            }
-        }
-        const { response } = answer;
-        if (response.status === 401 || response.status === 403) {
-            await discard(response);
-            throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${options.refused ?? this.authAdvice()}`);
-        }
-        return response;
-    }
-    /** A 401/403 from an origin the registry redirected to ends the read, unanswered. */
-    refuseForeignAuth(answer, what) {
-        const { response, url } = answer;
-        if (response.status !== 401 && response.status !== 403)
-            return;
-        const origin = new URL(url).origin;
-        if (origin === this.origin)
-            return;
-        void discard(response);
-        throw this.error(`${what}: the registry redirected to ${origin}, which answered ${response.status}; credentials are only sent to ${this.ref.registry} and the token realm its own challenge names, so this is not retried`);
-    }
-    /**
-     * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
-     * repeat the request's Authorization header, i.e. the credentials, in their error body.
-     */
-    authAdvice() {
-        return this.options.username
-            ? `check registry-username and registry-password, and that this user may pull ${this.ref.repository} (the registry's answer is not shown: it may repeat the credentials)`
-            : 'if the repository is private, set registry-username and registry-password';
-    }
-    /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
-    async authenticate(header, what) {
-        const challenges = parseChallenges(header);
-        const bearer = challenges.find(c => c.scheme === 'bearer');
-        if (bearer)
-            return `Bearer ${await this.token(bearer.params)}`;
-        if (challenges.some(c => c.scheme === 'basic')) {
-            if (!this.options.username) {
-                throw new GateError('registry-auth', `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`);
-            }
-            return this.basicAuthorization ?? '';
-        }
-        throw new GateError('registry-auth', `${this.ref.registry} answered 401 for ${what} without a Basic or Bearer challenge (WWW-Authenticate: ${JSON.stringify(header.slice(0, 200))})`);
-    }
-    /** Asks the Bearer challenge's realm for a pull token, with Basic credentials when given. */
-    async token(params) {
-        let url;
-        try {
-            url = new URL(params.realm ?? '');
-        }
-        catch {
-            throw this.error(`${this.ref.registry} sent a Bearer challenge without a usable realm (${JSON.stringify(params.realm ?? '')})`);
-        }
-        if (url.protocol !== 'https:') {
-            throw this.error(`${this.ref.registry} sent a token realm that is not HTTPS (${url.origin}${url.pathname}); refusing to use it`);
-        }
-        if (params.service)
-            url.searchParams.set('service', params.service);
-        const scopes = (params.scope ?? `repository:${this.ref.repository}:pull`).split(' ');
-        for (const scope of scopes.filter(Boolean))
-            url.searchParams.append('scope', scope);
-        const endpoint = `token endpoint ${url.origin}${url.pathname}`;
-        const credentials = this.basicAuthorization;
-        const { response } = await this.follow(url.href, 'application/json', endpoint, credentials);
-        if (response.status === 401 || response.status === 403) {
-            await discard(response);
-            throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`);
-        }
-        if (!response.ok)
-            throw this.error(`${endpoint}: ${await statusText(response)}`);
-        const json = parseObject(await this.body(response, MAX_TOKEN_BYTES, endpoint), endpoint);
-        const token = [json.token, json.access_token].find(t => typeof t === 'string' && t !== '');
-        if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
-            throw this.error(`${endpoint} answered without a usable token or access_token`);
-        }
-        this.secret(token);
-        return token;
-    }
-    /**
-     * One request, following redirects by hand: only to HTTPS, at most MAX_REDIRECTS, and without
-     * the Authorization header once the origin changes (blob storage gets a signed URL instead).
-     */
-    async follow(url, accept, what, authorization, init = {}) {
-        let current = url;
-        let auth = authorization;
-        const method = init.method ?? 'GET';
-        const reads = method === 'GET' || method === 'HEAD';
-        for (let hop = 0;; hop++) {
-            const headers = { accept };
-            if (auth)
-                headers.authorization = auth;
-            if (init.contentType)
-                headers['content-type'] = init.contentType;
-            let response;
-            try {
-                response = await this.fetch(current, {
-                    method,
-                    headers,
-                    redirect: 'manual',
-                    signal: this.signal,
-                    ...(init.body ? { body: init.body } : {})
-                });
-            }
-            catch (error) {
-                throw this.networkError(error, current);
-            }
-            const redirect = [301, 302, 303, 307, 308].includes(response.status);
-            if (!redirect || !reads)
-                return { response, url: current };
-            await discard(response);
-            const location = response.headers.get('location');
-            if (!location)
-                throw this.error(`${what}: redirect ${response.status} without a Location`);
-            if (hop >= MAX_REDIRECTS)
-                throw this.error(`${what}: more than ${MAX_REDIRECTS} redirects`);
-            const next = new URL(location, current);
-            if (next.protocol !== 'https:') {
-                throw this.error(`${what}: redirected to ${next.protocol}//${next.host}, not HTTPS`);
-            }
-            if (next.origin !== new URL(current).origin)
-                auth = undefined;
-            current = next.href;
-        }
-    }
-    /** Reads a body of at most `limit` bytes; a larger one is refused without reading it all. */
-    async body(response, limit, what) {
-        const tooLarge = () => this.error(`${what} is larger than the ${mib(limit)} limit; refusing to read it`);
-        const declared = Number(response.headers.get('content-length') ?? 0);
-        if (declared > limit) {
-            await discard(response);
-            throw this.error(`${what} is ${declared} bytes (Content-Length), over the ${mib(limit)} limit; refusing to read it`);
-        }
-        if (!response.body)
-            return Buffer.alloc(0);
-        const reader = response.body.getReader();
-        const chunks = [];
-        let total = 0;
-        for (;;) {
-            let chunk;
-            try {
-                chunk = await reader.read();
-            }
-            catch (error) {
-                throw this.networkError(error, response.url || what);
-            }
-            if (chunk.done)
-                break;
-            total += chunk.value.byteLength;
-            if (total > limit) {
-                await reader.cancel().catch(() => undefined);
-                throw tooLarge();
-            }
-            chunks.push(chunk.value);
-        }
-        return Buffer.concat(chunks);
-    }
-    /** Words a failed request; a timeout is worded by `worded`, which sees the aborted signal. */
-    networkError(error, url) {
-        // Duck-typed: fetch's errors may come from another realm (a test VM), where instanceof fails.
-        const cause = isObject(error) && isObject(error.cause) ? error.cause : undefined;
-        const code = typeof cause?.code === 'string' ? cause.code : '';
-        const message = typeof cause?.message === 'string' ? firstLine(cause.message) : '';
-        const detail = cause ? [code, message].filter(Boolean).join(': ') : describeError(error);
-        let host = url;
-        try {
-            host = new URL(url).host;
-        }
-        catch {
-            // Not a URL (a body read names what it read); use it as it is.
-        }
-        if (UNTRUSTED_CERTIFICATE.has(code)) {
-            return this.error(`the TLS certificate of ${host} is not trusted (${detail}); if the registry uses its own CA, set NODE_EXTRA_CA_CERTS to the registry's CA file`);
-        }
-        if (code.startsWith('ERR_SSL_') || code === 'EPROTO') {
-            return this.error(`TLS handshake with ${host} failed (${detail}); is it serving plain HTTP? Registries are only read over HTTPS`);
-        }
-        return this.error(`cannot read from ${host}: ${detail}`);
-    }
-    timeout() {
-        return this.error(`reading ${this.name} from the registry timed out after ${this.options.timeoutMs / 1000} s`);
-    }
-    error(message) {
-        return new GateError('registry-error', message);
-    }
-    /**
-     * Any failure as a GateError: a timeout wins, then a worded error, then anything else. Every
-     * secret of the read is replaced by `***` in the message, whatever text of the registry's it
-     * quotes (a 404 body, a challenge, a status line) and whether or not the runner masks it.
-     */
-    worded(error) {
-        const worded = this.signal.aborted
-            ? this.timeout()
-            : error instanceof GateError
-                ? error
-                : this.error(`reading ${this.name} failed: ${describeError(error)}`);
-        const message = redact(worded.message, this.secrets);
-        return message === worded.message ? worded : new GateError(worded.failure, message);
-    }
-}
-/** Node's codes for a certificate chain that does not end in a trusted CA. */
-const UNTRUSTED_CERTIFICATE = new Set([
-    'DEPTH_ZERO_SELF_SIGNED_CERT',
-    'SELF_SIGNED_CERT_IN_CHAIN',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    'UNABLE_TO_GET_ISSUER_CERT',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'CERT_UNTRUSTED'
-]);
-/** Shortest secret replaced in messages: shorter ones would cut words apart (the runner masks them). */
-const MIN_REDACTED = 4;
-/** `text` with every secret of at least MIN_REDACTED characters replaced by `***`, longest first. */
-function redact(text, secrets) {
-    return secrets
-        .filter(secret => secret.length >= MIN_REDACTED)
-        .sort((a, b) => b.length - a.length)
-        .reduce((result, secret) => result.split(secret).join('***'), text);
-}
-function sha256(body) {
-    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
-}
-function mib(bytes) {
-    return `${bytes / 1024 / 1024} MiB`;
-}
-function firstLine(text) {
-    return (text.split('\n')[0] ?? '').slice(0, 200);
-}
-function mediaTypeOf(contentType) {
-    return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-}
-function isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-function parseObject(body, what) {
-    const json = parseStrictJson(body.toString('utf8'), what);
-    if (!isJsonObject(json))
-        throw new GateError('registry-error', `${what} is not a JSON object`);
-    return json;
-}
-/** A string field or nothing; any other type is refused (the engine's decoder refuses it too). */
-function stringField(object, name, what) {
-    const value = field(object, name, what);
-    if (value === undefined || value === null)
-        return undefined;
-    if (typeof value !== 'string') {
-        throw new GateError('registry-error', `${what} has ${name} that is not a string`);
-    }
-    return value;
-}
-/** The platform an object (index entry's `platform`, image config) names, if it names one. */
-function platformOf(object, what) {
-    const os = stringField(object, 'os', what);
-    const architecture = stringField(object, 'architecture', what);
-    const variant = stringField(object, 'variant', what);
-    if (!architecture)
-        return undefined;
-    const platform = { os: os ?? '', architecture };
-    if (variant)
-        platform.variant = variant;
-    return platform;
-}
-/** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
-function descriptor(value, what) {
-    const bad = (why) => new GateError('registry-error', `${what} ${why}`);
-    if (!isJsonObject(value))
-        throw bad('is missing or not a descriptor');
-    const mediaType = field(value, 'mediaType', what);
-    const digest = field(value, 'digest', what);
-    const size = field(value, 'size', what);
-    const platform = field(value, 'platform', what);
-    if (typeof mediaType !== 'string')
-        throw bad('has no mediaType');
-    if (typeof digest !== 'string' || !DIGEST.test(digest)) {
-        throw bad(`has digest ${JSON.stringify(digest)}, not sha256:<64 hex>`);
-    }
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-        throw bad(`has size ${JSON.stringify(size)}, not a byte count`);
-    }
-    const result = { mediaType, digest, size };
-    if (platform !== undefined && platform !== null) {
-        if (!isJsonObject(platform))
-            throw bad('has a platform that is not an object');
-        const named = platformOf(platform, `the platform of ${what}`);
-        if (named)
-            result.platform = named;
-    }
-    return result;
-}
-/** An index's `manifests`: every entry a descriptor, or a registry-error. */
-function descriptors(value, what) {
-    if (!Array.isArray(value)) {
-        throw new GateError('registry-error', `${what} has no manifests list`);
-    }
-    return value.map((entry, n) => descriptor(entry, `entry ${n} of ${what}`));
-}
-/** Ends a response unread, so its socket is released (writers discard what they do not quote). */
-async function discard(response) {
-    await response.body?.cancel().catch(() => undefined);
-}
-/** ` CODE: message` from a registry's JSON error body, or the start of a text one, or ''. */
-async function errorDetail(response) {
-    let text = '';
-    try {
-        const reader = response.body?.getReader();
-        const decoder = new TextDecoder();
-        while (reader && text.length < MAX_ERROR_BYTES) {
-            const { done, value } = await reader.read();
-            if (done)
-                break;
-            text += decoder.decode(value, { stream: true });
-        }
-        await reader?.cancel().catch(() => undefined);
-    }
-    catch {
-        // A body that cannot be read adds nothing to the message.
-    }
-    try {
-        const json = JSON.parse(text);
-        const first = isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined;
-        if (isObject(first) && typeof first.code === 'string') {
-            const message = typeof first.message === 'string' ? `: ${first.message}` : '';
-            return ` ${first.code}${message}`.slice(0, 200);
-        }
-    }
-    catch {
-        // Not JSON: show the start of the text instead.
-    }
-    const line = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-    return line ? ` ${JSON.stringify(line)}` : '';
-}
-/**
- * `the registry answered <status>` with the registry's error code, for a status nobody expected;
- * never used on a 401/403 (their body may repeat the credentials).
- */
-async function statusText(response) {
-    const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-    const hint = response.status === 429 ? ' (rate limited)' : '';
-    return `the registry answered ${status}${hint}${await errorDetail(response)}`;
-}
-
-;// CONCATENATED MODULE: ./src/registry/promote.ts
-
-
-
-
-
-/**
- * Promotes by digest in the registry, with no host and no daemon: reads the staging manifest
- * (exactly `imageDigest` when given) with the hardened reader, requires every image in it, each
- * entry of an index, to pass `check`; only then mounts the blobs into the prod repository (when
- * it is another one), puts the child manifests of an index by digest, puts the exact bytes read
- * under the prod tag, and reads the tag back, requiring the same digest. A stale or unlabelled
- * image writes nothing. Throws only GateErrors (`registry-auth` for refused credentials or a
- * missing push right, `registry-error`, `registry-not-found`), with every secret redacted.
- */
-async function promoteInRegistry(request, options) {
-    const staging = parseImageReference(request.image);
-    const prod = parseImageReference(request.prodImage);
-    if (prod.registry.toLowerCase() !== staging.registry.toLowerCase()) {
-        throw new GateError('registry-error', `prod-image ${request.prodImage} is on ${prod.registry}, not on ${staging.registry} where ${request.image} is: a registry promotion writes within one registry`);
-    }
-    if (prod.digest !== undefined || prod.tag === undefined) {
-        throw new GateError('registry-error', `prod-image ${request.prodImage} must be a tag to write`);
-    }
-    const prodTag = prod.tag;
-    const platforms = parsePlatforms(options.platform);
-    return withRegistrySession(request.image, options, async (session) => {
-        const pinned = request.imageDigest || staging.digest;
-        const top = await session.manifest(pinned ?? staging.tag ?? 'latest', pinned);
-        const read = await readAll(session, top, platforms);
-        const staged = stagedImage(top, read.images, platforms);
-        request.log(`registry: ${request.image}${request.imageDigest ? ` (image-digest ${request.imageDigest})` : ''} is ${top.digest}: ${describeImages(read.images)}`);
-        request.onStaged?.(staged);
-        const failed = firstFailure(read.images, request.check, INDEX_TYPES.includes(top.mediaType));
-        if (failed) {
-            request.log(`not promoting: ${failed.reason}; ${request.prodImage} is left as it is`);
-            return { staged, prodDigest: '', failed };
-        }
-        const refused = `check that registry-username may push to ${prod.repository} and pull ${staging.repository} (a token needs pull on the staging repository and push on the prod one; the registry's answer is not shown: it may repeat the credentials)`;
-        if (prod.repository !== staging.repository) {
-            const blobs = blobsToMount(read.children.length ? read.children : [top]);
-            request.log(`mounting ${blobs.length} blob${blobs.length === 1 ? '' : 's'} from ${staging.repository} into ${prod.repository}`);
-            for (const digest of blobs) {
-                await mountBlob(session, digest, staging.repository, prod.repository, refused);
-            }
-            for (const child of read.children) {
-                await putManifest(session, prod.repository, child.digest, child, refused);
-            }
-        }
-        await putManifest(session, prod.repository, prodTag, top, refused);
-        const back = await session.manifest(prodTag, undefined, undefined, prod.repository);
-        if (back.digest !== top.digest) {
-            return {
-                staged,
-                prodDigest: back.digest,
-                failed: failClosed(`provenance fail-closed: after the push, ${request.prodImage} is ${back.digest}, not the verified ${top.digest}: something else wrote the tag at the same time`, 'mismatch')
-            };
-        }
-        request.log(`promoted: ${request.prodImage} is ${back.digest} (read back)`);
-        return { staged, prodDigest: back.digest, failed: undefined };
-    });
-}
-/**
- * Reads every image the manifest holds: for an index every entry (not only the platforms a
- * host would pick: the whole index is what gets promoted), each bound to its digest and size,
- * each an image manifest whose config names the platform its entry claims. The platforms asked
- * for must each have an entry, as when reading for a verdict.
- */
-async function readAll(session, top, platforms) {
-    if (!INDEX_TYPES.includes(top.mediaType)) {
-        const config = session.configDescriptor(top);
-        const image = await session.config(config, top.digest);
-        for (const platform of platforms) {
-            session.checkPlatform(image, platform, `${session.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
-        }
-        const platform = image.platform ? formatPlatform(image.platform) : '';
-        const one = {
-            platform,
-            manifestDigest: top.digest,
-            configDigest: config.digest,
-            labels: image.labels
-        };
-        return { images: [one], children: [] };
-    }
-    const index = `index ${top.digest} of ${session.name}`;
-    const entries = descriptors(field(top.json, 'manifests', top.what), index);
-    if (entries.length === 0)
-        throw session.error(`${index} lists no manifests: nothing to promote`);
-    for (const platform of platforms) {
-        if (candidateEntries(entries, platform).length === 0) {
-            throw new GateError('registry-not-found', `${index} has no manifest for ${formatPlatform(platform)}`);
-        }
-    }
-    const images = [];
-    const children = new Map();
-    const configs = new Map();
-    for (const [n, entry] of entries.entries()) {
-        const claimed = entry.platform ?? { os: '', architecture: '' };
-        const shown = formatPlatform(claimed);
-        const what = `entry ${n} (${shown || 'no platform'}, ${entry.digest}) of ${index}`;
-        let config = configs.get(entry.digest);
-        if (!config) {
-            const child = await session.manifest(entry.digest, entry.digest, entry.size);
-            if (!MANIFEST_TYPES.includes(child.mediaType)) {
-                throw session.error(`${what} is ${child.mediaType}, not an image manifest; only an index of images is promoted`);
-            }
-            children.set(entry.digest, child);
-            const found = session.configDescriptor(child);
-            config = { digest: found.digest, image: await session.config(found, child.digest) };
-            configs.set(entry.digest, config);
-        }
-        session.checkPlatform(config.image, claimed, what);
-        images.push({
-            platform: shown,
-            manifestDigest: entry.digest,
-            configDigest: config.digest,
-            labels: config.image.labels
-        });
-    }
-    return { images, children: [...children.values()] };
-}
-/**
- * The staging image as the gate reports it: the top digest, and of the images the first
- * platform asked for resolves to, the first (the image id a host of that platform gets); the
- * labels every image shares.
- */
-function stagedImage(top, images, platforms) {
-    const [wanted] = platforms;
-    let first = images[0];
-    if (wanted && INDEX_TYPES.includes(top.mediaType)) {
-        const entries = images.map(image => ({
-            mediaType: '',
-            digest: image.manifestDigest,
-            size: 0,
-            platform: promote_platformOf(image.platform)
-        }));
-        const [entry] = candidateEntries(entries, wanted);
-        first = images.find(image => image.manifestDigest === entry?.digest) ?? first;
-    }
-    return {
-        digest: top.digest,
-        manifestDigest: first?.manifestDigest ?? '',
-        configDigest: first?.configDigest ?? '',
-        labels: sharedLabels(images),
-        images
-    };
-}
-function promote_platformOf(shown) {
-    const [os = '', architecture = '', variant] = shown.split('/');
-    if (!architecture)
-        return undefined;
-    return variant ? { os, architecture, variant } : { os, architecture };
-}
-/** The labels every image carries with the same value (one that differs is left out). */
-function sharedLabels(images) {
-    const [first, ...rest] = images;
-    return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => Object.hasOwn(image.labels, name) && image.labels[name] === value)));
-}
-function describeImages(images) {
-    return images
-        .map(image => `${image.platform || '?'} manifest ${image.manifestDigest}, config ${image.configDigest}`)
-        .join('; ');
-}
-/**
- * The first image that fails `check`, as a decision naming it. An index is promoted only when
- * every entry passes: prod hosts of any platform pull from the promoted tag, so one stale or
- * unlabelled entry would ship a build of another commit. Undefined when all pass.
- */
-function firstFailure(images, check, isIndex) {
-    const failures = images.flatMap((image, n) => {
-        const failed = check(image.labels);
-        return failed ? [{ n, image, failed }] : [];
-    });
-    const [first] = failures;
-    if (!first)
-        return undefined;
-    if (!isIndex)
-        return first.failed;
-    const others = failures.length - 1;
-    const more = others ? ` (and ${others} more of its ${images.length} entries)` : '';
-    return {
-        ...first.failed,
-        reason: `${first.failed.reason} in index entry ${first.n} (${first.image.platform || 'no platform'}, manifest ${first.image.manifestDigest})${more}; an index is promoted only when every entry passes`
-    };
-}
-/**
- * The blobs a repository needs before these image manifests can be put into it: each config,
- * then each layer, in order, each digest once. Only sha256 descriptors are accepted (what the
- * reader verifies); a manifest without a layers list is refused.
- */
-function blobsToMount(manifests) {
-    const digests = [];
-    const add = (digest) => {
-        if (!digests.includes(digest))
-            digests.push(digest);
-    };
-    for (const manifest of manifests) {
-        add(descriptor(field(manifest.json, 'config', manifest.what), `config of ${manifest.what}`).digest);
-        const layers = field(manifest.json, 'layers', manifest.what);
-        if (!Array.isArray(layers)) {
-            throw new GateError('registry-error', `${manifest.what} has no layers list`);
-        }
-        for (const [n, layer] of layers.entries()) {
-            if (!isJsonObject(layer)) {
-                throw new GateError('registry-error', `layer ${n} of ${manifest.what} is not a descriptor`);
-            }
-            add(descriptor(layer, `layer ${n} of ${manifest.what}`).digest);
-        }
-    }
-    return digests;
-}
-/**
- * Makes a blob of `from` available in `to` by a cross-repository mount (201). A registry that
- * answers 202 started an upload instead (it could not or would not mount): the upload is
- * cancelled and the promotion fails, since copying layers through the runner is not done.
- */
-async function mountBlob(session, digest, from, to, refused) {
-    const { registry } = session.ref;
-    const what = `mounting blob ${digest} from ${from} into ${registry}/${to}`;
-    const query = `mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
-    const response = await session.send('POST', to, `blobs/uploads/?${query}`, what, {
-        accept: '*/*',
-        refused
-    });
-    if (response.status === 201) {
-        await discard(response);
-        return;
-    }
-    if (response.status === 202) {
-        await discard(response);
-        const location = response.headers.get('location');
-        const cancelled = location ? await cancelUpload(session, to, location, refused) : false;
-        throw session.error(`${registry} did not mount blob ${digest} from ${from} into ${to}: it started an upload instead (202${cancelled ? ', cancelled' : location ? ', which could not be cancelled' : ''}). A registry promotion into another repository needs cross-repository blob mounts; promote within the staging repository, or check that the blob exists in ${from}`);
-    }
-    throw session.error(`${what}: ${await statusText(response)}`);
-}
-/** Deletes an upload the registry started instead of mounting; true when it answered 2xx. */
-async function cancelUpload(session, repository, location, refused) {
-    try {
-        const url = new URL(location, `https://${session.ref.registry}/v2/${repository}/blobs/uploads/`);
-        const response = await session.send('DELETE', repository, url.href, 'cancelling an upload', {
-            accept: '*/*',
-            refused
-        });
-        await discard(response);
-        return response.ok;
-    }
-    catch {
-        // Best effort: the registry purges abandoned uploads; the promotion fails either way.
-        return false;
-    }
-}
-/**
- * Puts the exact bytes read under `reference` of `repository`, with the media type they were
- * read as, so the registry stores the same digest; requires 201 and, when the registry names
- * one, that digest.
- */
-async function putManifest(session, repository, reference, manifest, refused) {
-    const at = reference.startsWith('sha256:') ? '@' : ':';
-    const what = `writing manifest ${manifest.digest} to ${session.ref.registry}/${repository}${at}${reference}`;
-    const response = await session.send('PUT', repository, `manifests/${reference}`, what, {
-        accept: '*/*',
-        body: manifest.body,
-        contentType: manifest.mediaType,
-        refused
-    });
-    if (response.status !== 201)
-        throw session.error(`${what}: ${await statusText(response)}`);
-    const stored = response.headers.get('docker-content-digest');
-    await discard(response);
-    if (stored && stored !== manifest.digest) {
-        throw session.error(`${what}: the registry says it stored ${stored}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry/promote-step.ts
-
-
-
-
-/**
- * The gate's registry promotion (mode promote, label-source registry): no host, no daemon. The
- * checks are the gate's own (revision against `revision`, then the source label rules), applied
- * by the promotion to every image before it writes anything; the facts are filled as soon as the
- * staging image is read, so a refused push still reports what was read. Returns the verdict:
- * the promotion's failure, or the match with where it was promoted.
- */
-async function registryPromotion(settings, deps, facts, revision) {
-    const promote = settings.promote;
-    if (!promote)
-        throw new Error('registryPromotion needs promote settings');
-    const label = settings.revisionLabel;
-    const check = (labels) => {
-        const verdict = decideVerdict(revision, revisionOf(labels, label));
-        if (!verdict.pass)
-            return verdict;
-        return decideSource(labels, settings.repositoryUrl, settings.requireSource);
-    };
-    const start = deps.now();
-    facts.current = 'promote';
-    const result = await (deps.promoteRegistry ?? promoteInRegistry)({
-        image: settings.image,
-        prodImage: promote.prodImage,
-        imageDigest: promote.imageDigest ?? '',
-        check,
-        log: message => deps.log.info(message),
-        onStaged: image => {
-            facts.imageDigest = image.digest;
-            facts.imageId = image.configDigest;
-            facts.labels = image.labels;
-            facts.imageRevision = revisionOf(image.labels, label);
-        }
-    }, { ...settings.registry, revisionLabel: label, timeoutMs: settings.timeouts.inspectMs }).finally(() => {
-        facts.phases.push({ name: 'promote', ms: deps.now() - start });
-    });
-    facts.current = '';
-    facts.prodImageDigest = result.prodDigest;
-    if (result.failed)
-        return result.failed;
-    facts.prodImageId = facts.imageId;
-    const verdict = decideVerdict(revision, facts.imageRevision);
-    if (!verdict.pass)
-        return verdict;
-    return {
-        ...verdict,
-        reason: `${verdict.reason}, promoted to ${promote.prodImage} as ${shortId(result.prodDigest)}`
-    };
-}
-
-;// CONCATENATED MODULE: ./src/event-context.ts
-
-const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_target'];
-const DEFAULT_SERVER_URL = 'https://github.com';
-/**
- * Reads the run through @actions/github's `context`, imported here, inside the try, rather than at
- * the top of the bundle: the package parses the event payload while it is imported, and a payload
- * that is not JSON must cost only the pull request's head SHA, never the action or a disabled
- * gate's verdict. A fresh `Context` is built from the environment as it is now (the package's own
- * instance is built once, at its import). Never throws.
- */
-async function loadGithubRun() {
-    try {
-        const { context } = await __nccwpck_require__.e(/* import() */ 542).then(__nccwpck_require__.bind(__nccwpck_require__, 542));
-        const Context = context.constructor;
-        return fromGithubContext(new Context(), process.env);
-    }
-    catch (error) {
-        return fromEnvironment(process.env, `@actions/github could not read the event: ${describeError(error)}`);
-    }
-}
-/**
- * The run from a context: the head SHA only for pull request events (another event's payload may
- * carry a stale `pull_request`), an empty server URL means github.com, and a repository the
- * context cannot name is '' (the allowlist then refuses to guess).
- */
-function fromGithubContext(context, env) {
-    const eventName = context.eventName ?? '';
-    let prHeadSha = '';
-    if (PULL_REQUEST_EVENTS.includes(eventName)) {
-        const payload = context.payload;
-        const sha = payload?.pull_request?.head?.sha;
-        prHeadSha = typeof sha === 'string' ? sha : '';
-    }
-    return {
-        repository: repositoryOf(context, env),
-        serverUrl: context.serverUrl || DEFAULT_SERVER_URL,
-        event: { eventName, sha: context.sha ?? '', prHeadSha },
-        problem: ''
-    };
-}
-/** `context.repo` as owner/name; GITHUB_REPOSITORY as it is when that is not owner/name. */
-function repositoryOf(context, env) {
-    try {
-        const { owner, repo } = context.repo;
-        if (owner && repo)
-            return `${owner}/${repo}`;
-    }
-    catch {
-        // No GITHUB_REPOSITORY and no repository in the payload (or no payload object at all).
-    }
-    return env.GITHUB_REPOSITORY ?? '';
-}
-/** The run from the variables alone, when @actions/github could not read the payload. */
-function fromEnvironment(env, problem) {
-    return {
-        repository: env.GITHUB_REPOSITORY ?? '',
-        serverUrl: env.GITHUB_SERVER_URL || DEFAULT_SERVER_URL,
-        event: { eventName: env.GITHUB_EVENT_NAME ?? '', sha: env.GITHUB_SHA ?? '', prHeadSha: '' },
-        problem
-    };
-}
-/** Whether the origin check needs to know if HEAD is a merge commit (it costs one git call). */
-function needsMergeCheck(event, head) {
-    return (PULL_REQUEST_EVENTS.includes(event.eventName) && !!event.prHeadSha && head !== event.prHeadSha);
-}
-/**
- * The log line naming every candidate "commit" of this run, and a warning when a pull request's
- * HEAD is GitHub's merge commit: the gate checks HEAD (what was tested), so an image built from
- * the PR head is a mismatch, which surprises people who expect the PR's own commit.
- */
-function describeOrigin(event, head, headIsMerge) {
-    const line = `event ${event.eventName || '(none)'}: GITHUB_SHA ${event.sha || '(unset)'}, pull request head ${event.prHeadSha || '(none)'}, HEAD ${head}`;
-    const warning = needsMergeCheck(event, head) && headIsMerge
-        ? `HEAD ${head.slice(0, 12)} is the merge commit GitHub made for this pull request, not its head ${event.prHeadSha.slice(0, 12)}. The gate requires the image to be built from HEAD (what this run tested); a hook that builds the PR head will be reported as a mismatch. Build from GIT_SHA, or check out the head (actions/checkout with ref: \${{ github.event.pull_request.head.sha }}).`
-        : '';
-    return { line, warning };
-}
-
-;// CONCATENATED MODULE: ./src/tail-buffer.ts
-/**
- * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
- * while the end of its output, where errors usually are, stays available for the verdict.
- */
-class TailBuffer {
-    limit;
-    chunks = [];
-    size = 0;
-    /** Bytes seen in all, to tell the user how much was dropped. */
-    total = 0;
-    constructor(limit) {
-        this.limit = limit;
-    }
-    push(chunk) {
-        this.total += chunk.length;
-        this.chunks.push(chunk);
-        this.size += chunk.length;
-        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
-            this.size -= this.chunks.shift()?.length ?? 0;
-        }
-    }
-    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
-    text() {
-        const all = Buffer.concat(this.chunks);
-        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
-    }
-}
-/** The last few non-empty lines of some output, folded into one line for a reason or message. */
-function lastLines(text, count = 3, width = 200) {
-    return text
-        .split(/\r\n|\r|\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '')
-        .slice(-count)
-        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
-        .join(' ⏎ ');
-}
-
-;// CONCATENATED MODULE: ./src/revision.ts
-
-
-
-
-
-/**
- * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
- * commit, with a warning when a pull request's HEAD is GitHub's merge commit. `resolved` learns
- * the revision before anything is logged, so a failure while logging still reports it.
- */
-async function headRevision(local, settings, event, log, resolved = () => undefined) {
-    const revision = await resolveRevision(local, settings);
-    resolved(revision);
-    log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
-    const merge = needsMergeCheck(event, revision)
-        ? await isPullRequestMerge(local, settings, event.prHeadSha)
-        : false;
-    const origin = describeOrigin(event, revision, merge);
-    log.info(origin.line);
-    if (origin.warning)
-        log.warning(origin.warning);
-    return revision;
-}
-/**
- * `git rev-parse --show-toplevel HEAD` of the checkout, as argv with GIT_* cleared: the checkout
- * must be the top of its own work tree (a plain folder inside another repository would give that
- * repository's HEAD), and HEAD a full object name.
- */
-async function resolveRevision(local, settings) {
-    const { checkoutPath } = settings;
-    const seconds = settings.timeouts.gitMs / 1000;
-    const what = `git rev-parse HEAD in ${checkoutPath}`;
-    const result = await local.git(['-C', checkoutPath, 'rev-parse', '--show-toplevel', 'HEAD'], settings.timeouts.gitMs);
-    if (result.timedOut) {
-        throw new GateError('timeout', `${what} timed out after ${seconds} s (git-timeout)`);
-    }
-    if (result.exitCode !== 0) {
-        throw new GateError('git-failed', `${what} failed (${exitText(result)}): ${result.spawnError ? `git is not on this runner's PATH (${result.spawnError})` : gitProblem(result.outputTail)}`);
-    }
-    const [top = '', revision = '', ...extra] = result.stdout.replace(/\n$/, '').split('\n');
-    if (!revision.trim()) {
-        throw new GateError('empty-revision', `${what} printed no revision`);
-    }
-    if (!REVISION_PATTERN.test(revision) || extra.length > 0) {
-        throw new GateError('git-failed', `${what} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`);
-    }
-    if (!samePath(top, checkoutPath)) {
-        throw new GateError('git-failed', `path ${checkoutPath} is not the top of a git checkout: it lies inside the work tree ${top}, whose HEAD is not this checkout's. Point path at the checkout itself (actions/checkout's path)`);
-    }
-    return revision;
-}
-function samePath(a, b) {
-    try {
-        return (0,external_node_fs_namespaceObject.realpathSync)(a) === (0,external_node_fs_namespaceObject.realpathSync)(b);
-    }
-    catch {
-        return false;
-    }
-}
-/**
- * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
- * the PR's head. Read from the commit object's header, so shallow clones work.
- */
-async function isPullRequestMerge(local, settings, prHeadSha) {
-    const result = await local.git(['-C', settings.checkoutPath, 'cat-file', '-p', 'HEAD'], settings.timeouts.gitMs);
-    if (result.exitCode !== 0)
-        return false;
-    const header = result.stdout.split('\n\n')[0] ?? '';
-    const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1]);
-    return parents.length >= 2 && parents.includes(prHeadSha);
-}
-/**
- * Git's own complaint (its `fatal:` and `error:` lines) rather than whatever came last, with the
- * plain cause first for the checkout problems a workflow typically has.
- */
-function gitProblem(output) {
-    const complaints = output.split(/\r?\n/).filter(line => /^(fatal|error):/.test(line));
-    const detail = complaints.length
-        ? complaints.slice(-3).join(' ')
-        : lastLines(output) || 'no output';
-    if (/unknown revision|ambiguous argument 'HEAD'|does not have any commits|Needed a single revision/i.test(detail)) {
-        return `the repository has no commits yet. ${detail}`;
-    }
-    if (/cannot change to/i.test(detail))
-        return `the checkout path does not exist. ${detail}`;
-    if (/not a git repository/i.test(detail))
-        return `the checkout path is not a git repository. ${detail}`;
-    return detail;
-}
-/** How a process ended, in words. */
-function exitText(result) {
-    if (result.spawnError)
-        return 'could not start';
-    return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
-}
-
-;// CONCATENATED MODULE: ./src/context-check.ts
-
-/**
- * Decides on the build context the host reported: a git work tree must be at the validated
- * revision and clean, or the hook would stamp that revision on other code. A context that is not
- * a git work tree passes only under `auto`, said out loud; anything that keeps the gate from
- * knowing (no git, git refusing a foreign owner, an unreadable answer) fails.
- */
-function decideContext(report, expected, check, context, where, when = 'before') {
-    const at = `build context ${context} on ${where}`;
-    const after = when === 'before'
-        ? 'the hook did not run'
-        : 'the hook (sync-context) did not leave it at the validated commit, so what it built is not proven';
-    const fail = (reason) => ({
-        decision: failClosed(`provenance fail-closed: ${reason}; ${after}`, 'stale-context')
-    });
-    if (!report)
-        return fail(`${at} could not be read (the context check gave no answer)`);
-    switch (report.kind) {
-        case 'no-git':
-            return fail(`git is not installed on ${where}, so the build context ${context} cannot be checked; install git there, or use upload-context: true`);
-        case 'unsafe':
-            return fail(`git on ${where} refuses ${context}: it belongs to another user (safe.directory). Let the ssh user own it, or add it with git config --global --add safe.directory ${context} for that user`);
-        case 'timeout':
-            return {
-                decision: failClosed(`provenance fail-closed: git on ${where} did not answer about ${context} within inspect-timeout; ${after}`, 'timeout')
-            };
-        case 'failed':
-            return fail(`git ${report.what} failed in ${at}`);
-        case 'not-a-work-tree':
-            if (check === 'require') {
-                return fail(`${at} is not a git work tree (check-context: true): nothing proves which commit it holds. Use upload-context: true, or a clone at the validated commit`);
-            }
-            return {
-                note: `build context not verified: ${context} on ${where} is not a git work tree, so the gate trusts the hook to build the validated commit (check-context: true refuses this)`
-            };
-        case 'tree': {
-            if (report.head !== expected) {
-                const [head, want] = showPair(report.head, expected);
-                return fail(`${at} is at ${head}, not the validated ${want}`);
-            }
-            if (report.dirty > 0) {
-                const first = report.first ? ` (first: ${report.first.slice(0, 200)})` : '';
-                return fail(`${at} is dirty: ${report.dirty} files${first}, at ${expected.slice(0, 12)}`);
-            }
-            return {
-                note: `build context ${context} on ${where}: clean work tree at ${expected.slice(0, 12)}`
-            };
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/container-json.ts
-const HEX64 = /^[0-9a-f]{64}$/;
-/** Container names as docker and podman both validate them. */
-const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-function container_json_isObject(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-/**
- * Go's decoder matches object keys to struct fields without regard to case and keeps the last, so
- * `{"Id": a, "ID": b}` means `b` to a Go program and `a` to an exact lookup. An object whose keys
- * collide ignoring case, or that spells a key we read in another case, is refused: the two readings
- * could disagree.
- */
-function unambiguous(object, read) {
-    const seen = new Set();
-    for (const key of Object.keys(object)) {
-        const folded = key.toLowerCase();
-        if (seen.has(folded))
-            return false;
-        seen.add(folded);
-        if (read.some(name => name.toLowerCase() === folded && name !== key))
-            return false;
-    }
-    return true;
-}
-/** `sha256:<hex>` or podman's bare `<hex>`, as `sha256:<hex>`; anything else undefined. */
-function imageIdOf(value) {
-    if (typeof value !== 'string')
-        return undefined;
-    const hex = value.startsWith('sha256:') ? value.slice(7) : value;
-    return HEX64.test(hex) ? `sha256:${hex}` : undefined;
-}
-/** Labels as a string map; `null` and absent are none; any other shape undefined. */
-function labelsOf(value) {
-    if (value === undefined || value === null)
-        return {};
-    if (!container_json_isObject(value))
-        return undefined;
-    const entries = Object.entries(value);
-    if (!entries.every(([, v]) => typeof v === 'string'))
-        return undefined;
-    // fromEntries defines own properties, so a `__proto__` label stays a label.
-    return Object.fromEntries(entries);
-}
-function sameLabels(a, b) {
-    const keys = Object.keys(a);
-    return (keys.length === Object.keys(b).length &&
-        keys.every(key => Object.prototype.hasOwnProperty.call(b, key) && a[key] === b[key]));
-}
-function parseArray(stdout) {
-    try {
-        const parsed = JSON.parse(stdout);
-        return Array.isArray(parsed) ? parsed : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * Reads the one image `<docker> image inspect -- REF` describes, from docker or podman. Fails
- * closed (undefined) on anything but exactly one well-formed image: a reference that matched two
- * images, none, a non-JSON answer, an id that is not a 64-hex digest, non-string labels, or podman's
- * two label copies disagreeing.
- */
-function parseImageInspect(stdout) {
-    const images = parseArray(stdout);
-    if (!images || images.length !== 1)
-        return undefined;
-    const [image] = images;
-    if (!container_json_isObject(image) || !unambiguous(image, ['Id', 'Config', 'Labels']))
-        return undefined;
-    const imageId = imageIdOf(image.Id);
-    if (!imageId)
-        return undefined;
-    const config = image.Config;
-    if (config !== undefined && config !== null) {
-        if (!container_json_isObject(config) || !unambiguous(config, ['Labels']))
-            return undefined;
-    }
-    const labels = labelsOf(container_json_isObject(config) ? config.Labels : undefined);
-    if (!labels)
-        return undefined;
-    if ('Labels' in image) {
-        const topLevel = labelsOf(image.Labels);
-        if (!topLevel || !sameLabels(labels, topLevel))
-            return undefined;
-    }
-    return { imageId, labels };
-}
-/**
- * Reads every container `<docker> container inspect -- ID…` describes, from docker or podman: its
- * name (without docker's leading slash), the image id it runs and whether it runs. Fails closed
- * (undefined) when the answer is empty, not JSON, or any element does not look like a container
- * either program prints.
- */
-function parseContainerInspect(stdout) {
-    const containers = parseArray(stdout);
-    if (!containers || containers.length === 0)
-        return undefined;
-    const states = [];
-    for (const container of containers) {
-        if (!container_json_isObject(container) || !unambiguous(container, ['Name', 'Image', 'State'])) {
-            return undefined;
-        }
-        const { Name: rawName, State: state } = container;
-        if (typeof rawName !== 'string')
-            return undefined;
-        const name = rawName.startsWith('/') ? rawName.slice(1) : rawName;
-        const imageId = imageIdOf(container.Image);
-        if (!CONTAINER_NAME.test(name) || !imageId)
-            return undefined;
-        if (!container_json_isObject(state) || !unambiguous(state, ['Running']))
-            return undefined;
-        if (typeof state.Running !== 'boolean')
-            return undefined;
-        states.push({ name, imageId, running: state.Running });
-    }
-    return states;
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/process.ts
-/*
- * Why not @actions/exec (v3, measured on node 24 here; README "Dependencies"): it has no timeout
- * and hands back no child to kill, so `exec('sleep', ['600'])` was still waiting after 5 s with
- * nothing to stop it; it does not start a process group, so a hook's children would outlive a
- * kill; `getExecOutput` keeps all output (40 MB of output: 605 MiB max RSS, 11 s, against 1 MiB
- * kept and about 22 MiB here); `input` is one Buffer, not a stream with backpressure (the context
- * upload); and it cannot stop at an end line. Every process the gate starts needs one of these.
- */
-
-
-/** Bytes of stdout kept: a session's answers (container inspects run to several KiB each). */
-const KEEP_BYTES = 1024 * 1024;
-/** Bytes of combined output kept for messages. */
-const TAIL_BYTES = 64 * 1024;
-/** After SIGTERM a process gets this long before SIGKILL. */
-const KILL_GRACE_MS = 3000;
-/** After the end line, how long the process may take to exit by itself before it is stopped. */
-const END_GRACE_MS = 300;
-/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
-const PIPE_GRACE_MS = 500;
-/**
- * Variables no child may inherit: the inputs (the private key and registry password among them),
- * the runner's tokens, and the file commands, through which a hook could write this step's outputs
- * or the state the post step trusts.
- */
-const PRIVATE_VARIABLES = /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN|ACTIONS_ID_TOKEN_REQUEST_URL|ACTIONS_RUNTIME_URL|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|GITHUB_OUTPUT|GITHUB_STATE|GITHUB_ENV|GITHUB_PATH|GITHUB_STEP_SUMMARY|STATE_.*)$/i;
-/**
- * The environment every process the gate starts gets: the action's own minus its inputs, tokens
- * and file commands. `withoutGit` also drops every `GIT_*` variable, so a `GIT_DIR` or
- * `GIT_WORK_TREE` in the job cannot move the revision the gate reads.
- */
-function childEnvironment(env = process.env, withoutGit = false) {
-    const clean = {};
-    for (const [name, value] of Object.entries(env)) {
-        if (PRIVATE_VARIABLES.test(name))
-            continue;
-        if (withoutGit && /^GIT_/i.test(name))
-            continue;
-        clean[name] = value;
-    }
-    return clean;
-}
-/**
- * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
- * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
- * Never rejects: every way of ending is described in the result.
- */
-function runProcess(file, args, options) {
-    return new Promise(resolve => {
-        const stdout = new TailBuffer(KEEP_BYTES);
-        const combined = new TailBuffer(TAIL_BYTES);
-        let timedOut = false;
-        let ended = false;
-        let settled = false;
-        let recent = '';
-        const timers = [];
-        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
-            detached: true,
-            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-            env: options.env ?? childEnvironment()
-        });
-        const finish = (exitCode, spawnError) => {
-            if (settled)
-                return;
-            settled = true;
-            timers.forEach(clearTimeout);
-            child.stdout?.destroy();
-            child.stderr?.destroy();
-            child.stdin?.destroy();
-            if (typeof options.input === 'object')
-                options.input.destroy();
-            resolve({
-                exitCode,
-                timedOut,
-                spawnError,
-                stdout: stdout.text(),
-                ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
-                outputTail: combined.text(),
-                ...(ended ? { ended: true } : {})
-            });
-        };
-        const killGroup = (signal) => {
-            try {
-                if (child.pid !== undefined)
-                    process.kill(-child.pid, signal);
-            }
-            catch {
-                // The group is already gone.
-            }
-        };
-        if (child.stdin) {
-            // The reader may stop early (a refused session, a finished answer): that is not our error.
-            child.stdin.on('error', () => undefined);
-            if (typeof options.input === 'string')
-                child.stdin.end(options.input);
-            else if (options.input)
-                options.input.pipe(child.stdin);
-        }
-        child.stdout?.on('data', (chunk) => {
-            stdout.push(chunk);
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stdout');
-            if (options.endsWith && !ended) {
-                recent = (recent + chunk.toString('latin1')).slice(-(options.endsWith.length + 4096));
-                if (recent.includes(options.endsWith)) {
-                    // The answer is whole. A stray child may hold the pipes open: after a moment for the
-                    // last stderr bytes, stop the local end (for ssh, the channel); the exit then reports.
-                    ended = true;
-                    timers.push(setTimeout(() => killGroup('SIGKILL'), END_GRACE_MS));
-                }
-            }
-        });
-        child.stderr?.on('data', (chunk) => {
-            combined.push(chunk);
-            options.onOutput?.(chunk, 'stderr');
-        });
-        child.on('error', error => finish(null, error.message));
-        child.on('exit', code => {
-            clearTimeout(deadline);
-            // Whatever the timed-out program left in its group goes now, not after the grace period.
-            if (timedOut)
-                killGroup('SIGKILL');
-            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
-            child.on('close', () => finish(code));
-            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
-        });
-        const deadline = setTimeout(() => {
-            timedOut = true;
-            killGroup('SIGTERM');
-            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-        }, options.timeoutMs);
-        timers.push(deadline);
-    });
-}
-/** Like runProcess, but stdout is handed to the caller as a stream with backpressure. */
-function spawnStream(file, args, options) {
-    const stderr = new TailBuffer(TAIL_BYTES);
-    let timedOut = false;
-    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: options.env ?? childEnvironment()
-    });
-    const stop = () => {
-        try {
-            if (child.pid !== undefined)
-                process.kill(-child.pid, 'SIGKILL');
-        }
-        catch {
-            // Already gone.
-        }
-    };
-    const deadline = setTimeout(() => {
-        timedOut = true;
-        stop();
-    }, options.timeoutMs);
-    child.stderr.on('data', (chunk) => stderr.push(chunk));
-    const done = new Promise(resolve => {
-        child.on('error', error => {
-            clearTimeout(deadline);
-            resolve({ exitCode: null, timedOut, spawnError: error.message, stdout: '', outputTail: '' });
-        });
-        child.on('close', code => {
-            clearTimeout(deadline);
-            resolve({ exitCode: code, timedOut, stdout: '', outputTail: stderr.text() });
-        });
-    });
-    return { stdout: child.stdout, done, stop };
-}
-
-;// CONCATENATED MODULE: ./src/shell-quote.ts
+;// CONCATENATED MODULE: ./src/session/shell-quote.ts
 /**
  * Quotes a value as one POSIX shell word that the shell hands on byte for byte.
  * Single quotes disable every expansion; a single quote itself is closed, escaped and reopened.
@@ -34213,7 +32035,7 @@ function shellQuote(value) {
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-;// CONCATENATED MODULE: ./src/session-protocol.ts
+;// CONCATENATED MODULE: ./src/session/protocol.ts
 /**
  * The remote session's protocol, both halves in one place: the POSIX sh script the gate sends and
  * the parser of what comes back. The script reaches the host on the stdin of a fixed `sh -s`, so
@@ -34222,6 +32044,7 @@ function shellQuote(value) {
  * only the session shell and the container CLI's answers write to: the hook, every step's stderr
  * and every child get other descriptors, and stdin from /dev/null.
  */
+
 
 
 /**
@@ -34479,7 +32302,7 @@ function planGateSession(settings, revision, ids) {
         body.push('exec 4<&-');
     }
     if (settings.labelSource === 'host') {
-        body.push(quick('inspect', inspectCommand(settings, settings.promote?.imageId || settings.image)));
+        body.push(quick('inspect', inspectCommand(settings, inspectedImage(settings))));
         steps.push('inspect');
         boundMs += quickMs;
     }
@@ -34683,7 +32506,561 @@ class ArchiveFramer extends external_node_stream_.Transform {
     }
 }
 
-;// CONCATENATED MODULE: ./src/upload.ts
+;// CONCATENATED MODULE: ./src/decide/context.ts
+
+
+/**
+ * Decides on the build context the host reported: a git work tree must be at the validated
+ * revision and clean, or the hook would stamp that revision on other code. A context that is not
+ * a git work tree passes only under `auto`, said out loud; anything that keeps the gate from
+ * knowing (no git, git refusing a foreign owner, an unreadable answer) fails: a `stale-context`
+ * (or `timeout`) GateError. Returns what the log should say on a pass.
+ */
+function decideContext(report, expected, check, context, where, when = 'before') {
+    const at = `build context ${context} on ${where}`;
+    const after = when === 'before'
+        ? 'the hook did not run'
+        : 'the hook (sync-context) did not leave it at the validated commit, so what it built is not proven';
+    const fail = (reason) => new GateError('stale-context', `${reason}; ${after}`);
+    if (!report)
+        throw fail(`${at} could not be read (the context check gave no answer)`);
+    switch (report.kind) {
+        case 'no-git':
+            throw fail(`git is not installed on ${where}, so the build context ${context} cannot be checked; install git there, or use upload-context: true`);
+        case 'unsafe':
+            throw fail(`git on ${where} refuses ${context}: it belongs to another user (safe.directory). Let the ssh user own it, or add it with git config --global --add safe.directory ${context} for that user`);
+        case 'timeout':
+            throw new GateError('timeout', `git on ${where} did not answer about ${context} within inspect-timeout; ${after}`);
+        case 'failed':
+            throw fail(`git ${report.what} failed in ${at}`);
+        case 'not-a-work-tree':
+            if (check === 'require') {
+                throw fail(`${at} is not a git work tree (check-context: true): nothing proves which commit it holds. Use upload-context: true, or a clone at the validated commit`);
+            }
+            return `build context not verified: ${context} on ${where} is not a git work tree, so the gate trusts the hook to build the validated commit (check-context: true refuses this)`;
+        case 'tree': {
+            if (report.head !== expected) {
+                const [head, want] = showPair(report.head, expected);
+                throw fail(`${at} is at ${head}, not the validated ${want}`);
+            }
+            if (report.dirty > 0) {
+                const first = report.first ? ` (first: ${report.first.slice(0, 200)})` : '';
+                throw fail(`${at} is dirty: ${report.dirty} files${first}, at ${expected.slice(0, 12)}`);
+            }
+            return `build context ${context} on ${where}: clean work tree at ${expected.slice(0, 12)}`;
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/session/container-json.ts
+const HEX64 = /^[0-9a-f]{64}$/;
+/** Container names as docker and podman both validate them. */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+function isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/**
+ * Go's decoder matches object keys to struct fields without regard to case and keeps the last, so
+ * `{"Id": a, "ID": b}` means `b` to a Go program and `a` to an exact lookup. An object whose keys
+ * collide ignoring case, or that spells a key we read in another case, is refused: the two readings
+ * could disagree.
+ */
+function unambiguous(object, read) {
+    const seen = new Set();
+    for (const key of Object.keys(object)) {
+        const folded = key.toLowerCase();
+        if (seen.has(folded))
+            return false;
+        seen.add(folded);
+        if (read.some(name => name.toLowerCase() === folded && name !== key))
+            return false;
+    }
+    return true;
+}
+/** `sha256:<hex>` or podman's bare `<hex>`, as `sha256:<hex>`; anything else undefined. */
+function imageIdOf(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const hex = value.startsWith('sha256:') ? value.slice(7) : value;
+    return HEX64.test(hex) ? `sha256:${hex}` : undefined;
+}
+/** Labels as a string map; `null` and absent are none; any other shape undefined. */
+function labelsOf(value) {
+    if (value === undefined || value === null)
+        return {};
+    if (!isObject(value))
+        return undefined;
+    const entries = Object.entries(value);
+    if (!entries.every(([, v]) => typeof v === 'string'))
+        return undefined;
+    // fromEntries defines own properties, so a `__proto__` label stays a label.
+    return Object.fromEntries(entries);
+}
+function sameLabels(a, b) {
+    const keys = Object.keys(a);
+    return (keys.length === Object.keys(b).length &&
+        keys.every(key => Object.prototype.hasOwnProperty.call(b, key) && a[key] === b[key]));
+}
+function parseArray(stdout) {
+    try {
+        const parsed = JSON.parse(stdout);
+        return Array.isArray(parsed) ? parsed : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Reads the one image `<docker> image inspect -- REF` describes, from docker or podman. Fails
+ * closed (undefined) on anything but exactly one well-formed image: a reference that matched two
+ * images, none, a non-JSON answer, an id that is not a 64-hex digest, non-string labels, or podman's
+ * two label copies disagreeing.
+ */
+function parseImageInspect(stdout) {
+    const images = parseArray(stdout);
+    if (!images || images.length !== 1)
+        return undefined;
+    const [image] = images;
+    if (!isObject(image) || !unambiguous(image, ['Id', 'Config', 'Labels']))
+        return undefined;
+    const imageId = imageIdOf(image.Id);
+    if (!imageId)
+        return undefined;
+    const config = image.Config;
+    if (config !== undefined && config !== null) {
+        if (!isObject(config) || !unambiguous(config, ['Labels']))
+            return undefined;
+    }
+    const labels = labelsOf(isObject(config) ? config.Labels : undefined);
+    if (!labels)
+        return undefined;
+    if ('Labels' in image) {
+        const topLevel = labelsOf(image.Labels);
+        if (!topLevel || !sameLabels(labels, topLevel))
+            return undefined;
+    }
+    return { imageId, labels };
+}
+/**
+ * Reads every container `<docker> container inspect -- ID…` describes, from docker or podman: its
+ * name (without docker's leading slash), the image id it runs and whether it runs. Fails closed
+ * (undefined) when the answer is empty, not JSON, or any element does not look like a container
+ * either program prints.
+ */
+function parseContainerInspect(stdout) {
+    const containers = parseArray(stdout);
+    if (!containers || containers.length === 0)
+        return undefined;
+    const states = [];
+    for (const container of containers) {
+        if (!isObject(container) || !unambiguous(container, ['Name', 'Image', 'State'])) {
+            return undefined;
+        }
+        const { Name: rawName, State: state } = container;
+        if (typeof rawName !== 'string')
+            return undefined;
+        const name = rawName.startsWith('/') ? rawName.slice(1) : rawName;
+        const imageId = imageIdOf(container.Image);
+        if (!CONTAINER_NAME.test(name) || !imageId)
+            return undefined;
+        if (!isObject(state) || !unambiguous(state, ['Running']))
+            return undefined;
+        if (typeof state.Running !== 'boolean')
+            return undefined;
+        states.push({ name, imageId, running: state.Running });
+    }
+    return states;
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/session/tail-buffer.ts
+/**
+ * Keeps the last `limit` bytes of a stream, so a hook that prints megabytes costs bounded memory
+ * while the end of its output, where errors usually are, stays available for the verdict.
+ */
+class TailBuffer {
+    limit;
+    chunks = [];
+    size = 0;
+    /** Bytes seen in all, to tell the user how much was dropped. */
+    total = 0;
+    constructor(limit) {
+        this.limit = limit;
+    }
+    push(chunk) {
+        this.total += chunk.length;
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) {
+            this.size -= this.chunks.shift()?.length ?? 0;
+        }
+    }
+    /** The kept bytes, at most `limit` of them, decoded leniently (invalid UTF-8 becomes U+FFFD). */
+    text() {
+        const all = Buffer.concat(this.chunks);
+        return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+    }
+}
+/** The last few non-empty lines of some output, folded into one line for a reason or message. */
+function lastLines(text, count = 3, width = 200) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '')
+        .slice(-count)
+        .map(line => (line.length > width ? `${line.slice(0, width)}…` : line))
+        .join(' ⏎ ');
+}
+
+;// CONCATENATED MODULE: ./src/session/process.ts
+/*
+ * Why not @actions/exec (v3, measured on node 24 here; README "Dependencies"): it has no timeout
+ * and hands back no child to kill, so `exec('sleep', ['600'])` was still waiting after 5 s with
+ * nothing to stop it; it does not start a process group, so a hook's children would outlive a
+ * kill; `getExecOutput` keeps all output (40 MB of output: 605 MiB max RSS, 11 s, against 1 MiB
+ * kept and about 22 MiB here); `input` is one Buffer, not a stream with backpressure (the context
+ * upload); and it cannot stop at an end line. Every process the gate starts needs one of these.
+ */
+
+
+/** Bytes of stdout kept: a session's answers (container inspects run to several KiB each). */
+const KEEP_BYTES = 1024 * 1024;
+/** Bytes of combined output kept for messages. */
+const TAIL_BYTES = 64 * 1024;
+/** After SIGTERM a process gets this long before SIGKILL. */
+const KILL_GRACE_MS = 3000;
+/** After the end line, how long the process may take to exit by itself before it is stopped. */
+const END_GRACE_MS = 300;
+/** After exit, how long descendants holding the pipes may keep them before we stop reading. */
+const PIPE_GRACE_MS = 500;
+/**
+ * Variables no child may inherit: the inputs (the private key and registry password among them),
+ * the runner's tokens, and the file commands, through which a hook could write this step's outputs
+ * or the state the post step trusts.
+ */
+const PRIVATE_VARIABLES = /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_TOKEN|ACTIONS_ID_TOKEN_REQUEST_URL|ACTIONS_RUNTIME_URL|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|GITHUB_OUTPUT|GITHUB_STATE|GITHUB_ENV|GITHUB_PATH|GITHUB_STEP_SUMMARY|STATE_.*)$/i;
+/**
+ * The environment every process the gate starts gets: the action's own minus its inputs, tokens
+ * and file commands. `withoutGit` also drops every `GIT_*` variable, so a `GIT_DIR` or
+ * `GIT_WORK_TREE` in the job cannot move the revision the gate reads.
+ */
+function childEnvironment(env = process.env, withoutGit = false) {
+    const clean = {};
+    for (const [name, value] of Object.entries(env)) {
+        if (PRIVATE_VARIABLES.test(name))
+            continue;
+        if (withoutGit && /^GIT_/i.test(name))
+            continue;
+        clean[name] = value;
+    }
+    return clean;
+}
+/**
+ * Runs a program with a hard time bound. It runs in its own process group, so on timeout the whole
+ * group (the program and everything it started) is stopped: first SIGTERM, then SIGKILL.
+ * Never rejects: every way of ending is described in the result.
+ */
+function runProcess(file, args, options) {
+    return new Promise(resolve => {
+        const stdout = new TailBuffer(KEEP_BYTES);
+        const combined = new TailBuffer(TAIL_BYTES);
+        let timedOut = false;
+        let ended = false;
+        let settled = false;
+        let recent = '';
+        const timers = [];
+        const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+            detached: true,
+            stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+            env: options.env ?? childEnvironment()
+        });
+        const finish = (exitCode, spawnError) => {
+            if (settled)
+                return;
+            settled = true;
+            timers.forEach(clearTimeout);
+            child.stdout?.destroy();
+            child.stderr?.destroy();
+            child.stdin?.destroy();
+            if (typeof options.input === 'object')
+                options.input.destroy();
+            resolve({
+                exitCode,
+                timedOut,
+                spawnError,
+                stdout: stdout.text(),
+                ...(stdout.total > KEEP_BYTES ? { stdoutTruncated: true } : {}),
+                outputTail: combined.text(),
+                ...(ended ? { ended: true } : {})
+            });
+        };
+        const killGroup = (signal) => {
+            try {
+                if (child.pid !== undefined)
+                    process.kill(-child.pid, signal);
+            }
+            catch {
+                // The group is already gone.
+            }
+        };
+        if (child.stdin) {
+            // The reader may stop early (a refused session, a finished answer): that is not our error.
+            child.stdin.on('error', () => undefined);
+            if (typeof options.input === 'string')
+                child.stdin.end(options.input);
+            else if (options.input)
+                options.input.pipe(child.stdin);
+        }
+        child.stdout?.on('data', (chunk) => {
+            stdout.push(chunk);
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stdout');
+            if (options.endsWith && !ended) {
+                recent = (recent + chunk.toString('latin1')).slice(-(options.endsWith.length + 4096));
+                if (recent.includes(options.endsWith)) {
+                    // The answer is whole. A stray child may hold the pipes open: after a moment for the
+                    // last stderr bytes, stop the local end (for ssh, the channel); the exit then reports.
+                    ended = true;
+                    timers.push(setTimeout(() => killGroup('SIGKILL'), END_GRACE_MS));
+                }
+            }
+        });
+        child.stderr?.on('data', (chunk) => {
+            combined.push(chunk);
+            options.onOutput?.(chunk, 'stderr');
+        });
+        child.on('error', error => finish(null, error.message));
+        child.on('exit', code => {
+            clearTimeout(deadline);
+            // Whatever the timed-out program left in its group goes now, not after the grace period.
+            if (timedOut)
+                killGroup('SIGKILL');
+            // Wait briefly for the pipes to drain; a descendant left holding them must not hang the gate.
+            child.on('close', () => finish(code));
+            timers.push(setTimeout(() => finish(code), PIPE_GRACE_MS));
+        });
+        const deadline = setTimeout(() => {
+            timedOut = true;
+            killGroup('SIGTERM');
+            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+        }, options.timeoutMs);
+        timers.push(deadline);
+    });
+}
+/** Like runProcess, but stdout is handed to the caller as a stream with backpressure. */
+function spawnStream(file, args, options) {
+    const stderr = new TailBuffer(TAIL_BYTES);
+    let timedOut = false;
+    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: options.env ?? childEnvironment()
+    });
+    const stop = () => {
+        try {
+            if (child.pid !== undefined)
+                process.kill(-child.pid, 'SIGKILL');
+        }
+        catch {
+            // Already gone.
+        }
+    };
+    const deadline = setTimeout(() => {
+        timedOut = true;
+        stop();
+    }, options.timeoutMs);
+    child.stderr.on('data', (chunk) => stderr.push(chunk));
+    const done = new Promise(resolve => {
+        child.on('error', error => {
+            clearTimeout(deadline);
+            resolve({ exitCode: null, timedOut, spawnError: error.message, stdout: '', outputTail: '' });
+        });
+        child.on('close', code => {
+            clearTimeout(deadline);
+            resolve({ exitCode: code, timedOut, stdout: '', outputTail: stderr.text() });
+        });
+    });
+    return { stdout: child.stdout, done, stop };
+}
+
+;// CONCATENATED MODULE: ./src/event-context.ts
+
+const PULL_REQUEST_EVENTS = ['pull_request', 'pull_request_target'];
+const DEFAULT_SERVER_URL = 'https://github.com';
+/**
+ * Reads the run through @actions/github's `context`, imported here, inside the try, rather than at
+ * the top of the bundle: the package parses the event payload while it is imported, and a payload
+ * that is not JSON must cost only the pull request's head SHA, never the action or a disabled
+ * gate's verdict. A fresh `Context` is built from the environment as it is now (the package's own
+ * instance is built once, at its import). Never throws.
+ */
+async function loadGithubRun() {
+    try {
+        const { context } = await __nccwpck_require__.e(/* import() */ 542).then(__nccwpck_require__.bind(__nccwpck_require__, 542));
+        const Context = context.constructor;
+        return fromGithubContext(new Context(), process.env);
+    }
+    catch (error) {
+        return fromEnvironment(process.env, `@actions/github could not read the event: ${describeError(error)}`);
+    }
+}
+/**
+ * The run from a context: the head SHA only for pull request events (another event's payload may
+ * carry a stale `pull_request`), an empty server URL means github.com, and a repository the
+ * context cannot name is '' (the allowlist then refuses to guess).
+ */
+function fromGithubContext(context, env) {
+    const eventName = context.eventName ?? '';
+    let prHeadSha = '';
+    if (PULL_REQUEST_EVENTS.includes(eventName)) {
+        const payload = context.payload;
+        const sha = payload?.pull_request?.head?.sha;
+        prHeadSha = typeof sha === 'string' ? sha : '';
+    }
+    return {
+        repository: repositoryOf(context, env),
+        serverUrl: context.serverUrl || DEFAULT_SERVER_URL,
+        event: { eventName, sha: context.sha ?? '', prHeadSha },
+        problem: ''
+    };
+}
+/** `context.repo` as owner/name; GITHUB_REPOSITORY as it is when that is not owner/name. */
+function repositoryOf(context, env) {
+    try {
+        const { owner, repo } = context.repo;
+        if (owner && repo)
+            return `${owner}/${repo}`;
+    }
+    catch {
+        // No GITHUB_REPOSITORY and no repository in the payload (or no payload object at all).
+    }
+    return env.GITHUB_REPOSITORY ?? '';
+}
+/** The run from the variables alone, when @actions/github could not read the payload. */
+function fromEnvironment(env, problem) {
+    return {
+        repository: env.GITHUB_REPOSITORY ?? '',
+        serverUrl: env.GITHUB_SERVER_URL || DEFAULT_SERVER_URL,
+        event: { eventName: env.GITHUB_EVENT_NAME ?? '', sha: env.GITHUB_SHA ?? '', prHeadSha: '' },
+        problem
+    };
+}
+/** Whether the origin check needs to know if HEAD is a merge commit (it costs one git call). */
+function needsMergeCheck(event, head) {
+    return (PULL_REQUEST_EVENTS.includes(event.eventName) && !!event.prHeadSha && head !== event.prHeadSha);
+}
+/**
+ * The log line naming every candidate "commit" of this run, and a warning when a pull request's
+ * HEAD is GitHub's merge commit: the gate checks HEAD (what was tested), so an image built from
+ * the PR head is a mismatch, which surprises people who expect the PR's own commit.
+ */
+function describeOrigin(event, head, headIsMerge) {
+    const line = `event ${event.eventName || '(none)'}: GITHUB_SHA ${event.sha || '(unset)'}, pull request head ${event.prHeadSha || '(none)'}, HEAD ${head}`;
+    const warning = needsMergeCheck(event, head) && headIsMerge
+        ? `HEAD ${head.slice(0, 12)} is the merge commit GitHub made for this pull request, not its head ${event.prHeadSha.slice(0, 12)}. The gate requires the image to be built from HEAD (what this run tested); a hook that builds the PR head will be reported as a mismatch. Build from GIT_SHA, or check out the head (actions/checkout with ref: \${{ github.event.pull_request.head.sha }}).`
+        : '';
+    return { line, warning };
+}
+
+;// CONCATENATED MODULE: ./src/revision.ts
+
+
+
+
+
+/**
+ * The validated revision: HEAD of the checkout, logged next to the event's own idea of the
+ * commit, with a warning when a pull request's HEAD is GitHub's merge commit. `resolved` learns
+ * the revision before anything is logged, so a failure while logging still reports it.
+ */
+async function headRevision(local, settings, event, log, resolved = () => undefined) {
+    const revision = await resolveRevision(local, settings);
+    resolved(revision);
+    log.info(`validated revision: ${revision} (HEAD of ${settings.checkoutPath})`);
+    const merge = needsMergeCheck(event, revision)
+        ? await isPullRequestMerge(local, settings, event.prHeadSha)
+        : false;
+    const origin = describeOrigin(event, revision, merge);
+    log.info(origin.line);
+    if (origin.warning)
+        log.warning(origin.warning);
+    return revision;
+}
+/**
+ * `git rev-parse --show-toplevel HEAD` of the checkout, as argv with GIT_* cleared: the checkout
+ * must be the top of its own work tree (a plain folder inside another repository would give that
+ * repository's HEAD), and HEAD a full object name.
+ */
+async function resolveRevision(local, settings) {
+    const { checkoutPath } = settings;
+    const seconds = settings.timeouts.gitMs / 1000;
+    const what = `git rev-parse HEAD in ${checkoutPath}`;
+    const result = await local.git(['-C', checkoutPath, 'rev-parse', '--show-toplevel', 'HEAD'], settings.timeouts.gitMs);
+    if (result.timedOut) {
+        throw new GateError('timeout', `${what} timed out after ${seconds} s (git-timeout)`);
+    }
+    if (result.exitCode !== 0) {
+        throw new GateError('git-failed', `${what} failed (${exitText(result)}): ${result.spawnError ? `git is not on this runner's PATH (${result.spawnError})` : gitProblem(result.outputTail)}`);
+    }
+    const [top = '', revision = '', ...extra] = result.stdout.replace(/\n$/, '').split('\n');
+    if (!revision.trim()) {
+        throw new GateError('empty-revision', `${what} printed no revision`);
+    }
+    if (!REVISION_PATTERN.test(revision) || extra.length > 0) {
+        throw new GateError('git-failed', `${what} printed ${JSON.stringify(revision.slice(0, 80))}, not a 40- or 64-hex revision`);
+    }
+    if (!samePath(top, checkoutPath)) {
+        throw new GateError('git-failed', `path ${checkoutPath} is not the top of a git checkout: it lies inside the work tree ${top}, whose HEAD is not this checkout's. Point path at the checkout itself (actions/checkout's path)`);
+    }
+    return revision;
+}
+function samePath(a, b) {
+    try {
+        return (0,external_node_fs_namespaceObject.realpathSync)(a) === (0,external_node_fs_namespaceObject.realpathSync)(b);
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Whether HEAD is GitHub's merge commit for the pull request: two or more parents, one of them
+ * the PR's head. Read from the commit object's header, so shallow clones work.
+ */
+async function isPullRequestMerge(local, settings, prHeadSha) {
+    const result = await local.git(['-C', settings.checkoutPath, 'cat-file', '-p', 'HEAD'], settings.timeouts.gitMs);
+    if (result.exitCode !== 0)
+        return false;
+    const header = result.stdout.split('\n\n')[0] ?? '';
+    const parents = [...header.matchAll(/^parent ([0-9a-f]+)$/gm)].map(match => match[1]);
+    return parents.length >= 2 && parents.includes(prHeadSha);
+}
+/**
+ * Git's own complaint (its `fatal:` and `error:` lines) rather than whatever came last, with the
+ * plain cause first for the checkout problems a workflow typically has.
+ */
+function gitProblem(output) {
+    const complaints = output.split(/\r?\n/).filter(line => /^(fatal|error):/.test(line));
+    const detail = complaints.length
+        ? complaints.slice(-3).join(' ')
+        : lastLines(output) || 'no output';
+    if (/unknown revision|ambiguous argument 'HEAD'|does not have any commits|Needed a single revision/i.test(detail)) {
+        return `the repository has no commits yet. ${detail}`;
+    }
+    if (/cannot change to/i.test(detail))
+        return `the checkout path does not exist. ${detail}`;
+    if (/not a git repository/i.test(detail))
+        return `the checkout path is not a git repository. ${detail}`;
+    return detail;
+}
+/** How a process ended, in words. */
+function exitText(result) {
+    if (result.spawnError)
+        return 'could not start';
+    return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
+}
+
+;// CONCATENATED MODULE: ./src/session/upload.ts
 
 
 
@@ -34777,7 +33154,8 @@ function startUpload(local, settings, revision, script, progress, now) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/run-session.ts
+;// CONCATENATED MODULE: ./src/session/run-session.ts
+
 
 
 
@@ -34860,8 +33238,8 @@ async function runPlanned(runner, plan, nonce, deps, facts, options) {
 }
 /**
  * The gate's one session: (rebuild) the upload or the context check, the hook; then the inspect
- * and the container check. Turns what the host reported into facts, a failed context decision, or
- * a GateError that names the step and the cause.
+ * and the container check. Turns what the host reported into facts, or a GateError that names the
+ * step and the cause.
  */
 async function runGateSession(runner, settings, revision, deps, facts) {
     const { log } = deps;
@@ -34873,7 +33251,7 @@ async function runGateSession(runner, settings, revision, deps, facts) {
     if (plan.upload) {
         await checkArchivable(deps.local, settings, revision);
         log.info(`uploading git archive ${revision.slice(0, 12)} of ${settings.checkoutPath} to ${where}`);
-        upload = startUpload(deps.local, settings, revision, plan.script, line => log.info(line), deps.now);
+        upload = startUpload(deps.local, settings, revision, plan.script, line => log.info(line), () => deps.now());
     }
     if (rebuild && !settings.context.upload && settings.context.check === 'skip') {
         log.warning('check-context is false: the gate does not check that the build context holds the validated commit, so a stale or dirty context would pass. Use check-context: auto, or upload-context: true');
@@ -34911,15 +33289,13 @@ async function runGateSession(runner, settings, revision, deps, facts) {
             if (!reported)
                 throw missing('the build context check', result, settings, where, tail);
             const context = settings.buildContext || settings.hookDir || "(the ssh user's login directory)";
-            const decided = decideContext(parseContextReport(reported.output), revision, settings.context.check, context, where, settings.context.sync ? 'after' : 'before');
-            if (decided.decision)
-                return { ...found, decision: decided.decision };
+            const note = decideContext(parseContextReport(reported.output), revision, settings.context.check, context, where, settings.context.sync ? 'after' : 'before');
             if (reported.exit !== 0) {
                 // The host refused what the report does not explain: never a pass.
                 throw new GateError('stale-context', `the build context check on ${where} refused ${context} (exit code ${reported.exit}): ${lastLines(tail) || 'no output'}`);
             }
-            found.contextNote = decided.note;
-            log.info(decided.note);
+            found.contextNote = note;
+            log.info(note);
         }
         else if (name === 'hook') {
             // The hook reported, so it ran (whatever its exit): the output says so.
@@ -34931,7 +33307,7 @@ async function runGateSession(runner, settings, revision, deps, facts) {
             }
         }
         else if (name === 'inspect') {
-            const image = settings.promote?.imageId || settings.image;
+            const image = inspectedImage(settings);
             found.inspected = readInspect(reported, result, settings, where, tail, image);
         }
         else if (name === 'container') {
@@ -35051,6 +33427,1818 @@ function formatBytes(bytes) {
         : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+;// CONCATENATED MODULE: ./src/promote.ts
+
+
+
+
+
+/**
+ * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
+ * and require the same id and revision. Anything else (a concurrent writer of the tag, a failed
+ * tag) throws a GateError; `facts.prodImageId` keeps what was read back.
+ */
+async function promote(runner, settings, revision, deps, facts) {
+    const { prodImage } = settings.promote;
+    const where = runner.where;
+    const nonce = deps.nonce();
+    const plan = planPromoteSession(settings, facts.imageId, prodImage, { nonce, runId: deps.runId });
+    deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${where}`);
+    const phases = facts.phases.length;
+    const { result, answer, tail } = await runPlanned(runner, plan, nonce, deps, facts, {
+        title: `output on ${where} (tag)`
+    });
+    facts.phases.splice(phases);
+    checkStarted(answer, result, where, tail, 'inspect-failed');
+    checkQuick('tag', `${settings.docker} tag ${facts.imageId} ${prodImage}`, answer.steps.tag, result, settings, where, tail, facts.imageId);
+    const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage);
+    facts.prodImageId = prod.imageId;
+    if (prod.imageId !== facts.imageId) {
+        const [got, want] = showPair(prod.imageId, facts.imageId, shortId);
+        throw new GateError('mismatch', `after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`);
+    }
+    const prodRevision = revisionOf(prod.labels, settings.revisionLabel);
+    if (prodRevision !== revision) {
+        throw new GateError('mismatch', `after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/challenge.ts
+const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*(?=[ \t]*(?:,|$))/;
+/**
+ * Parses a `WWW-Authenticate` header (RFC 7235): one or more challenges, each a scheme and
+ * `name=value` parameters whose values are tokens or quoted strings (which may hold commas and
+ * backslash escapes). A token68 (`Negotiate abc==`) is skipped.
+ */
+function parseChallenges(header) {
+    const challenges = [];
+    let i = 0;
+    const at = () => header[i] ?? '';
+    const skip = (chars) => {
+        while (i < header.length && chars.test(at()))
+            i++;
+    };
+    const token = () => {
+        const start = i;
+        while (i < header.length && TOKEN_CHAR.test(at()))
+            i++;
+        return header.slice(start, i);
+    };
+    // Lenient: an unquoted value runs to the next comma or space (some servers leave URLs bare).
+    const bare = () => {
+        const start = i;
+        while (i < header.length && !/[\s,]/.test(at()))
+            i++;
+        return header.slice(start, i);
+    };
+    const quoted = () => {
+        let value = '';
+        for (i++; i < header.length && at() !== '"'; i++) {
+            if (at() === '\\' && i + 1 < header.length)
+                i++;
+            value += at();
+        }
+        i++;
+        return value;
+    };
+    while (i < header.length) {
+        skip(/[\s,]/);
+        const scheme = token();
+        if (!scheme) {
+            i++;
+            continue;
+        }
+        const challenge = { scheme: scheme.toLowerCase(), params: {} };
+        challenges.push(challenge);
+        skip(/[ \t]/);
+        const token68 = TOKEN68.exec(header.slice(i));
+        if (token68)
+            i += token68[0].length;
+        for (;;) {
+            const start = i;
+            skip(/[\s,]/);
+            const name = token().toLowerCase();
+            skip(/[ \t]/);
+            if (!name || at() !== '=') {
+                i = start;
+                break;
+            }
+            i++;
+            skip(/[ \t]/);
+            const value = at() === '"' ? quoted() : bare();
+            if (!(name in challenge.params))
+                challenge.params[name] = value;
+        }
+    }
+    return challenges;
+}
+
+;// CONCATENATED MODULE: ./src/registry/json.ts
+
+/** Deeper nesting than any manifest or config has; bounds the parser's recursion. */
+const MAX_JSON_DEPTH = 512;
+/**
+ * Parses a registry document, refusing any object with the same key twice. JSON.parse keeps the
+ * last of two equal keys, Go's decoder (the engine's) merges both into one struct or map: the
+ * same bytes would give the gate and the engine different labels, so such a document is
+ * refused whatever the duplicate is. Throws a `registry-error` naming `what`, never quoting
+ * the body (it may repeat what was sent).
+ */
+function parseStrictJson(text, what) {
+    return new StrictParser(text, what).document();
+}
+class StrictParser {
+    text;
+    what;
+    i = 0;
+    constructor(text, what) {
+        this.text = text;
+        this.what = what;
+    }
+    document() {
+        const value = this.value(0, '');
+        this.space();
+        if (this.i < this.text.length)
+            throw this.fail('has data after the JSON value');
+        return value;
+    }
+    fail(why) {
+        return new GateError('registry-error', `${this.what} is not valid JSON: ${why}`);
+    }
+    space() {
+        const text = this.text;
+        while (this.i < text.length) {
+            const c = text.charCodeAt(this.i);
+            if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d)
+                break;
+            this.i++;
+        }
+    }
+    value(depth, path) {
+        if (depth > MAX_JSON_DEPTH)
+            throw this.fail(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+        this.space();
+        const c = this.text[this.i];
+        if (c === '{')
+            return this.object(depth, path);
+        if (c === '[')
+            return this.array(depth, path);
+        if (c === '"')
+            return this.string();
+        if (c === '-' || (c !== undefined && c >= '0' && c <= '9'))
+            return this.number();
+        for (const [word, result] of [
+            ['true', true],
+            ['false', false],
+            ['null', null]
+        ]) {
+            if (this.text.startsWith(word, this.i)) {
+                this.i += word.length;
+                return result;
+            }
+        }
+        throw this.fail(`unexpected ${c === undefined ? 'end' : 'character'} at offset ${this.i}`);
+    }
+    object(depth, path) {
+        const result = Object.create(null);
+        this.i++;
+        this.space();
+        if (this.text[this.i] === '}') {
+            this.i++;
+            return result;
+        }
+        for (;;) {
+            this.space();
+            if (this.text[this.i] !== '"')
+                throw this.fail(`expected a key at offset ${this.i}`);
+            const key = this.string();
+            const where = path ? `${path}.${key}` : key;
+            if (Object.prototype.hasOwnProperty.call(result, key)) {
+                throw new GateError('registry-error', `${this.what} has the key ${JSON.stringify(where)} twice; JSON readers disagree on which one counts, so it is refused`);
+            }
+            this.space();
+            if (this.text[this.i] !== ':')
+                throw this.fail(`expected ':' at offset ${this.i}`);
+            this.i++;
+            result[key] = this.value(depth + 1, where);
+            this.space();
+            const next = this.text[this.i++];
+            if (next === '}')
+                return result;
+            if (next !== ',')
+                throw this.fail(`expected ',' or '}' at offset ${this.i - 1}`);
+        }
+    }
+    array(depth, path) {
+        const result = [];
+        this.i++;
+        this.space();
+        if (this.text[this.i] === ']') {
+            this.i++;
+            return result;
+        }
+        for (;;) {
+            result.push(this.value(depth + 1, `${path}[${result.length}]`));
+            this.space();
+            const next = this.text[this.i++];
+            if (next === ']')
+                return result;
+            if (next !== ',')
+                throw this.fail(`expected ',' or ']' at offset ${this.i - 1}`);
+        }
+    }
+    number() {
+        const match = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+        match.lastIndex = this.i;
+        const found = match.exec(this.text);
+        if (!found)
+            throw this.fail(`malformed number at offset ${this.i}`);
+        this.i += found[0].length;
+        return Number(found[0]);
+    }
+    /** A string with its escapes decoded; a lone surrogate becomes U+FFFD, as Go decodes it. */
+    string() {
+        const text = this.text;
+        let out = '';
+        let start = ++this.i;
+        for (;;) {
+            if (this.i >= text.length)
+                throw this.fail('has an unterminated string');
+            const c = text.charCodeAt(this.i);
+            if (c === 0x22) {
+                out += text.slice(start, this.i++);
+                return out.replace(LONE_SURROGATE, '\ufffd');
+            }
+            if (c < 0x20)
+                throw this.fail(`has a control character in a string at offset ${this.i}`);
+            if (c !== 0x5c) {
+                this.i++;
+                continue;
+            }
+            out += text.slice(start, this.i);
+            const escape = text[this.i + 1];
+            const simple = escape === undefined ? undefined : ESCAPES[escape];
+            if (simple !== undefined) {
+                out += simple;
+                this.i += 2;
+            }
+            else if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) {
+                out += String.fromCharCode(parseInt(text.slice(this.i + 2, this.i + 6), 16));
+                this.i += 6;
+            }
+            else {
+                throw this.fail(`has a malformed escape at offset ${this.i}`);
+            }
+            start = this.i;
+        }
+    }
+}
+const ESCAPES = {
+    '"': '"',
+    '\\': '\\',
+    '/': '/',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t'
+};
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/**
+ * A key as Go's encoding/json compares it with a struct field name: ASCII letters without case,
+ * and the two non-ASCII runes whose simple case folding reaches ASCII, U+017F (ſ, an `s`) and
+ * U+212A (the Kelvin sign, a `k`). Every other rune folds to a non-ASCII one and so can never
+ * equal a field name the gate reads (all ASCII); it is kept as it is.
+ */
+function foldKey(key) {
+    return key.replace(/[a-z\u017f\u212a]/g, c => c === '\u017f' ? 'S' : c === '\u212a' ? 'K' : c.toUpperCase());
+}
+/** True for a JSON object (not an array, not null). */
+function isJsonObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/**
+ * The value of field `name` of `object` as the engine's Go decoder sees it: the key equal to
+ * `name` under Go's case folding. Two keys that both fold to `name` (`config` and `Config`,
+ * `Labels` and `Labelſ`) are refused: Go decodes both into the one field, merging or
+ * overwriting in document order, which no JavaScript reading reproduces safely. `where`
+ * names the object for the message (`config blob sha256:…`, `.config`).
+ */
+function field(object, name, where) {
+    const folded = foldKey(name);
+    const keys = Object.keys(object).filter(key => foldKey(key) === folded);
+    if (keys.length > 1) {
+        throw new GateError('registry-error', `${where} has the keys ${keys.map(key => JSON.stringify(key)).join(' and ')}, which the engine reads as the same field ${JSON.stringify(name)} (Go's JSON matches keys without case); refusing an image the gate and the engine would read differently`);
+    }
+    const [key] = keys;
+    return key === undefined ? undefined : object[key];
+}
+
+;// CONCATENATED MODULE: ./src/registry/reference.ts
+
+/** A sha256 digest, the only kind the registry reader can verify. */
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const TAG = /^\w[\w.-]{0,127}$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const DOMAIN_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const DOMAIN = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[0-9A-Fa-f:]+\\])(?::([0-9]+))?$`);
+/** Any digest the reference grammar allows (`algorithm:hex`); the registry reader wants sha256. */
+const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+/** docker's NameTotalLengthMax: registry and repository together. */
+const MAX_NAME = 255;
+/** Bound on the whole reference (it ends up in argv and in messages). */
+const MAX_REFERENCE = 512;
+/**
+ * The one image reference grammar of the action (distribution/reference, as `docker` reads a
+ * reference): the first component is a registry when it has a `.` or `:`, is `localhost`, or has
+ * uppercase letters. Input checks, the registry reader and the promote target comparison all
+ * split by it, so they cannot disagree about what a reference names. Throws an InputError naming
+ * what is wrong.
+ */
+function splitImageReference(reference) {
+    const bad = (why) => badReference(reference, why);
+    if (reference.length > MAX_REFERENCE)
+        throw bad(`is longer than ${MAX_REFERENCE} characters`);
+    let rest = reference;
+    let digest;
+    const at = rest.indexOf('@');
+    if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!ANY_DIGEST.test(digest))
+            throw bad('has a malformed digest (expected sha256:<64 hex>)');
+    }
+    let tag;
+    const colon = rest.lastIndexOf(':');
+    if (colon > rest.lastIndexOf('/')) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!TAG.test(tag))
+            throw bad('has a malformed tag');
+    }
+    let domain = '';
+    let path = rest;
+    const slash = rest.indexOf('/');
+    if (slash >= 0) {
+        const head = rest.slice(0, slash);
+        if (/[.:]/.test(head) || head === 'localhost' || head !== head.toLowerCase()) {
+            domain = head;
+            path = rest.slice(slash + 1);
+        }
+    }
+    if (domain && !DOMAIN.test(domain))
+        throw bad('has a malformed registry host');
+    if (!path || !path.split('/').every(part => PATH_COMPONENT.test(part))) {
+        throw bad('has a malformed repository (lowercase letters and digits, separated by . _ - or /)');
+    }
+    if (rest.length > MAX_NAME)
+        throw bad(`has a name longer than ${MAX_NAME} characters`);
+    return { domain, path, tag, digest };
+}
+function badReference(reference, why) {
+    const shown = reference.length > 200 ? `${reference.slice(0, 200)}…` : reference;
+    return new InputError(`image reference ${JSON.stringify(shown)} ${why}`);
+}
+/**
+ * The reference as docker names the image locally (`docker.io/library/shop:latest` for `shop`):
+ * two references name the same tag exactly when these are equal. Registry hosts compare without
+ * case (DNS), tags and digests as written. Throws an InputError for a malformed reference.
+ */
+function canonicalImageReference(reference) {
+    const { domain, path, tag, digest } = splitImageReference(reference);
+    const host = domain.toLowerCase();
+    const hub = !host || host === 'docker.io' || host === 'index.docker.io';
+    const name = hub
+        ? `docker.io/${path.includes('/') ? path : `library/${path}`}`
+        : `${host}/${path}`;
+    const tagPart = tag !== undefined ? `:${tag}` : digest === undefined ? ':latest' : '';
+    return `${name}${tagPart}${digest !== undefined ? `@${digest}` : ''}`;
+}
+/**
+ * Splits an image reference the way the Registry HTTP API needs it: Docker Hub is
+ * `registry-1.docker.io` with bare names under `library/`; no tag and no digest means `latest`.
+ * Stricter than the grammar where the reader must be: only sha256 digests (all it can verify)
+ * and ports up to 65535. Throws an InputError naming what is wrong.
+ */
+function parseImageReference(reference) {
+    const parts = splitImageReference(reference);
+    const bad = (why) => badReference(reference, why);
+    if (parts.digest !== undefined && !DIGEST.test(parts.digest)) {
+        throw bad('has a malformed digest (expected sha256:<64 hex>)');
+    }
+    if (Number(DOMAIN.exec(parts.domain)?.[1] ?? 0) > 65535) {
+        throw bad('has a malformed registry host');
+    }
+    let registry = parts.domain || 'docker.io';
+    let repository = parts.path;
+    if (['docker.io', 'index.docker.io'].includes(registry.toLowerCase())) {
+        registry = 'registry-1.docker.io';
+        if (!repository.includes('/'))
+            repository = `library/${repository}`;
+    }
+    const { digest } = parts;
+    const tag = parts.tag === undefined && digest === undefined ? 'latest' : parts.tag;
+    return { registry, repository, tag, digest };
+}
+
+;// CONCATENATED MODULE: ./src/registry/oci.ts
+
+
+
+
+/** The label the gate compares when the caller names none (input revision-label's default). */
+const DEFAULT_REVISION_LABEL = 'org.opencontainers.image.revision';
+/** The label every image a platform may resolve to must agree on, besides the revision. */
+const oci_SOURCE_LABEL = 'org.opencontainers.image.source';
+/** Manifest types that list one manifest per platform. */
+const INDEX_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json'
+];
+/** Manifest types of one image. */
+const MANIFEST_TYPES = [
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.v2+json'
+];
+/** Config media types of container images; any other config is not an image. */
+const CONFIG_TYPES = [
+    'application/vnd.oci.image.config.v1+json',
+    'application/vnd.docker.container.image.v1+json'
+];
+/** Sent on every manifest request: without it registries answer 404 or an old schema. */
+const MANIFEST_ACCEPT = [...INDEX_TYPES, ...MANIFEST_TYPES].join(', ');
+/** Largest manifest or index we read (the distribution registry's own limit). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Largest image config we read; real ones are a few KiB, a long history a few hundred. */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** The `sha256:<hex>` digest of a body, to bind it to what it was asked by. */
+function sha256(body) {
+    return `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+}
+/** A Content-Type's media type, lowercased, without parameters. */
+function mediaTypeOf(contentType) {
+    return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+/** A body parsed as one strict JSON object (Go's decoder would refuse anything else). */
+function parseObject(body, what) {
+    const json = parseStrictJson(body.toString('utf8'), what);
+    if (!isJsonObject(json))
+        throw new GateError('registry-error', `${what} is not a JSON object`);
+    return json;
+}
+/** A string field or nothing; any other type is refused (the engine's decoder refuses it too). */
+function stringField(object, name, what) {
+    const value = field(object, name, what);
+    if (value === undefined || value === null)
+        return undefined;
+    if (typeof value !== 'string') {
+        throw new GateError('registry-error', `${what} has ${name} that is not a string`);
+    }
+    return value;
+}
+/** The platform an object (index entry's `platform`, image config) names, if it names one. */
+function platformOf(object, what) {
+    const os = stringField(object, 'os', what);
+    const architecture = stringField(object, 'architecture', what);
+    const variant = stringField(object, 'variant', what);
+    if (!architecture)
+        return undefined;
+    const platform = { os: os ?? '', architecture };
+    if (variant)
+        platform.variant = variant;
+    return platform;
+}
+/** Checks one descriptor's shape; only sha256 digests are accepted (all we can verify). */
+function descriptor(value, what) {
+    const bad = (why) => new GateError('registry-error', `${what} ${why}`);
+    if (!isJsonObject(value))
+        throw bad('is missing or not a descriptor');
+    const mediaType = field(value, 'mediaType', what);
+    const digest = field(value, 'digest', what);
+    const size = field(value, 'size', what);
+    const platform = field(value, 'platform', what);
+    if (typeof mediaType !== 'string')
+        throw bad('has no mediaType');
+    if (typeof digest !== 'string' || !DIGEST.test(digest)) {
+        throw bad(`has digest ${JSON.stringify(digest)}, not sha256:<64 hex>`);
+    }
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+        throw bad(`has size ${JSON.stringify(size)}, not a byte count`);
+    }
+    const result = { mediaType, digest, size };
+    if (platform !== undefined && platform !== null) {
+        if (!isJsonObject(platform))
+            throw bad('has a platform that is not an object');
+        const named = platformOf(platform, `the platform of ${what}`);
+        if (named)
+            result.platform = named;
+    }
+    return result;
+}
+/** An index's `manifests` list, each entry a checked descriptor. */
+function descriptors(value, what) {
+    if (!Array.isArray(value)) {
+        throw new GateError('registry-error', `${what} has no manifests list`);
+    }
+    return value.map((entry, n) => descriptor(entry, `entry ${n} of ${what}`));
+}
+
+;// CONCATENATED MODULE: ./src/registry/auth.ts
+
+
+
+const MAX_TOKEN_BYTES = 1024 * 1024;
+const MAX_ERROR_BYTES = 16 * 1024;
+const MAX_REDIRECTS = 5;
+/**
+ * One bounded, authenticated conversation with a registry: the credentials, the token once
+ * obtained, redirects, bounded bodies and the deadline; every failure worded as a GateError with
+ * the secrets kept out. What is read through it is the reader's (client.ts).
+ */
+class RegistrySession {
+    ref;
+    options;
+    signal;
+    fetch;
+    /** `https://<registry>`: the only origin credentials and challenges are taken from. */
+    origin;
+    /** The `Authorization` value that worked (or is being tried); reused for every request. */
+    authorization;
+    /** The image as the user wrote it, normalized, for messages. */
+    name;
+    /** `Basic <base64>` when credentials were given. */
+    basicAuthorization;
+    /** Every secret this read knows, kept out of every message it words. */
+    secrets = [];
+    constructor(ref, options, transport) {
+        this.ref = ref;
+        this.options = options;
+        this.signal = AbortSignal.timeout(options.timeoutMs);
+        this.fetch = options.fetch ?? transport?.fetch ?? fetch;
+        this.origin = new URL(`https://${ref.registry}`).origin;
+        this.name = `${ref.registry}/${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`}`;
+        if (options.username) {
+            const pair = `${options.username}:${options.password}`;
+            const encoded = Buffer.from(pair, 'utf8').toString('base64');
+            this.basicAuthorization = `Basic ${encoded}`;
+            this.secret(encoded);
+            this.secrets.push(pair, options.password);
+        }
+    }
+    /** A secret from now on: masked in the runner's log and kept out of this read's messages. */
+    secret(value) {
+        this.secrets.push(value);
+        this.options.mask?.(value);
+    }
+    /**
+     * GET `/v2/<repository>/<path>`, answering one 401 per its challenge and retrying once. A 401 or
+     * 403 left after that is `registry-auth`; any other status is the caller's. Only the registry's
+     * own 401 is answered: a 401 or 403 from where it redirected (blob storage, another host) is
+     * `registry-error`, so credentials never go to a realm another origin names.
+     */
+    async get(path, accept, what) {
+        return this.send('GET', this.ref.repository, path, what, { accept });
+    }
+    /**
+     * `method` on `/v2/<repository>/<path>` of this registry (or on an absolute URL of its own
+     * origin, such as an upload's Location), answering one 401 per its challenge and retrying once.
+     * A 401 or 403 left after that is `registry-auth` (worded by `options.refused`, never quoting
+     * the answer); only GET and HEAD follow redirects. Writers (a promotion) use it directly.
+     */
+    async send(method, repository, path, what, options) {
+        const url = /^https:\/\//.test(path)
+            ? path
+            : `https://${this.ref.registry}/v2/${repository}/${path}`;
+        if (new URL(url).origin !== this.origin) {
+            throw this.error(`${what}: ${new URL(url).origin} is not ${this.ref.registry}; refusing to send`);
+        }
+        const init = { method, body: options.body, contentType: options.contentType };
+        let answer = await this.follow(url, options.accept, what, this.authorization, init);
+        this.refuseForeignAuth(answer, what);
+        if (answer.response.status === 401) {
+            const challenge = answer.response.headers.get('www-authenticate') ?? '';
+            await discard(answer.response);
+            const authorization = await this.authenticate(challenge, what);
+            if (authorization !== this.authorization) {
+                this.authorization = authorization;
+                answer = await this.follow(url, options.accept, what, authorization, init);
+                this.refuseForeignAuth(answer, what);
+            }
+        }
+        const { response } = answer;
+        if (response.status === 401 || response.status === 403) {
+            await discard(response);
+            throw new GateError('registry-auth', `${this.ref.registry} refused ${this.options.username ? 'the given credentials' : 'anonymous access'} for ${what} (${response.status}): ${options.refused ?? this.authAdvice()}`);
+        }
+        return response;
+    }
+    /** A 401/403 from an origin the registry redirected to ends the read, unanswered. */
+    refuseForeignAuth(answer, what) {
+        const { response, url } = answer;
+        if (response.status !== 401 && response.status !== 403)
+            return;
+        const origin = new URL(url).origin;
+        if (origin === this.origin)
+            return;
+        void discard(response);
+        throw this.error(`${what}: the registry redirected to ${origin}, which answered ${response.status}; credentials are only sent to ${this.ref.registry} and the token realm its own challenge names, so this is not retried`);
+    }
+    /**
+     * What to check after a refusal. The registry's answer is never quoted on a 401 or 403: some
+     * repeat the request's Authorization header, i.e. the credentials, in their error body.
+     */
+    authAdvice() {
+        return this.options.username
+            ? `check registry-username and registry-password, and that this user may pull ${this.ref.repository} (the registry's answer is not shown: it may repeat the credentials)`
+            : 'if the repository is private, set registry-username and registry-password';
+    }
+    /** The `Authorization` value a challenge asks for; throws `registry-auth` when there is none. */
+    async authenticate(header, what) {
+        const challenges = parseChallenges(header);
+        const bearer = challenges.find(c => c.scheme === 'bearer');
+        if (bearer)
+            return `Bearer ${await this.token(bearer.params)}`;
+        if (challenges.some(c => c.scheme === 'basic')) {
+            if (!this.options.username) {
+                throw new GateError('registry-auth', `${this.ref.registry} requires credentials for ${what} (401, Basic) and none were given`);
+            }
+            return this.basicAuthorization ?? '';
+        }
+        throw new GateError('registry-auth', `${this.ref.registry} answered 401 for ${what} without a Basic or Bearer challenge (WWW-Authenticate: ${JSON.stringify(header.slice(0, 200))})`);
+    }
+    /** Asks the Bearer challenge's realm for a pull token, with Basic credentials when given. */
+    async token(params) {
+        let url;
+        try {
+            url = new URL(params.realm ?? '');
+        }
+        catch {
+            throw this.error(`${this.ref.registry} sent a Bearer challenge without a usable realm (${JSON.stringify(params.realm ?? '')})`);
+        }
+        if (url.protocol !== 'https:') {
+            throw this.error(`${this.ref.registry} sent a token realm that is not HTTPS (${url.origin}${url.pathname}); refusing to use it`);
+        }
+        if (params.service)
+            url.searchParams.set('service', params.service);
+        const scopes = (params.scope ?? `repository:${this.ref.repository}:pull`).split(' ');
+        for (const scope of scopes.filter(Boolean))
+            url.searchParams.append('scope', scope);
+        const endpoint = `token endpoint ${url.origin}${url.pathname}`;
+        const credentials = this.basicAuthorization;
+        const { response } = await this.follow(url.href, 'application/json', endpoint, credentials);
+        if (response.status === 401 || response.status === 403) {
+            await discard(response);
+            throw new GateError('registry-auth', `${endpoint} refused ${credentials ? 'the given credentials' : 'an anonymous token'} (${response.status}): ${this.authAdvice()}`);
+        }
+        if (!response.ok)
+            throw this.error(`${endpoint}: ${await statusText(response)}`);
+        const json = parseObject(await this.body(response, MAX_TOKEN_BYTES, endpoint), endpoint);
+        const token = [json.token, json.access_token].find(t => typeof t === 'string' && t !== '');
+        if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+            throw this.error(`${endpoint} answered without a usable token or access_token`);
+        }
+        this.secret(token);
+        return token;
+    }
+    /**
+     * One request, following redirects by hand: only to HTTPS, at most MAX_REDIRECTS, and without
+     * the Authorization header once the origin changes (blob storage gets a signed URL instead).
+     */
+    async follow(url, accept, what, authorization, init = {}) {
+        let current = url;
+        let auth = authorization;
+        const method = init.method ?? 'GET';
+        const reads = method === 'GET' || method === 'HEAD';
+        for (let hop = 0;; hop++) {
+            const headers = { accept };
+            if (auth)
+                headers.authorization = auth;
+            if (init.contentType)
+                headers['content-type'] = init.contentType;
+            let response;
+            try {
+                response = await this.fetch(current, {
+                    method,
+                    headers,
+                    redirect: 'manual',
+                    signal: this.signal,
+                    ...(init.body ? { body: init.body } : {})
+                });
+            }
+            catch (error) {
+                throw this.networkError(error, current);
+            }
+            const redirect = [301, 302, 303, 307, 308].includes(response.status);
+            if (!redirect || !reads)
+                return { response, url: current };
+            await discard(response);
+            const location = response.headers.get('location');
+            if (!location)
+                throw this.error(`${what}: redirect ${response.status} without a Location`);
+            if (hop >= MAX_REDIRECTS)
+                throw this.error(`${what}: more than ${MAX_REDIRECTS} redirects`);
+            const next = new URL(location, current);
+            if (next.protocol !== 'https:') {
+                throw this.error(`${what}: redirected to ${next.protocol}//${next.host}, not HTTPS`);
+            }
+            if (next.origin !== new URL(current).origin)
+                auth = undefined;
+            current = next.href;
+        }
+    }
+    /** Reads a body of at most `limit` bytes; a larger one is refused without reading it all. */
+    async body(response, limit, what) {
+        const tooLarge = () => this.error(`${what} is larger than the ${mib(limit)} limit; refusing to read it`);
+        const declared = Number(response.headers.get('content-length') ?? 0);
+        if (declared > limit) {
+            await discard(response);
+            throw this.error(`${what} is ${declared} bytes (Content-Length), over the ${mib(limit)} limit; refusing to read it`);
+        }
+        if (!response.body)
+            return Buffer.alloc(0);
+        const reader = response.body.getReader();
+        const chunks = [];
+        let total = 0;
+        for (;;) {
+            let chunk;
+            try {
+                chunk = await reader.read();
+            }
+            catch (error) {
+                throw this.networkError(error, response.url || what);
+            }
+            if (chunk.done)
+                break;
+            total += chunk.value.byteLength;
+            if (total > limit) {
+                await reader.cancel().catch(() => undefined);
+                throw tooLarge();
+            }
+            chunks.push(chunk.value);
+        }
+        return Buffer.concat(chunks);
+    }
+    /** Words a failed request; a timeout is worded by `worded`, which sees the aborted signal. */
+    networkError(error, url) {
+        // Duck-typed: fetch's errors may come from another realm (a test VM), where instanceof fails.
+        const cause = auth_isObject(error) && auth_isObject(error.cause) ? error.cause : undefined;
+        const code = typeof cause?.code === 'string' ? cause.code : '';
+        const message = typeof cause?.message === 'string' ? firstLine(cause.message) : '';
+        const detail = cause ? [code, message].filter(Boolean).join(': ') : describeError(error);
+        let host = url;
+        try {
+            host = new URL(url).host;
+        }
+        catch {
+            // Not a URL (a body read names what it read); use it as it is.
+        }
+        if (UNTRUSTED_CERTIFICATE.has(code)) {
+            return this.error(`the TLS certificate of ${host} is not trusted (${detail}); if the registry uses its own CA, set NODE_EXTRA_CA_CERTS to the registry's CA file`);
+        }
+        if (code.startsWith('ERR_SSL_') || code === 'EPROTO') {
+            return this.error(`TLS handshake with ${host} failed (${detail}); is it serving plain HTTP? Registries are only read over HTTPS`);
+        }
+        return this.error(`cannot read from ${host}: ${detail}`);
+    }
+    timeout() {
+        return this.error(`reading ${this.name} from the registry timed out after ${this.options.timeoutMs / 1000} s`);
+    }
+    error(message) {
+        return new GateError('registry-error', message);
+    }
+    /**
+     * Any failure as a GateError: a timeout wins, then a worded error, then anything else. Every
+     * secret of the read is replaced by `***` in the message, whatever text of the registry's it
+     * quotes (a 404 body, a challenge, a status line) and whether or not the runner masks it.
+     */
+    worded(error) {
+        const worded = this.signal.aborted
+            ? this.timeout()
+            : error instanceof GateError
+                ? error
+                : this.error(`reading ${this.name} failed: ${describeError(error)}`);
+        const message = redact(worded.message, this.secrets);
+        return message === worded.message ? worded : new GateError(worded.failure, message);
+    }
+}
+/** Node's codes for a certificate chain that does not end in a trusted CA. */
+const UNTRUSTED_CERTIFICATE = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_UNTRUSTED'
+]);
+/** Shortest secret replaced in messages: shorter ones would cut words apart (the runner masks them). */
+const MIN_REDACTED = 4;
+/** `text` with every secret of at least MIN_REDACTED characters replaced by `***`, longest first. */
+function redact(text, secrets) {
+    return secrets
+        .filter(secret => secret.length >= MIN_REDACTED)
+        .sort((a, b) => b.length - a.length)
+        .reduce((result, secret) => result.split(secret).join('***'), text);
+}
+/** A byte limit for messages. */
+function mib(bytes) {
+    return `${bytes / 1024 / 1024} MiB`;
+}
+function firstLine(text) {
+    return (text.split('\n')[0] ?? '').slice(0, 200);
+}
+function auth_isObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** Drops an unread body so its socket is released. */
+async function discard(response) {
+    await response.body?.cancel().catch(() => undefined);
+}
+/** ` CODE: message` from a registry's JSON error body, or the start of a text one, or ''. */
+async function errorDetail(response) {
+    let text = '';
+    try {
+        const reader = response.body?.getReader();
+        const decoder = new TextDecoder();
+        while (reader && text.length < MAX_ERROR_BYTES) {
+            const { done, value } = await reader.read();
+            if (done)
+                break;
+            text += decoder.decode(value, { stream: true });
+        }
+        await reader?.cancel().catch(() => undefined);
+    }
+    catch {
+        // A body that cannot be read adds nothing to the message.
+    }
+    try {
+        const json = JSON.parse(text);
+        const first = auth_isObject(json) && Array.isArray(json.errors) ? json.errors[0] : undefined;
+        if (auth_isObject(first) && typeof first.code === 'string') {
+            const message = typeof first.message === 'string' ? `: ${first.message}` : '';
+            return ` ${first.code}${message}`.slice(0, 200);
+        }
+    }
+    catch {
+        // Not JSON: show the start of the text instead.
+    }
+    const line = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+    return line ? ` ${JSON.stringify(line)}` : '';
+}
+/** A failed status as a message: code, reason, rate limit, the registry's own error. */
+async function statusText(response) {
+    const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+    const hint = response.status === 429 ? ' (rate limited)' : '';
+    return `the registry answered ${status}${hint}${await errorDetail(response)}`;
+}
+
+;// CONCATENATED MODULE: ./src/registry/platform.ts
+
+/** More platforms than any deployment lists; bounds what one read fetches. */
+const MAX_PLATFORMS = 16;
+/** Parses `os/arch` or `os/arch/variant`; throws an InputError otherwise. */
+function parsePlatform(text) {
+    const parts = text.split('/');
+    const word = /^[a-z0-9._-]+$/;
+    if (parts.length < 2 || parts.length > 3 || !parts.every(part => word.test(part))) {
+        throw new InputError(`platform ${JSON.stringify(text)} is not os/arch or os/arch/variant (e.g. linux/amd64)`);
+    }
+    const [os = '', architecture = '', variant] = parts;
+    return variant === undefined ? { os, architecture } : { os, architecture, variant };
+}
+/**
+ * Parses the `platform` input: one or more `os/arch[/variant]`, comma-separated, every one of
+ * which the deployment may pull on (a fleet of amd64 and arm64 hosts lists both, and each is
+ * verified). Entries naming the same platform once normalised count once. Throws an
+ * InputError naming the entry that is wrong.
+ */
+function parsePlatforms(raw) {
+    const texts = raw
+        .split(',')
+        .map(text => text.trim())
+        .filter(Boolean);
+    if (texts.length === 0) {
+        throw new InputError(`platform ${JSON.stringify(raw)} names no platform (expected e.g. linux/amd64 or linux/amd64,linux/arm64)`);
+    }
+    if (texts.length > MAX_PLATFORMS) {
+        throw new InputError(`platform lists ${texts.length} platforms, more than ${MAX_PLATFORMS}`);
+    }
+    const seen = new Set();
+    const platforms = [];
+    for (const text of texts) {
+        const platform = parsePlatform(text);
+        const key = formatPlatform(normalizePlatform(platform));
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        platforms.push(platform);
+    }
+    return platforms;
+}
+/** `os/arch[/variant]`, as `docker` prints a platform. */
+function formatPlatform(platform) {
+    return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
+}
+/**
+ * containerd's `platforms.Normalize` (github.com/containerd/platforms, database.go), which the
+ * engine applies to both sides before comparing: case is ignored, `x86_64`/`x86-64` are
+ * amd64, `aarch64` is arm64, `armhf`/`armel` are arm v7/v6, and the baseline variants
+ * (amd64 v1, arm64 v8) are ''. An empty os is linux: the engine runs on linux.
+ */
+function normalizePlatform(platform) {
+    let os = platform.os.toLowerCase() || 'linux';
+    if (os === 'macos')
+        os = 'darwin';
+    let architecture = platform.architecture.toLowerCase();
+    let variant = (platform.variant ?? '').toLowerCase();
+    switch (architecture) {
+        case 'i386':
+            architecture = '386';
+            variant = '';
+            break;
+        case 'x86_64':
+        case 'x86-64':
+        case 'amd64':
+            architecture = 'amd64';
+            if (variant === 'v1')
+                variant = '';
+            break;
+        case 'aarch64':
+        case 'arm64':
+            architecture = 'arm64';
+            if (['8', 'v8', 'v8.0'].includes(variant))
+                variant = '';
+            else if (['9', '9.0', 'v9.0'].includes(variant))
+                variant = 'v9';
+            break;
+        case 'armhf':
+            architecture = 'arm';
+            variant = 'v7';
+            break;
+        case 'armel':
+            architecture = 'arm';
+            variant = 'v6';
+            break;
+        case 'arm':
+            if (variant === '' || variant === '7')
+                variant = 'v7';
+            else if (['5', '6', '8'].includes(variant))
+                variant = `v${variant}`;
+            break;
+    }
+    return { os, architecture, variant };
+}
+/** containerd's arm64 variant table (compare.go): each variant runs the older ones. */
+const ARM64_VERSIONS = {
+    v8: [[8], [0]],
+    'v8.0': [[8], [0]],
+    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map(minor => [`v8.${minor}`, [[8], [minor]]])),
+    v9: [
+        [9, 8],
+        [0, 5]
+    ],
+    'v9.0': [
+        [9, 8],
+        [0, 5]
+    ],
+    ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map(minor => [
+        `v9.${minor}`,
+        [
+            [9, 8],
+            [minor, Math.min(minor + 5, 9)]
+        ]
+    ]))
+};
+/**
+ * containerd's `platformVector` (compare.go): the platforms a host of `host` runs, best first.
+ * `platforms.Only(host)` picks the index entry matching the earliest of these; amd64 falls
+ * back through its lower v-levels to 386, arm through lower variants, arm64 through lower
+ * arm64 variants to 32-bit arm.
+ */
+function platformVector(host) {
+    const { os } = host;
+    const vector = [host];
+    const level = (variant) => /^v?\d+$/.test(variant) ? Number(variant.replace('v', '')) : NaN;
+    switch (host.architecture) {
+        case 'amd64': {
+            const version = level(host.variant);
+            for (let v = version - 1; v >= 1; v--) {
+                vector.push(normalizePlatform({ os, architecture: 'amd64', variant: `v${v}` }));
+            }
+            vector.push({ os, architecture: '386', variant: '' });
+            break;
+        }
+        case 'arm': {
+            const version = level(host.variant);
+            for (let v = version - 1; v >= 5; v--) {
+                vector.push({ os, architecture: 'arm', variant: `v${v}` });
+            }
+            break;
+        }
+        case 'arm64': {
+            let variant = host.variant || 'v8';
+            const versions = ARM64_VERSIONS[variant];
+            vector.length = 0;
+            if (!versions)
+                break;
+            const [majors, minors] = versions;
+            majors.forEach((major, n) => {
+                for (let minor = minors[n] ?? 0; minor >= 0; minor--) {
+                    const arm64Variant = minor === 0 ? `v${major}` : `v${major}.${minor}`;
+                    vector.push(normalizePlatform({ os, architecture: 'arm64', variant: arm64Variant }));
+                }
+            });
+            if (variant.startsWith('v8') || variant.startsWith('v9'))
+                variant = 'v8';
+            vector.push(...platformVector(normalizePlatform({ os, architecture: 'arm', variant })));
+            break;
+        }
+    }
+    return vector;
+}
+/**
+ * The hosts a requested platform stands for. Without a variant it is any host of that
+ * architecture: the engine pulls for its own CPU level (docker asks for `linux/amd64/v3` on a
+ * v3 machine), so `linux/amd64` covers amd64 v1 to v4 and `linux/arm64` every arm64 variant.
+ * With a variant it is that host only.
+ */
+function hostsFor(requested) {
+    const host = normalizePlatform(requested);
+    if (requested.variant !== undefined)
+        return [host];
+    if (host.architecture === 'amd64') {
+        return ['', 'v2', 'v3', 'v4'].map(variant => ({ ...host, variant }));
+    }
+    if (host.architecture === 'arm64') {
+        const variants = new Set(Object.keys(ARM64_VERSIONS).map(variant => normalizePlatform({ ...host, variant }).variant));
+        return [...variants].map(variant => ({ ...host, variant }));
+    }
+    return [host];
+}
+function same(a, b) {
+    return a.os === b.os && a.architecture === b.architecture && a.variant === b.variant;
+}
+/**
+ * Every entry of an index the engine could pull for `requested`: for each host it stands for
+ * (`hostsFor`), the entries matching the best-ranked platform of that host's vector, all of
+ * them when several tie (engines break ties by order, which an index can game). In index
+ * order, each once. Entries without a platform (attestations) are never chosen; an index with
+ * nothing else for the platform is not found.
+ */
+function candidateEntries(entries, requested) {
+    const normal = entries.map(entry => entry.platform ? normalizePlatform(entry.platform) : undefined);
+    const chosen = new Set();
+    for (const host of hostsFor(requested)) {
+        for (const wanted of platformVector(host)) {
+            const matched = normal.flatMap((have, n) => (have && same(have, wanted) ? [n] : []));
+            if (matched.length === 0)
+                continue;
+            for (const n of matched)
+                chosen.add(n);
+            break;
+        }
+    }
+    return entries.filter((_entry, n) => chosen.has(n));
+}
+/**
+ * Whether an image config's own platform agrees with what its index entry (or, for a
+ * single-platform image, the request) says: os and architecture as containerd normalises
+ * them, and the variant when both name one. An entry labelled linux/amd64 over an arm64
+ * config would make the gate vouch for an image the engine runs differently.
+ */
+function configMatches(config, claimed) {
+    const have = normalizePlatform(config);
+    const want = normalizePlatform(claimed);
+    if (have.os !== want.os || have.architecture !== want.architecture)
+        return false;
+    // Without a variant on either side there is nothing to compare: a request without one stands
+    // for every variant of its architecture.
+    if (!config.variant || !claimed.variant)
+        return true;
+    return have.variant === want.variant;
+}
+
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/registry/transport.ts
+
+
+/** Statuses a Response cannot carry a body with. */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/**
+ * A fetch over `node:https` with its own agent, for one registry read. Node's built-in fetch
+ * keeps a connection that is still in its TLS handshake alive after its signal aborts (its
+ * connect timeout, 10 s, ends it): a stalled registry kept the action's process alive long
+ * after the verdict. Here an abort destroys the request's socket whatever state it is in, and
+ * `close` destroys every socket of the agent, so nothing outlives the read.
+ *
+ * Network failures reject like fetch's (a TypeError whose `cause` is the socket's error, with
+ * its `code`), so callers word them the same way. `init.method` and a Buffer `init.body` are
+ * sent as given (with their Content-Length, never chunked: registries refuse chunked manifest
+ * PUTs); redirects are returned, never followed.
+ */
+function httpsTransport() {
+    const agent = new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 2 });
+    const fetchOverHttps = (input, init) => new Promise((resolve, reject) => {
+        const failed = (error) => reject(new TypeError('fetch failed', { cause: error }));
+        let url;
+        try {
+            url = new URL(input instanceof Request ? input.url : input);
+            if (url.protocol !== 'https:')
+                throw new Error(`not an HTTPS URL: ${url.protocol}`);
+        }
+        catch (error) {
+            failed(error);
+            return;
+        }
+        const headers = {};
+        new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
+        const signal = init?.signal ?? undefined;
+        if (signal?.aborted) {
+            failed(signal.reason);
+            return;
+        }
+        const method = init?.method ?? 'GET';
+        const body = init?.body;
+        if (body !== undefined && body !== null && !(body instanceof Uint8Array)) {
+            failed(new Error('only a Buffer body can be sent'));
+            return;
+        }
+        if (method !== 'GET' && method !== 'HEAD')
+            headers['content-length'] = String(body?.length ?? 0);
+        const req = (0,external_node_https_namespaceObject.request)(url, { method, headers, agent, signal }, res => {
+            try {
+                const status = res.statusCode ?? 0;
+                const answer = new Headers();
+                for (let n = 0; n + 1 < res.rawHeaders.length; n += 2) {
+                    answer.append(res.rawHeaders[n] ?? '', res.rawHeaders[n + 1] ?? '');
+                }
+                const stream = NULL_BODY.has(status) || method === 'HEAD'
+                    ? null
+                    : external_node_stream_.Readable.toWeb(res);
+                if (!stream)
+                    res.resume();
+                resolve(new Response(stream, { status, statusText: res.statusMessage ?? '', headers: answer }));
+            }
+            catch (error) {
+                // A status a Response cannot hold (e.g. 999) or a header it refuses.
+                res.destroy();
+                failed(error);
+            }
+        });
+        req.on('error', failed);
+        req.end(body ?? undefined);
+    });
+    return { fetch: fetchOverHttps, close: () => agent.destroy() };
+}
+
+;// CONCATENATED MODULE: ./src/registry/client.ts
+
+
+
+
+
+
+
+/**
+ * Reads an image's labels straight from its registry (Registry HTTP API v2 over HTTPS), the way
+ * the engine will read them: the manifest, for an index every entry a host of any of
+ * `options.platform` could pull (containerd's matcher), then each config blob. Every body is
+ * checked against the digest it was asked by; every document is parsed refusing keys that Go's
+ * decoder would merge; the entries read must agree on the revision and source labels. Anonymous
+ * first; only the registry's own 401 is answered (Basic, or a Bearer token from its realm). The
+ * whole read, TLS handshakes included, ends within `options.timeoutMs` and leaves no socket.
+ * Throws only GateErrors: `registry-auth`, `registry-not-found` or `registry-error`.
+ */
+async function readRegistryImage(reference, options) {
+    const ref = parseImageReference(reference);
+    const platforms = parsePlatforms(options.platform);
+    const transport = options.fetch ? undefined : httpsTransport();
+    const session = new RegistrySession(ref, options, transport);
+    try {
+        return await new ImageReader(ref, options, session).read(platforms);
+    }
+    catch (error) {
+        throw session.worded(error);
+    }
+    finally {
+        transport?.close();
+    }
+}
+/**
+ * Runs `work` with one registry session for `reference` (the same credentials, token cache,
+ * deadline and masking as `readRegistryImage`), then closes every socket it opened. What `work`
+ * throws comes back as a GateError with every secret of the session redacted. For writers (a
+ * promotion) that need the reader's hardened reads and its authentication for requests of their
+ * own.
+ */
+async function withRegistrySession(reference, options, work) {
+    const ref = parseImageReference(reference);
+    const transport = options.fetch ? undefined : httpsTransport();
+    const http = new RegistrySession(ref, options, transport);
+    const reader = new ImageReader(ref, options, http);
+    try {
+        return await work({
+            ref,
+            name: http.name,
+            manifest: (reference, digest, size, repository) => reader.manifest(reference, digest, size, repository),
+            config: (config, manifestDigest) => reader.config(config, manifestDigest),
+            configDescriptor: manifest => reader.configDescriptor(manifest),
+            checkPlatform: (image, claimed, what) => reader.checkPlatform(image, claimed, what),
+            send: (method, repository, path, what, options) => http.send(method, repository, path, what, options),
+            error: message => http.error(message)
+        });
+    }
+    catch (error) {
+        throw http.worded(error);
+    }
+    finally {
+        transport?.close();
+    }
+}
+/** What one read fetches and checks through its session: manifests, index entries, configs. */
+class ImageReader {
+    ref;
+    options;
+    http;
+    name;
+    constructor(ref, options, http) {
+        this.ref = ref;
+        this.options = options;
+        this.http = http;
+        this.name = http.name;
+    }
+    async read(platforms) {
+        const top = await this.manifest(this.ref.digest ?? this.ref.tag ?? 'latest', this.ref.digest);
+        const images = [];
+        if (INDEX_TYPES.includes(top.mediaType)) {
+            const entries = descriptors(field(top.json, 'manifests', top.what), `index ${this.name}`);
+            const chosen = [];
+            for (const platform of platforms) {
+                const candidates = candidateEntries(entries, platform);
+                if (candidates.length === 0) {
+                    const have = [
+                        ...new Set(entries.flatMap(e => (e.platform ? [formatPlatform(e.platform)] : [])))
+                    ];
+                    throw new GateError('registry-not-found', `${this.name} is an index with no manifest for ${formatPlatform(platform)} (it has ${have.join(', ') || 'no platforms'})`);
+                }
+                for (const entry of candidates)
+                    if (!chosen.includes(entry))
+                        chosen.push(entry);
+            }
+            const read = new Map();
+            for (const entry of chosen) {
+                const claimed = entry.platform ?? { os: '', architecture: '' };
+                const shown = formatPlatform(claimed);
+                let done = read.get(entry.digest);
+                if (!done) {
+                    const manifest = await this.manifest(entry.digest, entry.digest, entry.size);
+                    if (!MANIFEST_TYPES.includes(manifest.mediaType)) {
+                        throw this.error(`the ${shown} entry ${entry.digest} of index ${this.name} is ${manifest.mediaType}, not an image manifest`);
+                    }
+                    const config = this.configDescriptor(manifest);
+                    done = { manifest, config, image: await this.config(config, manifest.digest) };
+                    read.set(entry.digest, done);
+                }
+                const { manifest, config, image } = done;
+                this.checkPlatform(image, claimed, `the ${shown} entry ${entry.digest} of index ${this.name}`);
+                images.push({
+                    platform: shown,
+                    manifestDigest: manifest.digest,
+                    configDigest: config.digest,
+                    labels: image.labels
+                });
+            }
+        }
+        else {
+            const config = this.configDescriptor(top);
+            const image = await this.config(config, top.digest);
+            for (const platform of platforms) {
+                this.checkPlatform(image, platform, `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
+            }
+            images.push({
+                platform: image.platform ? formatPlatform(image.platform) : '',
+                manifestDigest: top.digest,
+                configDigest: config.digest,
+                labels: image.labels
+            });
+        }
+        const [first] = images;
+        if (!first)
+            throw this.error(`${this.name}: no image was read`);
+        return {
+            digest: top.digest,
+            manifestDigest: first.manifestDigest,
+            configDigest: first.configDigest,
+            labels: this.agreed(images),
+            images
+        };
+    }
+    /**
+     * The labels all `images` share. They must agree on the revision and source labels: the
+     * engine may pull any one of them (which one depends on the host's CPU level, on case and
+     * alias spellings of the platform, on the order of the index), so every one must carry what
+     * the gate checks.
+     */
+    agreed(images) {
+        const valueOf = (image, name) => Object.hasOwn(image.labels, name) ? image.labels[name] : undefined;
+        const revision = this.options.revisionLabel || DEFAULT_REVISION_LABEL;
+        for (const name of new Set([revision, oci_SOURCE_LABEL])) {
+            if (new Set(images.map(image => valueOf(image, name))).size <= 1)
+                continue;
+            const each = images.map(image => {
+                const value = valueOf(image, name);
+                return `${image.platform} (manifest ${image.manifestDigest}) has ${value === undefined ? 'none' : JSON.stringify(value.slice(0, 80))}`;
+            });
+            throw this.error(`${this.name}: the images the engine may pull for ${this.options.platform} disagree on ${name}: ${each.join('; ')}. Which one a host pulls depends on its CPU and the index, so every one must carry the same value`);
+        }
+        const [first, ...rest] = images;
+        return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => valueOf(image, name) === value)));
+    }
+    /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
+    checkPlatform(image, claimed, what) {
+        if (!image.platform) {
+            throw this.error(`${what}: its config names no os and architecture`);
+        }
+        if (!configMatches(image.platform, claimed)) {
+            throw this.error(`${what}: its config says ${formatPlatform(image.platform)}, not ${formatPlatform(claimed)}; refusing an image whose platform is not what was asked for`);
+        }
+    }
+    /** The manifest's config descriptor; only container image configs are read. */
+    configDescriptor(manifest) {
+        const config = descriptor(field(manifest.json, 'config', manifest.what), `config of ${manifest.what}`);
+        if (!CONFIG_TYPES.includes(config.mediaType)) {
+            throw this.error(`manifest ${manifest.digest} of ${this.name} has a ${config.mediaType} config: not a container image`);
+        }
+        return config;
+    }
+    /**
+     * Fetches a manifest by tag or digest and binds it: its sha256 must equal every claim. From
+     * `repository` of the same registry when given (a promotion reads its target back).
+     */
+    async manifest(reference, expectedDigest, expectedSize, repository = this.ref.repository) {
+        const what = `manifest ${this.ref.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+        if (expectedSize !== undefined && expectedSize > MAX_MANIFEST_BYTES) {
+            throw this.error(`${what} is ${expectedSize} bytes, over the ${mib(MAX_MANIFEST_BYTES)} limit`);
+        }
+        const response = await this.http.send('GET', repository, `manifests/${reference}`, what, {
+            accept: MANIFEST_ACCEPT
+        });
+        if (response.status === 404) {
+            throw new GateError('registry-not-found', `${what} not found (404${await errorDetail(response)})`);
+        }
+        if (!response.ok)
+            throw this.error(`${what}: ${await statusText(response)}`);
+        const contentType = mediaTypeOf(response.headers.get('content-type'));
+        if (!INDEX_TYPES.includes(contentType) && !MANIFEST_TYPES.includes(contentType)) {
+            await discard(response);
+            throw this.error(`${what} came as Content-Type ${JSON.stringify(contentType)}, not an OCI or Docker v2 manifest or index`);
+        }
+        const body = await this.http.body(response, MAX_MANIFEST_BYTES, what);
+        const digest = sha256(body);
+        const claimed = response.headers.get('docker-content-digest');
+        if (claimed && claimed !== digest) {
+            throw this.error(`${what}: the registry says its digest is ${claimed} but its body hashes to ${digest}`);
+        }
+        if (expectedDigest && digest !== expectedDigest) {
+            throw this.error(`${what}: asked for ${expectedDigest} but the body hashes to ${digest}`);
+        }
+        if (expectedSize !== undefined && body.length !== expectedSize) {
+            throw this.error(`${what} is ${body.length} bytes but its descriptor says ${expectedSize}`);
+        }
+        const json = parseObject(body, what);
+        const schemaVersion = field(json, 'schemaVersion', what);
+        if (schemaVersion !== 2) {
+            throw this.error(`${what} has schemaVersion ${JSON.stringify(schemaVersion)}, not 2`);
+        }
+        const mediaType = field(json, 'mediaType', what);
+        if (mediaType !== undefined && mediaType !== contentType) {
+            throw this.error(`${what} came as Content-Type ${contentType} but says it is ${JSON.stringify(mediaType)}`);
+        }
+        return { digest, mediaType: contentType, json, what, body };
+    }
+    /**
+     * Fetches the config blob, checks it against its descriptor, and returns `config.Labels` and
+     * its platform, every field found the way the engine's Go decoder finds it.
+     */
+    async config(config, manifestDigest) {
+        const what = `config blob ${config.digest} of ${this.name}`;
+        if (config.size > MAX_CONFIG_BYTES) {
+            throw this.error(`${what} is ${config.size} bytes, over the ${mib(MAX_CONFIG_BYTES)} limit`);
+        }
+        const response = await this.http.get(`blobs/${config.digest}`, `${config.mediaType}, */*`, what);
+        if (response.status === 404) {
+            throw this.error(`${what} is missing (404${await errorDetail(response)}) although manifest ${manifestDigest} names it`);
+        }
+        if (!response.ok)
+            throw this.error(`${what}: ${await statusText(response)}`);
+        const body = await this.http.body(response, MAX_CONFIG_BYTES, what);
+        const digest = sha256(body);
+        if (digest !== config.digest)
+            throw this.error(`${what}: the body hashes to ${digest}`);
+        if (body.length !== config.size) {
+            throw this.error(`${what} is ${body.length} bytes but the manifest says ${config.size}`);
+        }
+        const json = parseObject(body, what);
+        const platform = platformOf(json, what);
+        const inner = field(json, 'config', what);
+        if (inner === undefined || inner === null)
+            return { labels: {}, platform };
+        if (!isJsonObject(inner))
+            throw this.error(`${what} has a config that is not an object`);
+        const labels = field(inner, 'Labels', `${what} (in its config)`);
+        if (labels === undefined || labels === null)
+            return { labels: {}, platform };
+        if (!isJsonObject(labels) || !Object.values(labels).every(value => typeof value === 'string')) {
+            throw this.error(`${what} has config.Labels that is not a map of strings`);
+        }
+        return {
+            labels: Object.fromEntries(Object.entries(labels)),
+            platform
+        };
+    }
+    error(message) {
+        return new GateError('registry-error', message);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/promote.ts
+
+
+
+
+
+/** A check's refusal as a verdict, before anything is written. */
+function promote_failClosed(reason, failure) {
+    return { verdict: 'fail-closed', reason, pass: false, failure };
+}
+
+
+/**
+ * Promotes by digest in the registry, with no host and no daemon: reads the staging manifest
+ * (exactly `imageDigest` when given) with the hardened reader, requires every image in it, each
+ * entry of an index, to pass `check`; only then mounts the blobs into the prod repository (when
+ * it is another one), puts the child manifests of an index by digest, puts the exact bytes read
+ * under the prod tag, and reads the tag back, requiring the same digest. A stale or unlabelled
+ * image writes nothing. Throws only GateErrors (`registry-auth` for refused credentials or a
+ * missing push right, `registry-error`, `registry-not-found`), with every secret redacted.
+ */
+async function promoteInRegistry(request, options) {
+    const staging = parseImageReference(request.image);
+    const prod = parseImageReference(request.prodImage);
+    if (prod.registry.toLowerCase() !== staging.registry.toLowerCase()) {
+        throw new GateError('registry-error', `prod-image ${request.prodImage} is on ${prod.registry}, not on ${staging.registry} where ${request.image} is: a registry promotion writes within one registry`);
+    }
+    if (prod.digest !== undefined || prod.tag === undefined) {
+        throw new GateError('registry-error', `prod-image ${request.prodImage} must be a tag to write`);
+    }
+    const prodTag = prod.tag;
+    const platforms = parsePlatforms(options.platform);
+    return withRegistrySession(request.image, options, async (session) => {
+        const pinned = request.imageDigest || staging.digest;
+        const top = await session.manifest(pinned ?? staging.tag ?? 'latest', pinned);
+        const read = await readAll(session, top, platforms);
+        const staged = stagedImage(top, read.images, platforms);
+        request.log(`registry: ${request.image}${request.imageDigest ? ` (image-digest ${request.imageDigest})` : ''} is ${top.digest}: ${describeImages(read.images)}`);
+        request.onStaged?.(staged);
+        const failed = firstFailure(read.images, labels => request.check(labels), INDEX_TYPES.includes(top.mediaType));
+        if (failed) {
+            request.log(`not promoting: ${failed.reason}; ${request.prodImage} is left as it is`);
+            return { staged, prodDigest: '', failed };
+        }
+        const refused = `check that registry-username may push to ${prod.repository} and pull ${staging.repository} (a token needs pull on the staging repository and push on the prod one; the registry's answer is not shown: it may repeat the credentials)`;
+        if (prod.repository !== staging.repository) {
+            const blobs = blobsToMount(read.children.length ? read.children : [top]);
+            request.log(`mounting ${blobs.length} blob${blobs.length === 1 ? '' : 's'} from ${staging.repository} into ${prod.repository}`);
+            for (const digest of blobs) {
+                await mountBlob(session, digest, staging.repository, prod.repository, refused);
+            }
+            for (const child of read.children) {
+                await putManifest(session, prod.repository, child.digest, child, refused);
+            }
+        }
+        await putManifest(session, prod.repository, prodTag, top, refused);
+        const back = await session.manifest(prodTag, undefined, undefined, prod.repository);
+        if (back.digest !== top.digest) {
+            return {
+                staged,
+                prodDigest: back.digest,
+                failed: promote_failClosed(`provenance fail-closed: after the push, ${request.prodImage} is ${back.digest}, not the verified ${top.digest}: something else wrote the tag at the same time`, 'mismatch')
+            };
+        }
+        request.log(`promoted: ${request.prodImage} is ${back.digest} (read back)`);
+        return { staged, prodDigest: back.digest, failed: undefined };
+    });
+}
+/**
+ * Reads every image the manifest holds: for an index every entry (not only the platforms a
+ * host would pick: the whole index is what gets promoted), each bound to its digest and size,
+ * each an image manifest whose config names the platform its entry claims. The platforms asked
+ * for must each have an entry, as when reading for a verdict.
+ */
+async function readAll(session, top, platforms) {
+    if (!INDEX_TYPES.includes(top.mediaType)) {
+        const config = session.configDescriptor(top);
+        const image = await session.config(config, top.digest);
+        for (const platform of platforms) {
+            session.checkPlatform(image, platform, `${session.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
+        }
+        const platform = image.platform ? formatPlatform(image.platform) : '';
+        const one = {
+            platform,
+            manifestDigest: top.digest,
+            configDigest: config.digest,
+            labels: image.labels
+        };
+        return { images: [one], children: [] };
+    }
+    const index = `index ${top.digest} of ${session.name}`;
+    const entries = descriptors(field(top.json, 'manifests', top.what), index);
+    if (entries.length === 0)
+        throw session.error(`${index} lists no manifests: nothing to promote`);
+    for (const platform of platforms) {
+        if (candidateEntries(entries, platform).length === 0) {
+            throw new GateError('registry-not-found', `${index} has no manifest for ${formatPlatform(platform)}`);
+        }
+    }
+    const images = [];
+    const children = new Map();
+    const configs = new Map();
+    for (const [n, entry] of entries.entries()) {
+        const claimed = entry.platform ?? { os: '', architecture: '' };
+        const shown = formatPlatform(claimed);
+        const what = `entry ${n} (${shown || 'no platform'}, ${entry.digest}) of ${index}`;
+        let config = configs.get(entry.digest);
+        if (!config) {
+            const child = await session.manifest(entry.digest, entry.digest, entry.size);
+            if (!MANIFEST_TYPES.includes(child.mediaType)) {
+                throw session.error(`${what} is ${child.mediaType}, not an image manifest; only an index of images is promoted`);
+            }
+            children.set(entry.digest, child);
+            const found = session.configDescriptor(child);
+            config = { digest: found.digest, image: await session.config(found, child.digest) };
+            configs.set(entry.digest, config);
+        }
+        session.checkPlatform(config.image, claimed, what);
+        images.push({
+            platform: shown,
+            manifestDigest: entry.digest,
+            configDigest: config.digest,
+            labels: config.image.labels
+        });
+    }
+    return { images, children: [...children.values()] };
+}
+/**
+ * The staging image as the gate reports it: the top digest, and of the images the first
+ * platform asked for resolves to, the first (the image id a host of that platform gets); the
+ * labels every image shares.
+ */
+function stagedImage(top, images, platforms) {
+    const [wanted] = platforms;
+    let first = images[0];
+    if (wanted && INDEX_TYPES.includes(top.mediaType)) {
+        const entries = images.map(image => ({
+            mediaType: '',
+            digest: image.manifestDigest,
+            size: 0,
+            platform: promote_platformOf(image.platform)
+        }));
+        const [entry] = candidateEntries(entries, wanted);
+        first = images.find(image => image.manifestDigest === entry?.digest) ?? first;
+    }
+    return {
+        digest: top.digest,
+        manifestDigest: first?.manifestDigest ?? '',
+        configDigest: first?.configDigest ?? '',
+        labels: sharedLabels(images),
+        images
+    };
+}
+function promote_platformOf(shown) {
+    const [os = '', architecture = '', variant] = shown.split('/');
+    if (!architecture)
+        return undefined;
+    return variant ? { os, architecture, variant } : { os, architecture };
+}
+/** The labels every image carries with the same value (one that differs is left out). */
+function sharedLabels(images) {
+    const [first, ...rest] = images;
+    return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => Object.hasOwn(image.labels, name) && image.labels[name] === value)));
+}
+function describeImages(images) {
+    return images
+        .map(image => `${image.platform || '?'} manifest ${image.manifestDigest}, config ${image.configDigest}`)
+        .join('; ');
+}
+/**
+ * The first image that fails `check`, as a decision naming it. An index is promoted only when
+ * every entry passes: prod hosts of any platform pull from the promoted tag, so one stale or
+ * unlabelled entry would ship a build of another commit. Undefined when all pass.
+ */
+function firstFailure(images, check, isIndex) {
+    const failures = images.flatMap((image, n) => {
+        const failed = check(image.labels);
+        return failed ? [{ n, image, failed }] : [];
+    });
+    const [first] = failures;
+    if (!first)
+        return undefined;
+    if (!isIndex)
+        return first.failed;
+    const others = failures.length - 1;
+    const more = others ? ` (and ${others} more of its ${images.length} entries)` : '';
+    return {
+        ...first.failed,
+        reason: `${first.failed.reason} in index entry ${first.n} (${first.image.platform || 'no platform'}, manifest ${first.image.manifestDigest})${more}; an index is promoted only when every entry passes`
+    };
+}
+/**
+ * The blobs a repository needs before these image manifests can be put into it: each config,
+ * then each layer, in order, each digest once. Only sha256 descriptors are accepted (what the
+ * reader verifies); a manifest without a layers list is refused.
+ */
+function blobsToMount(manifests) {
+    const digests = [];
+    const add = (digest) => {
+        if (!digests.includes(digest))
+            digests.push(digest);
+    };
+    for (const manifest of manifests) {
+        add(descriptor(field(manifest.json, 'config', manifest.what), `config of ${manifest.what}`).digest);
+        const layers = field(manifest.json, 'layers', manifest.what);
+        if (!Array.isArray(layers)) {
+            throw new GateError('registry-error', `${manifest.what} has no layers list`);
+        }
+        for (const [n, layer] of layers.entries()) {
+            if (!isJsonObject(layer)) {
+                throw new GateError('registry-error', `layer ${n} of ${manifest.what} is not a descriptor`);
+            }
+            add(descriptor(layer, `layer ${n} of ${manifest.what}`).digest);
+        }
+    }
+    return digests;
+}
+/**
+ * Makes a blob of `from` available in `to` by a cross-repository mount (201). A registry that
+ * answers 202 started an upload instead (it could not or would not mount): the upload is
+ * cancelled and the promotion fails, since copying layers through the runner is not done.
+ */
+async function mountBlob(session, digest, from, to, refused) {
+    const { registry } = session.ref;
+    const what = `mounting blob ${digest} from ${from} into ${registry}/${to}`;
+    const query = `mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
+    const response = await session.send('POST', to, `blobs/uploads/?${query}`, what, {
+        accept: '*/*',
+        refused
+    });
+    if (response.status === 201) {
+        await discard(response);
+        return;
+    }
+    if (response.status === 202) {
+        await discard(response);
+        const location = response.headers.get('location');
+        const cancelled = location ? await cancelUpload(session, to, location, refused) : false;
+        throw session.error(`${registry} did not mount blob ${digest} from ${from} into ${to}: it started an upload instead (202${cancelled ? ', cancelled' : location ? ', which could not be cancelled' : ''}). A registry promotion into another repository needs cross-repository blob mounts; promote within the staging repository, or check that the blob exists in ${from}`);
+    }
+    throw session.error(`${what}: ${await statusText(response)}`);
+}
+/** Deletes an upload the registry started instead of mounting; true when it answered 2xx. */
+async function cancelUpload(session, repository, location, refused) {
+    try {
+        const url = new URL(location, `https://${session.ref.registry}/v2/${repository}/blobs/uploads/`);
+        const response = await session.send('DELETE', repository, url.href, 'cancelling an upload', {
+            accept: '*/*',
+            refused
+        });
+        await discard(response);
+        return response.ok;
+    }
+    catch {
+        // Best effort: the registry purges abandoned uploads; the promotion fails either way.
+        return false;
+    }
+}
+/**
+ * Puts the exact bytes read under `reference` of `repository`, with the media type they were
+ * read as, so the registry stores the same digest; requires 201 and, when the registry names
+ * one, that digest.
+ */
+async function putManifest(session, repository, reference, manifest, refused) {
+    const at = reference.startsWith('sha256:') ? '@' : ':';
+    const what = `writing manifest ${manifest.digest} to ${session.ref.registry}/${repository}${at}${reference}`;
+    const response = await session.send('PUT', repository, `manifests/${reference}`, what, {
+        accept: '*/*',
+        body: manifest.body,
+        contentType: manifest.mediaType,
+        refused
+    });
+    if (response.status !== 201)
+        throw session.error(`${what}: ${await statusText(response)}`);
+    const stored = response.headers.get('docker-content-digest');
+    await discard(response);
+    if (stored && stored !== manifest.digest) {
+        throw session.error(`${what}: the registry says it stored ${stored}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/promote-step.ts
+
+
+
+
+
+/**
+ * The gate's registry promotion (mode promote, label-source registry): no host, no daemon. The
+ * checks are the gate's own (revision against `revision`, then the source label rules), applied
+ * by the promotion to every image before it writes anything; the facts are filled as soon as the
+ * staging image is read, so a refused push still reports what was read. Returns the match with
+ * where it was promoted, or the mismatch; any other failure is thrown as a GateError.
+ */
+async function registryPromotion(settings, deps, facts, revision) {
+    const { promote } = settings;
+    const label = settings.revisionLabel;
+    const check = (labels) => {
+        try {
+            const verdict = decideVerdict(revision, revisionOf(labels, label));
+            if (!verdict.pass)
+                return verdict;
+            decideSource(labels, settings.repositoryUrl, settings.requireSource);
+        }
+        catch (error) {
+            // The promotion wants each image's refusal as a value, to refuse them all before writing.
+            if (!(error instanceof GateError))
+                throw error;
+            return { verdict: 'fail-closed', reason: error.message, pass: false, failure: error.failure };
+        }
+        return undefined;
+    };
+    const start = deps.now();
+    facts.current = 'promote';
+    const result = await (deps.promoteRegistry ?? promoteInRegistry)({
+        image: settings.image,
+        prodImage: promote.prodImage,
+        imageDigest: promote.imageDigest ?? '',
+        check,
+        log: message => deps.log.info(message),
+        onStaged: image => {
+            facts.imageDigest = image.digest;
+            facts.imageId = image.configDigest;
+            facts.labels = image.labels;
+            facts.imageRevision = revisionOf(image.labels, label);
+        }
+    }, { ...settings.registry, revisionLabel: label, timeoutMs: settings.timeouts.inspectMs }).finally(() => {
+        facts.phases.push({ name: 'promote', ms: deps.now() - start });
+    });
+    facts.current = '';
+    facts.prodImageDigest = result.prodDigest;
+    const failed = result.failed;
+    // A mismatch is a verdict; every other refusal travels as the GateError it is.
+    if (failed?.verdict === 'mismatch')
+        return failed;
+    if (failed && failed.failure) {
+        throw new GateError(failed.failure, failed.reason.replace(/^provenance fail-closed: /, ''));
+    }
+    facts.prodImageId = facts.imageId;
+    const verdict = decideVerdict(revision, facts.imageRevision);
+    if (!verdict.pass)
+        return verdict;
+    return {
+        ...verdict,
+        reason: `${verdict.reason}, promoted to ${promote.prodImage} as ${shortId(result.prodDigest)}`
+    };
+}
+
+;// CONCATENATED MODULE: ./src/session/connect.ts
+
+/** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
+function retryDelayMs(attempt) {
+    return Math.min(1000 * 2 ** attempt, 8000);
+}
+/**
+ * Opens the ssh connection, trying again with backoff only when the failure is one that happened
+ * before anything ran on the host (see GateError.retryable).
+ */
+async function connect(deps, target) {
+    for (let attempt = 0;; attempt++) {
+        try {
+            return await deps.openSsh(target);
+        }
+        catch (error) {
+            if (!(error instanceof GateError) || !error.retryable)
+                throw error;
+            if (attempt >= target.retries) {
+                const tries = attempt + 1;
+                throw new GateError(error.failure, `${error.message} (${tries} attempt${tries === 1 ? '' : 's'}, ssh-retries ${target.retries})`);
+            }
+            const delay = retryDelayMs(attempt);
+            deps.log.info(`${error.message}; nothing ran on the host, retrying in ${delay / 1000} s (attempt ${attempt + 2} of ${target.retries + 1})`);
+            await deps.sleep(delay);
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/gate.ts
 
 
@@ -35060,43 +35248,29 @@ function formatBytes(bytes) {
 
 
 
-/** A fresh, empty set of facts. */
-function emptyFacts() {
-    return {
-        expectedRevision: '',
-        imageRevision: '',
-        imageId: '',
-        imageDigest: '',
-        prodImageId: '',
-        prodImageDigest: '',
-        labels: {},
-        contextNote: '',
-        rebuilt: '',
-        sessionOpen: false,
-        phases: [],
-        current: ''
-    };
-}
-/** Backoff before connection attempt `attempt + 2`: 1 s, 2 s, 4 s, then 8 s each. */
-function retryDelayMs(attempt) {
-    return Math.min(1000 * 2 ** attempt, 8000);
-}
+
+
+
 /**
- * The gate itself: validated revision, then one remote session (the build context proven or
- * uploaded, the hook in rebuild mode, then the inspect), then the verdict. Expected failures
- * throw a GateError naming the cause; `facts` keeps what was known.
+ * The gate, in the order of the README's "What it does": the validated revision (while the
+ * connection opens), one remote session (the build context proven or uploaded and the hook in
+ * rebuild mode, then the inspect; or only a read-only probe when skip-if-fresh finds the image
+ * fresh), or the registry's labels, then the decisions, then (promote mode) the promotion.
+ * Returns the verdict (match or mismatch) with every fact learned; every other ending throws a
+ * GateStopped carrying the error (a GateError naming the cause when it was expected) and the
+ * facts known by then.
  */
-async function runGate(settings, deps, facts) {
-    const timed = async (name, work) => {
-        const start = deps.now();
-        facts.current = name;
-        try {
-            return await work();
-        }
-        finally {
-            facts.phases.push({ name, ms: deps.now() - start });
-        }
-    };
+async function runGate(settings, deps) {
+    const facts = emptyFacts();
+    try {
+        return { decision: await gate(settings, deps, facts), facts };
+    }
+    catch (error) {
+        throw new GateStopped(error, facts);
+    }
+}
+async function gate(settings, deps, facts) {
+    const timed = phaseTimer(deps, facts);
     // Registry labels in verify mode need nothing on the host: no connection at all.
     const needsHost = settings.mode === 'rebuild' || settings.labelSource === 'host';
     const { ssh } = settings;
@@ -35107,7 +35281,7 @@ async function runGate(settings, deps, facts) {
     let revision;
     try {
         revision =
-            settings.promote?.expectedRevision ||
+            (settings.mode === 'promote' && settings.promote.expectedRevision) ||
                 (await timed('git', () => headRevision(deps.local, settings, deps.event, deps.log, resolved => {
                     facts.expectedRevision = resolved;
                 })));
@@ -35125,38 +35299,30 @@ async function runGate(settings, deps, facts) {
             runner = connecting ? await connecting : deps.local;
         }
         deps.onRunner?.(runner);
-        if (runner && settings.skipIfFresh) {
+        if (runner && settings.mode === 'rebuild' && settings.skipIfFresh) {
             const fresh = await probeFresh(runner, settings, revision, deps, facts);
             if (fresh)
                 return fresh;
         }
         const session = runner ? await runGateSession(runner, settings, revision, deps, facts) : {};
         facts.contextNote = session.contextNote ?? '';
-        if (session.decision)
-            return session.decision;
         // Registry promotion: no host was opened; read, check and write in the registry only.
-        if (settings.promote && settings.labelSource === 'registry') {
+        if (settings.mode === 'promote' && settings.labelSource === 'registry') {
             return await registryPromotion(settings, deps, facts, revision);
         }
-        if (settings.labelSource === 'registry') {
-            const image = await timed('registry', () => deps.readRegistry(settings.image, {
-                ...settings.registry,
-                revisionLabel: settings.revisionLabel,
-                timeoutMs: settings.timeouts.inspectMs
-            }));
-            facts.imageId = image.configDigest;
-            facts.imageDigest = image.digest;
-            facts.labels = image.labels;
-            deps.log.info(`registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`);
-        }
-        else if (session.inspected) {
-            facts.imageId = session.inspected.imageId;
-            facts.labels = session.inspected.labels;
-        }
-        facts.imageRevision = revisionOf(facts.labels, settings.revisionLabel);
-        deps.log.info(`image ${settings.promote?.imageId || settings.image}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+        await readImage(settings, deps, facts, session, timed);
         facts.current = '';
-        return await decide(settings, deps, facts, revision, session.container, runner);
+        const verdict = decide(settings, deps, facts, revision, session.container);
+        if (!verdict.pass || settings.mode !== 'promote' || !runner)
+            return verdict;
+        const { prodImage } = settings.promote;
+        const host = runner;
+        await timed('promote', () => promote(host, settings, revision, deps, facts));
+        facts.current = '';
+        return {
+            ...verdict,
+            reason: `${verdict.reason}, promoted to ${prodImage} as ${shortId(facts.imageId)}`
+        };
     }
     finally {
         deps.onRunner?.(undefined);
@@ -35165,6 +35331,54 @@ async function runGate(settings, deps, facts) {
             deps.log.warning(`could not close the connection cleanly: ${describeError(error)}`);
         });
     }
+}
+/** Runs one phase: it is the current one while it runs, and its time is kept however it ends. */
+function phaseTimer(deps, facts) {
+    return async (name, work) => {
+        const start = deps.now();
+        facts.current = name;
+        try {
+            return await work();
+        }
+        finally {
+            facts.phases.push({ name, ms: deps.now() - start });
+        }
+    };
+}
+/** The image's identity and labels, from the session's inspect or from the registry. */
+async function readImage(settings, deps, facts, session, timed) {
+    if (settings.labelSource === 'registry') {
+        const image = await timed('registry', () => deps.readRegistry(settings.image, {
+            ...settings.registry,
+            revisionLabel: settings.revisionLabel,
+            timeoutMs: settings.timeouts.inspectMs
+        }));
+        facts.imageId = image.configDigest;
+        facts.imageDigest = image.digest;
+        facts.labels = image.labels;
+        deps.log.info(`registry: ${settings.image} is ${image.digest} (${settings.registry.platform}: manifest ${image.manifestDigest}, config ${image.configDigest})`);
+    }
+    else if (session.inspected) {
+        facts.imageId = session.inspected.imageId;
+        facts.labels = session.inspected.labels;
+    }
+    facts.imageRevision = revisionOf(facts.labels, settings.revisionLabel);
+    deps.log.info(`image ${inspectedImage(settings)}: id ${facts.imageId}, ${settings.revisionLabel}=${facts.imageRevision ? JSON.stringify(facts.imageRevision) : '(none)'}`);
+}
+/**
+ * The checks on what was read, in order: the revision (a mismatch is the verdict), the source,
+ * the running containers. Each failed check throws its GateError.
+ */
+function decide(settings, deps, facts, revision, container) {
+    const verdict = decideVerdict(revision, facts.imageRevision);
+    if (!verdict.pass)
+        return verdict;
+    decideSource(facts.labels, settings.repositoryUrl, settings.requireSource);
+    if (container && !container.exists) {
+        deps.log.info(`no container ${settings.staging.container} on the host: nothing runs, nothing to compare`);
+    }
+    decideContainer(container, facts.imageId, settings.containerCheck, settings.staging.container);
+    return verdict;
 }
 /**
  * skip-if-fresh: one read-only session (the inspect and the container check, as in verify mode)
@@ -35194,12 +35408,9 @@ async function probeFresh(runner, settings, revision, deps, facts) {
     const labels = probe.inspected?.labels ?? {};
     const imageRevision = revisionOf(labels, settings.revisionLabel);
     const imageId = probe.inspected?.imageId ?? '';
-    const stale = decideVerdict(revision, imageRevision).pass
-        ? (decideSource(labels, settings.repositoryUrl, settings.requireSource) ??
-            decideContainer(probe.container, imageId, settings.containerCheck, settings.staging.container))
-        : failClosed(`the image carries ${JSON.stringify(imageRevision)}`, 'mismatch');
+    const stale = staleness(settings, revision, imageRevision, labels, imageId, probe.container);
     if (stale) {
-        deps.log.info(`skip-if-fresh: not fresh (${stale.reason}); rebuilding`);
+        deps.log.info(`skip-if-fresh: not fresh (${stale}); rebuilding`);
         return undefined;
     }
     Object.assign(facts, { imageId, labels, imageRevision, rebuilt: 'false', current: '' });
@@ -35211,93 +35422,27 @@ async function probeFresh(runner, settings, revision, deps, facts) {
         reason: `${verdict.reason} (already built and running; hook skipped: skip-if-fresh)`
     };
 }
-/** The checks on what was read, in order, then (promote mode) the promotion. */
-async function decide(settings, deps, facts, revision, container, runner) {
-    const verdict = decideVerdict(revision, facts.imageRevision);
-    if (!verdict.pass)
-        return verdict;
-    const source = decideSource(facts.labels, settings.repositoryUrl, settings.requireSource);
-    if (source)
-        return source;
-    if (container && !container.exists) {
-        deps.log.info(`no container ${settings.staging.container} on the host: nothing runs, nothing to compare`);
+/** Why the probed image is not fresh, or '' when it would pass every check as it stands. */
+function staleness(settings, revision, imageRevision, labels, imageId, container) {
+    if (!imageRevision || !decideVerdict(revision, imageRevision).pass) {
+        return `the image carries ${JSON.stringify(imageRevision)}`;
     }
-    const stale = decideContainer(container, facts.imageId, settings.containerCheck, settings.staging.container);
-    if (stale)
-        return stale;
-    if (!settings.promote || !runner)
-        return verdict;
-    const { prodImage } = settings.promote;
-    const start = deps.now();
-    facts.current = 'promote';
-    const promoted = await promote(runner, settings, revision, deps, facts).finally(() => {
-        facts.phases.push({ name: 'promote', ms: deps.now() - start });
-    });
-    facts.current = '';
-    if (promoted)
-        return promoted;
-    return {
-        ...verdict,
-        reason: `${verdict.reason}, promoted to ${prodImage} as ${shortId(facts.imageId)}`
-    };
-}
-/**
- * The promotion, after the staging image passed: tag it by id to prod-image, read prod-image back
- * and require the same id and revision. Returns a failed decision, or `undefined` when promoted.
- */
-async function promote(runner, settings, revision, deps, facts) {
-    if (!settings.promote)
-        return undefined;
-    const { prodImage } = settings.promote;
-    const where = runner.where;
-    const nonce = deps.nonce();
-    const plan = planPromoteSession(settings, facts.imageId, prodImage, { nonce, runId: deps.runId });
-    deps.log.info(`promoting ${facts.imageId} to ${prodImage} on ${where}`);
-    const phases = facts.phases.length;
-    const { result, answer, tail } = await runPlanned(runner, plan, nonce, deps, facts, {
-        title: `output on ${where} (tag)`
-    });
-    facts.phases.splice(phases);
-    checkStarted(answer, result, where, tail, 'inspect-failed');
-    checkQuick('tag', `${settings.docker} tag ${facts.imageId} ${prodImage}`, answer.steps.tag, result, settings, where, tail, facts.imageId);
-    const prod = readInspect(answer.steps.prod, result, settings, where, tail, prodImage);
-    facts.prodImageId = prod.imageId;
-    if (prod.imageId !== facts.imageId) {
-        const [got, want] = showPair(prod.imageId, facts.imageId, shortId);
-        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} has id ${got}, not the verified ${want}: something else wrote the tag at the same time`, 'mismatch');
+    try {
+        decideSource(labels, settings.repositoryUrl, settings.requireSource);
+        decideContainer(container, imageId, settings.containerCheck, settings.staging.container);
+        return '';
     }
-    const prodRevision = revisionOf(prod.labels, settings.revisionLabel);
-    if (prodRevision !== revision) {
-        return failClosed(`provenance fail-closed: after docker tag, ${prodImage} carries revision ${JSON.stringify(prodRevision)}, not ${revision}`, 'mismatch');
-    }
-    return undefined;
-}
-/**
- * Opens the ssh connection, trying again with backoff only when the failure is one that happened
- * before anything ran on the host (see GateError.retryable).
- */
-async function connect(deps, target) {
-    for (let attempt = 0;; attempt++) {
-        try {
-            return await deps.openSsh(target);
-        }
-        catch (error) {
-            if (!(error instanceof GateError) || !error.retryable)
-                throw error;
-            if (attempt >= target.retries) {
-                const tries = attempt + 1;
-                throw new GateError(error.failure, `${error.message} (${tries} attempt${tries === 1 ? '' : 's'}, ssh-retries ${target.retries})`);
-            }
-            const delay = retryDelayMs(attempt);
-            deps.log.info(`${error.message}; nothing ran on the host, retrying in ${delay / 1000} s (attempt ${attempt + 2} of ${target.retries + 1})`);
-            await deps.sleep(delay);
-        }
+    catch (error) {
+        if (error instanceof GateError)
+            return error.message;
+        throw error;
     }
 }
 
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/inputs.ts
+
 
 
 
@@ -35466,12 +35611,10 @@ function parseSettings(read, context) {
         }
     }
     const repository = context.repository;
-    return {
-        mode,
+    const common = {
         checkoutPath,
         image,
         ssh,
-        hook,
         hookDir,
         buildContext: deriveBuildContext(value('build-context'), value('path-mapping'), checkoutPath, hookDir),
         context: parseContext(value, mode),
@@ -35486,11 +35629,15 @@ function parseSettings(read, context) {
         labelSource,
         registry,
         containerCheck: mode === 'promote' || labelSource === 'registry' ? 'skip' : containerCheck,
-        requireSource: parseBoolean(value, 'require-source'),
-        skipIfFresh: parseSkipIfFresh(value, mode, labelSource),
-        repositoryUrl: repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '',
-        promote
+        requireSource: parseBoolean(value, 'require-source')
     };
+    const skipIfFresh = parseSkipIfFresh(value, mode, labelSource);
+    const repositoryUrl = repository ? `${context.serverUrl.replace(/\/+$/, '')}/${repository}` : '';
+    if (promote)
+        return { mode: 'promote', ...common, repositoryUrl, promote };
+    if (mode === 'rebuild')
+        return { mode, ...common, repositoryUrl, hook, skipIfFresh };
+    return { mode: 'verify', ...common, repositoryUrl };
 }
 /** skip-if-fresh: only where a hook would run and the host can show what runs. */
 function parseSkipIfFresh(value, mode, labelSource) {
@@ -35874,7 +36021,7 @@ function escapeCell(value) {
         .replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ');
 }
 
-;// CONCATENATED MODULE: ./src/runner.ts
+;// CONCATENATED MODULE: ./src/session/runner.ts
 
 
 /**
@@ -35902,7 +36049,7 @@ class LocalRunner {
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/ssh-runner.ts
+;// CONCATENATED MODULE: ./src/session/ssh-runner.ts
 
 
 
@@ -36168,6 +36315,7 @@ function connectError(where, result, offered = [], knownHosts = '') {
 
 
 
+
 /** State key under which the main step leaves what the post step must clean up. */
 const SSH_STATE = 'ssh-resources';
 /** State key of this run's id, which names the run record on the host; '' once nothing is left. */
@@ -36200,11 +36348,10 @@ function runnerDeps(runnerTemp, runId, cancel, event) {
 async function run() {
     const started = Date.now();
     const context = readRunContext();
-    const facts = emptyFacts();
+    let facts = emptyFacts();
     const runId = newToken();
     const cancel = new Cancellation(runId);
     const report = {
-        facts,
         repository: context.repository,
         mode: '',
         where: '',
@@ -36228,24 +36375,24 @@ async function run() {
             report.mode = settings.mode;
             report.image = settings.image;
             report.where = describeTarget(settings.ssh);
-            decision = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel, event), facts);
+            ({ decision, facts } = await runGate(settings, runnerDeps(context.runnerTemp, runId, cancel, event)));
         }
     }
     catch (error) {
-        decision =
-            error instanceof GateError
-                ? failClosed(`provenance fail-closed: ${error.message}`, error.failure)
-                : failClosed(`provenance fail-closed: unexpected error: ${describeError(error)}`, PHASE_FAILURE[facts.current]);
+        const stopped = error instanceof GateStopped ? error : undefined;
+        if (stopped)
+            facts = stopped.facts;
+        decision = failedDecision(stopped ? stopped.error : error, PHASE_FAILURE[facts.current]);
     }
     const stopped = await cancel.settled();
     if (stopped) {
-        decision = failClosed(`provenance fail-closed: the job was cancelled (${stopped})`, decision.failure || 'hook-failed');
+        decision = failedDecision(new GateError(decision.failure || 'hook-failed', `the job was cancelled (${stopped})`), 'hook-failed');
     }
     // The host's run record is gone once a session ended or a cancellation ran: nothing for post.
     if (stopped || !facts.sessionOpen)
         saveState(RUN_STATE, '');
     try {
-        await publish({ ...report, decision, totalMs: Date.now() - started });
+        await publish({ ...report, facts, decision, totalMs: Date.now() - started });
     }
     catch (error) {
         warning(`could not set the outputs: ${describeError(error)}`);

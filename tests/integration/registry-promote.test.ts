@@ -571,7 +571,13 @@ describe('registry promotion with bearer tokens', () => {
           return
         }
         const asked = url.searchParams.getAll('scope')
-        scopes.push(asked)
+        // The registry's challenge lists the actions in no fixed order (a Go map): sort them.
+        scopes.push(
+          asked.map(scope => {
+            const [kind = '', name = '', actions = ''] = scope.split(':')
+            return `${kind}:${name}:${actions.split(',').sort().join(',')}`
+          })
+        )
         const access = asked.map(scope => {
           const [, name = '', actions = ''] = scope.split(':')
           const wanted = actions.split(',')

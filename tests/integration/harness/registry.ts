@@ -349,7 +349,7 @@ export interface Reader {
 const READER_SCRIPT = `
 import { createInterface } from 'node:readline'
 import { GateError } from ${JSON.stringify(path.join(ROOT, 'src/errors.ts'))}
-import { readRegistryImage } from ${JSON.stringify(path.join(ROOT, 'src/registry.ts'))}
+import { readRegistryImage } from ${JSON.stringify(path.join(ROOT, 'src/registry/client.ts'))}
 process.stdout.write('{"ready":true}\\n')
 for await (const line of createInterface({ input: process.stdin })) {
   const { reference, options } = JSON.parse(line)
