@@ -30,7 +30,7 @@ export default tseslint.config(
   {
     // Fakes of async seams stay async without awaiting: a throw in them must be a rejection, as
     // it is in what they stand for.
-    files: ['tests/**/*.ts'],
+    files: ['__tests__/**/*.ts'],
     rules: { '@typescript-eslint/require-await': 'off' }
   },
   {

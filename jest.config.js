@@ -9,11 +9,16 @@ const base = {
 /** @type {import('jest').Config} */
 export default {
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.itg\\.test\\.ts$']
+    },
     {
       ...base,
       displayName: 'integration',
-      testMatch: ['<rootDir>/tests/integration/**/*.test.ts']
+      testMatch: ['<rootDir>/__tests__/**/*.itg.test.ts']
     }
   ],
   // jest-circus reads the timeout from the global config only; per project it is ignored.

@@ -49,14 +49,14 @@ import {
   scratchDir,
   writeScript,
   type ChildRun
-} from '../tests/integration/harness/action.js'
+} from '../__tests__/support/action.js'
 import {
   startSshd,
   startStagingHost,
   stopPid,
   stopStagingHost,
   type StagingHost
-} from '../tests/integration/harness/services.js'
+} from '../__tests__/support/services.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUNS = Math.max(10, Number(process.env.BENCH_RUNS) || 12)
@@ -364,7 +364,7 @@ async function uploadBench(
 
 // ---------------------------------------------------------------- registry (optional)
 
-/** What the bench uses from tests/integration/harness/registry.ts. */
+/** What the bench uses from __tests__/support/registry.ts. */
 interface RegistryHarness {
   startRegistry(dir: string): Promise<{
     pid: number
@@ -413,7 +413,7 @@ async function registryBench(
   stopLater: (stop: () => Promise<void>) => void,
   nodeFloor: () => Promise<number>
 ): Promise<RegistryRow> {
-  const harnessFile = path.join(ROOT, 'tests/integration/harness/registry.ts')
+  const harnessFile = path.join(ROOT, '__tests__/support/registry.ts')
   for (const file of [path.join(ROOT, 'src/registry/client.ts'), harnessFile]) {
     if (!existsSync(file)) return { todo: `${path.relative(ROOT, file)} does not exist yet` }
   }
@@ -829,7 +829,7 @@ async function main(): Promise<void> {
       '',
       '## Results',
       '',
-      'Everything runs against a loopback sshd and dockerd started for the run (tests/integration/harness); "ssh" means a real connection with the real key and the pinned known_hosts, `BatchMode=yes`. Loopback has no network latency, which is the worst case for the gate: over a real network each extra connection of the naive shell also pays several round trips. The gate runs the committed bundle exactly as the runner does (inputs as `INPUT_*`, file commands, a fresh `RUNNER_TEMP`); its hook only prints a line, because the image with the right label was built once before the loop. The naive shell gets its key file and known_hosts written beforehand and the SHA inlined, which favours it. "Clean login shell": sessions get an empty HOME, so the remote login shell reads no dotfiles, like a staging host whose ~/.bashrc returns early for non-interactive shells. MB are 10^6 bytes.',
+      'Everything runs against a loopback sshd and dockerd started for the run (__tests__/support); "ssh" means a real connection with the real key and the pinned known_hosts, `BatchMode=yes`. Loopback has no network latency, which is the worst case for the gate: over a real network each extra connection of the naive shell also pays several round trips. The gate runs the committed bundle exactly as the runner does (inputs as `INPUT_*`, file commands, a fresh `RUNNER_TEMP`); its hook only prints a line, because the image with the right label was built once before the loop. The naive shell gets its key file and known_hosts written beforehand and the SHA inlined, which favours it. "Clean login shell": sessions get an empty HOME, so the remote login shell reads no dotfiles, like a staging host whose ~/.bashrc returns early for non-interactive shells. MB are 10^6 bytes.',
       '',
       ...table,
       '',

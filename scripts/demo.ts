@@ -7,12 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import {
-  commit,
-  removeScratch,
-  runAction,
-  type ActionRun
-} from '../tests/integration/harness/action.js'
+import { commit, removeScratch, runAction, type ActionRun } from '../__tests__/support/action.js'
 import {
   composeDown,
   composeRepo,
@@ -23,8 +18,8 @@ import {
   SERVICE,
   startComposeHost,
   unmountUnder
-} from '../tests/integration/harness/compose.js'
-import { freePort, stopStagingHost } from '../tests/integration/harness/services.js'
+} from '../__tests__/support/compose.js'
+import { freePort, stopStagingHost } from '../__tests__/support/services.js'
 
 function show(title: string, run: ActionRun): void {
   console.log(`\n=== ${title}: exit code ${run.exitCode}`)

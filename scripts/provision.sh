@@ -17,7 +17,7 @@ command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-# Hosts like users have them (tests/integration/harness/login-users.ts, podman-host.ts): other
+# Hosts like users have them (__tests__/support/login-users.ts, podman-host.ts): other
 # login shells, podman as the docker command, and a static busybox to run in FROM-scratch images.
 [ -x /bin/dash ] || need+=(dash)
 [ -x /usr/bin/zsh ] || need+=(zsh)

@@ -4,7 +4,7 @@
  * docker fails there, while the JSON answer exists on both. The answer decides a deploy, so these
  * parsers accept only what the real programs print and return `undefined` on anything else.
  *
- * Where docker 20.10 and podman 4.3 differ (fixtures in tests/unit/fixtures/, captured from both):
+ * Where docker 20.10 and podman 4.3 differ (fixtures in __fixtures__/, captured from both):
  * - image `Id`: docker `sha256:<64 hex>`; podman the bare `<64 hex>` (its `Digest` is the
  *   manifest digest, a different value, and is not read).
  * - image labels: docker `Config.Labels`, `null` without labels; podman `Config.Labels` (left out
