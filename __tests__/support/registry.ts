@@ -20,7 +20,7 @@ import type { RegistryImage, RegistryOptions } from '../../src/registry/client.j
 import type { Platform } from '../../src/registry/platform.js'
 import { freePort, stopPid } from './services.js'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** What the tests need to reach the registry. */
 export interface LocalRegistry {
