@@ -34645,6 +34645,7 @@ async function withRegistrySession(reference, options, work) {
             config: (config, manifestDigest) => reader.config(config, manifestDigest),
             configDescriptor: manifest => reader.configDescriptor(manifest),
             checkPlatform: (image, claimed, what) => reader.checkPlatform(image, claimed, what),
+            single: (top, platforms) => reader.single(top, platforms),
             send: (method, repository, path, what, options) => http.send(method, repository, path, what, options),
             error: message => http.error(message)
         });
@@ -34711,17 +34712,7 @@ class ImageReader {
             }
         }
         else {
-            const config = this.configDescriptor(top);
-            const image = await this.config(config, top.digest);
-            for (const platform of platforms) {
-                this.checkPlatform(image, platform, `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
-            }
-            images.push({
-                platform: image.platform ? formatPlatform(image.platform) : '',
-                manifestDigest: top.digest,
-                configDigest: config.digest,
-                labels: image.labels
-            });
+            images.push(await this.single(top, platforms));
         }
         const [first] = images;
         if (!first)
@@ -34754,6 +34745,23 @@ class ImageReader {
         }
         const [first, ...rest] = images;
         return Object.fromEntries(Object.entries(first?.labels ?? {}).filter(([name, value]) => rest.every(image => valueOf(image, name) === value)));
+    }
+    /**
+     * A single-platform image (a manifest, not an index): its config, which must be of every
+     * platform asked for, as the engine will refuse it on a host of another.
+     */
+    async single(top, platforms) {
+        const config = this.configDescriptor(top);
+        const image = await this.config(config, top.digest);
+        for (const platform of platforms) {
+            this.checkPlatform(image, platform, `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
+        }
+        return {
+            platform: image.platform ? formatPlatform(image.platform) : '',
+            manifestDigest: top.digest,
+            configDigest: config.digest,
+            labels: image.labels
+        };
     }
     /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */
     checkPlatform(image, claimed, what) {
@@ -34938,19 +34946,7 @@ async function promoteInRegistry(request, options) {
  */
 async function readAll(session, top, platforms) {
     if (!INDEX_TYPES.includes(top.mediaType)) {
-        const config = session.configDescriptor(top);
-        const image = await session.config(config, top.digest);
-        for (const platform of platforms) {
-            session.checkPlatform(image, platform, `${session.name} (a single-platform image, asked for ${formatPlatform(platform)})`);
-        }
-        const platform = image.platform ? formatPlatform(image.platform) : '';
-        const one = {
-            platform,
-            manifestDigest: top.digest,
-            configDigest: config.digest,
-            labels: image.labels
-        };
-        return { images: [one], children: [] };
+        return { images: [await session.single(top, platforms)], children: [] };
     }
     const index = `index ${top.digest} of ${session.name}`;
     const entries = descriptors(field(top.json, 'manifests', top.what), index);

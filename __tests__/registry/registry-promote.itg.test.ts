@@ -577,12 +577,15 @@ describe('registry promotion with bearer tokens', () => {
           return
         }
         const asked = url.searchParams.getAll('scope')
-        // The registry's challenge lists the actions in no fixed order (a Go map): sort them.
+        // The registry's challenge lists scopes and their actions in no fixed order (Go maps):
+        // sort both, so the assertion below reads one order.
         scopes.push(
-          asked.map(scope => {
-            const [kind = '', name = '', actions = ''] = scope.split(':')
-            return `${kind}:${name}:${actions.split(',').sort().join(',')}`
-          })
+          asked
+            .map(scope => {
+              const [kind = '', name = '', actions = ''] = scope.split(':')
+              return `${kind}:${name}:${actions.split(',').sort().join(',')}`
+            })
+            .sort()
         )
         const access = asked.map(scope => {
           const [, name = '', actions = ''] = scope.split(':')
@@ -656,7 +659,9 @@ describe('registry promotion with bearer tokens', () => {
     )
     expect(outcome(run)).toMatchObject({ exitCode: 0, verdict: 'match', failure: '' })
     expect(run.outputs.prod_image_digest).toBe(staged.manifestDigest)
-    expect(scopes).toContainEqual([`repository:${prod}:pull,push`, `repository:${staging}:pull`])
+    expect(scopes).toContainEqual(
+      [`repository:${prod}:pull,push`, `repository:${staging}:pull`].sort()
+    )
     expect(await digestOf(prod, 'live')).toBe(staged.manifestDigest)
     await expectClean(run)
   })

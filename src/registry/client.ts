@@ -95,6 +95,7 @@ export async function withRegistrySession<T>(
       config: (config, manifestDigest) => reader.config(config, manifestDigest),
       configDescriptor: manifest => reader.configDescriptor(manifest),
       checkPlatform: (image, claimed, what) => reader.checkPlatform(image, claimed, what),
+      single: (top, platforms) => reader.single(top, platforms),
       send: (method, repository, path, what, options) =>
         http.send(method, repository, path, what, options),
       error: message => http.error(message)
@@ -119,6 +120,7 @@ export interface WriterSession {
   config(config: Descriptor, manifestDigest: string): Promise<ImageConfig>
   configDescriptor(manifest: Manifest): Descriptor
   checkPlatform(image: ImageConfig, claimed: Platform, what: string): void
+  single(top: Manifest, platforms: Platform[]): Promise<PlatformImage>
   send(
     method: string,
     repository: string,
@@ -190,21 +192,7 @@ class ImageReader {
         })
       }
     } else {
-      const config = this.configDescriptor(top)
-      const image = await this.config(config, top.digest)
-      for (const platform of platforms) {
-        this.checkPlatform(
-          image,
-          platform,
-          `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`
-        )
-      }
-      images.push({
-        platform: image.platform ? formatPlatform(image.platform) : '',
-        manifestDigest: top.digest,
-        configDigest: config.digest,
-        labels: image.labels
-      })
+      images.push(await this.single(top, platforms))
     }
     const [first] = images
     if (!first) throw this.error(`${this.name}: no image was read`)
@@ -243,6 +231,28 @@ class ImageReader {
         rest.every(image => valueOf(image, name) === value)
       )
     )
+  }
+
+  /**
+   * A single-platform image (a manifest, not an index): its config, which must be of every
+   * platform asked for, as the engine will refuse it on a host of another.
+   */
+  async single(top: Manifest, platforms: Platform[]): Promise<PlatformImage> {
+    const config = this.configDescriptor(top)
+    const image = await this.config(config, top.digest)
+    for (const platform of platforms) {
+      this.checkPlatform(
+        image,
+        platform,
+        `${this.name} (a single-platform image, asked for ${formatPlatform(platform)})`
+      )
+    }
+    return {
+      platform: image.platform ? formatPlatform(image.platform) : '',
+      manifestDigest: top.digest,
+      configDigest: config.digest,
+      labels: image.labels
+    }
   }
 
   /** Refuses a config whose own os/architecture/variant is not the platform it was chosen as. */

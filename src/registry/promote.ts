@@ -153,23 +153,7 @@ async function readAll(
   platforms: Platform[]
 ): Promise<ReadImages> {
   if (!INDEX_TYPES.includes(top.mediaType)) {
-    const config = session.configDescriptor(top)
-    const image = await session.config(config, top.digest)
-    for (const platform of platforms) {
-      session.checkPlatform(
-        image,
-        platform,
-        `${session.name} (a single-platform image, asked for ${formatPlatform(platform)})`
-      )
-    }
-    const platform = image.platform ? formatPlatform(image.platform) : ''
-    const one = {
-      platform,
-      manifestDigest: top.digest,
-      configDigest: config.digest,
-      labels: image.labels
-    }
-    return { images: [one], children: [] }
+    return { images: [await session.single(top, platforms)], children: [] }
   }
   const index = `index ${top.digest} of ${session.name}`
   const entries = descriptors(field(top.json, 'manifests', top.what), index)
