@@ -11,7 +11,7 @@
  * tag with `docker tag <id>` (a tag is all the gate reads), so no case sees another's.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import {
   createHash,
   createPrivateKey,
@@ -21,20 +21,8 @@ import {
   X509Certificate,
   type KeyObject
 } from 'node:crypto'
-import {
-  closeSync,
-  copyFileSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync
-} from 'node:fs'
-import {
-  createServer as createHttpsServer,
-  request as httpsRequest,
-  type Server as HttpsServer
-} from 'node:https'
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
@@ -48,6 +36,7 @@ import {
 } from '../support/action.js'
 import { expectCleanRun, outcome, shown, sshInputs } from '../support/expect-run.js'
 import {
+  startTokenRegistry,
   pushImage,
   pushIndex,
   useRegistry,
@@ -1475,28 +1464,6 @@ describe('label-source registry: the labels come from the registry, bound to dig
       return `${body}.${signature.toString('base64url')}`
     }
 
-    /** Resolves once `https://host/v2/` answers anything (the token registry is listening). */
-    async function waitListening(address: string, pid: number): Promise<void> {
-      const deadline = Date.now() + 15_000
-      for (;;) {
-        const answered = await new Promise<boolean>(resolve => {
-          const req = httpsRequest(
-            `https://${address}/v2/`,
-            { ca: readFileSync(reg.caFile), timeout: 2000 },
-            res => {
-              res.resume()
-              resolve(true)
-            }
-          )
-          req.on('error', () => resolve(false))
-          req.end()
-        })
-        if (answered) return
-        if (Date.now() > deadline) throw new Error(`token registry (pid ${pid}) did not start`)
-        await new Promise(resolve => setTimeout(resolve, 50))
-      }
-    }
-
     beforeAll(async () => {
       const tls = { cert: readFileSync(reg.certFile), key: readFileSync(reg.keyFile) }
       tokenServer = createHttpsServer(tls, (req, res) => {
@@ -1524,29 +1491,11 @@ describe('label-source registry: the labels come from the registry, bound to dig
           resolve(typeof address === 'object' && address ? address.port : 0)
         })
       )
-      const dir = scratchDir('token-registry-')
-      const port = await freePort()
-      const config = path.join(dir, 'config.yml')
-      writeFileSync(
-        config,
-        [
-          'version: 0.1',
-          'log: {level: warn, accesslog: {disabled: true}}',
-          `storage: {filesystem: {rootdirectory: ${path.join(reg.dir, 'data')}}, maintenance: {readonly: {enabled: true}, uploadpurging: {enabled: false}}}`,
-          `http: {addr: 127.0.0.1:${port}, secret: ${randomBytes(16).toString('hex')}, tls: {certificate: ${reg.certFile}, key: ${reg.keyFile}}}`,
-          `auth: {token: {realm: "https://127.0.0.1:${tokenPort}/token", service: ${SERVICE}, issuer: ${ISSUER}, rootcertbundle: ${reg.certFile}}}`,
-          ''
-        ].join('\n')
-      )
-      const log = openSync(path.join(dir, 'registry.log'), 'a')
-      const child = spawn('docker-registry', ['serve', config], {
-        detached: true,
-        stdio: ['ignore', log, log]
+      tokenRegistry = await startTokenRegistry(reg, tokenPort, {
+        service: SERVICE,
+        issuer: ISSUER,
+        readonly: true
       })
-      closeSync(log)
-      child.unref()
-      tokenRegistry = { pid: child.pid ?? 0, host: `127.0.0.1:${port}`, dir }
-      await waitListening(tokenRegistry.host, tokenRegistry.pid)
     }, 30_000)
 
     afterAll(async () => {

@@ -8,25 +8,18 @@
  * moving the prod tag between the push and the read-back.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import { spawn } from 'node:child_process'
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto'
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   createServer as createHttpsServer,
   request as httpsRequest,
   type Server as HttpsServer
 } from 'node:https'
-import * as path from 'node:path'
-import {
-  makeRepo,
-  removeScratch,
-  runAction,
-  scratchDir,
-  type ActionRun
-} from '../support/action.js'
+import { makeRepo, removeScratch, runAction, type ActionRun } from '../support/action.js'
 import { expectCleanRun, outcome, shown } from '../support/expect-run.js'
 import {
+  startTokenRegistry,
   pushImage,
   pushIndex,
   pushManifest,
@@ -34,7 +27,7 @@ import {
   type LocalRegistry,
   type PushedImage
 } from '../support/registry.js'
-import { freePort, stopPid } from '../support/services.js'
+import { stopPid } from '../support/services.js'
 
 const LABEL = 'org.opencontainers.image.revision'
 const STALE = 'e'.repeat(40)
@@ -605,38 +598,11 @@ describe('registry promotion with bearer tokens', () => {
         resolve(typeof address === 'object' && address ? address.port : 0)
       })
     )
-    const dir = scratchDir('token-registry-')
-    const port = await freePort()
-    const config = path.join(dir, 'config.yml')
-    writeFileSync(
-      config,
-      [
-        'version: 0.1',
-        'log: {level: warn, accesslog: {disabled: true}}',
-        `storage: {filesystem: {rootdirectory: ${path.join(reg.dir, 'data')}}, maintenance: {uploadpurging: {enabled: false}}}`,
-        `http: {addr: 127.0.0.1:${port}, secret: ${randomBytes(16).toString('hex')}, tls: {certificate: ${reg.certFile}, key: ${reg.keyFile}}}`,
-        `auth: {token: {realm: "https://127.0.0.1:${tokenPort}/token", service: ${SERVICE}, issuer: ${ISSUER}, rootcertbundle: ${reg.certFile}}}`,
-        ''
-      ].join('\n')
-    )
-    const log = openSync(path.join(dir, 'registry.log'), 'a')
-    const child = spawn('docker-registry', ['serve', config], {
-      detached: true,
-      stdio: ['ignore', log, log]
+    tokenRegistry = await startTokenRegistry(reg, tokenPort, {
+      service: SERVICE,
+      issuer: ISSUER,
+      readonly: false
     })
-    closeSync(log)
-    child.unref()
-    tokenRegistry = { pid: child.pid ?? 0, host: `127.0.0.1:${port}` }
-    const deadline = Date.now() + 15_000
-    for (;;) {
-      const up = await call('GET', '/v2/', { host: tokenRegistry.host }).then(
-        () => true,
-        () => false
-      )
-      if (up) break
-      if (Date.now() > deadline) throw new Error('the token registry did not start')
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
   }, 30_000)
 
   afterAll(async () => {

@@ -23,6 +23,64 @@ import { freePort, stopPid } from './services.js'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** What the tests need to reach the registry. */
+/**
+ * A second docker-registry on `reg`'s storage and certificate, in token mode: it sends clients to
+ * the token server at `tokenPort` (`service`, `issuer`; tokens signed by `reg`'s key). Writable
+ * unless `readonly`. Resolves once `https://host/v2/` answers; stop it with stopPid(pid).
+ */
+export async function startTokenRegistry(
+  reg: LocalRegistry,
+  tokenPort: number,
+  options: { service: string; issuer: string; readonly: boolean }
+): Promise<{ pid: number; host: string; dir: string }> {
+  const dir = mkdtempSync(path.join(reg.dir, 'token-registry-'))
+  const port = await freePort()
+  const config = path.join(dir, 'config.yml')
+  const maintenance = options.readonly
+    ? '{readonly: {enabled: true}, uploadpurging: {enabled: false}}'
+    : '{uploadpurging: {enabled: false}}'
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log: {level: warn, accesslog: {disabled: true}}',
+      `storage: {filesystem: {rootdirectory: ${path.join(reg.dir, 'data')}}, maintenance: ${maintenance}}`,
+      `http: {addr: 127.0.0.1:${port}, secret: ${randomBytes(16).toString('hex')}, tls: {certificate: ${reg.certFile}, key: ${reg.keyFile}}}`,
+      `auth: {token: {realm: "https://127.0.0.1:${tokenPort}/token", service: ${options.service}, issuer: ${options.issuer}, rootcertbundle: ${reg.certFile}}}`,
+      ''
+    ].join('\n')
+  )
+  const log = openSync(path.join(dir, 'registry.log'), 'a')
+  const child = spawn('docker-registry', ['serve', config], {
+    detached: true,
+    stdio: ['ignore', log, log]
+  })
+  closeSync(log)
+  child.unref()
+  const started = { pid: child.pid ?? 0, host: `127.0.0.1:${port}`, dir }
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const answered = await new Promise<boolean>(resolve => {
+      const req = request(
+        `https://${started.host}/v2/`,
+        { ca: readFileSync(reg.caFile), timeout: 2000 },
+        res => {
+          res.resume()
+          resolve(true)
+        }
+      )
+      req.on('error', () => resolve(false))
+      req.end()
+    })
+    if (answered) return started
+    if (Date.now() > deadline) {
+      await stopPid(started.pid)
+      throw new Error(`token registry (pid ${started.pid}) did not start`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
 export interface LocalRegistry {
   dir: string
   pid: number

@@ -70,7 +70,9 @@ export function hookEnvironment(
 export function describeHookCommand(settings: RebuildSettings, revision: string): string {
   const uploaded = settings.context.upload
   const env = hookEnvironment(settings, revision, uploaded)
-    .map(([name, value]) => `${name}=${value === '"$pg_up/ctx"' ? '<uploaded>' : value}`)
+    .map(
+      ([name, value]) => `${name}=${uploaded && name === 'BUILD_CONTEXT' ? '<uploaded>' : value}`
+    )
     .join(' ')
   const run = `${env} ${boundHook(settings)} ${shellQuote(settings.hook)} --build-staging`
   return settings.hookDir ? `cd ${shellQuote(cdOperand(settings.hookDir))} && ${run}` : run
